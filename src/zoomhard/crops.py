@@ -1,0 +1,111 @@
+"""Decode an image once and cut every crop of a grid from it, as uint8 arrays.
+
+The reference is torchvision's PIL path: Resize(scale, BICUBIC) then functional.crop with zero
+padding, and crops equal it exactly. Each scale is resized once and all its anchors are cut
+from that. Only a resized image too large to hold (a panorama zoomed to 1024, say) is never
+built whole: Pillow then resamples just the region of each crop (`Image.resize(box=...)`) with
+the taps it would use on the full image; its float32 box arithmetic can move a pixel by a level
+or two, no more.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+from .grid import Zoom, ZoomGrid, resized_size
+
+# Pillow warns between MAX_IMAGE_PIXELS and twice that; we refuse above it ourselves (decode_image).
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+# Above this many pixels a resized image is not built whole (see the module docstring).
+FULL_RESIZE_MAX_PIXELS = 16_000_000
+
+
+class ImageDecodeError(Exception):
+    """An image that cannot be used; the message is the reason recorded in errors.csv."""
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # High bit depth grayscale: Pillow's convert() would clip at 255, so rescale instead.
+        a = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if a.max(initial=0) > 255 else 255.0
+        a = np.clip(a * (255.0 / peak), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(a, "L").convert("RGB")
+    return img.convert("RGB")
+
+
+def decode_image(source: str | os.PathLike | bytes | BinaryIO, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open an image as RGB with its EXIF orientation applied, or raise ImageDecodeError."""
+    try:
+        fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+        with Image.open(fp) as img:
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageDecodeError(f"decompression bomb: {w}x{h} pixels is over the {max_pixels} limit")
+            if w < 1 or h < 1:
+                raise ImageDecodeError(f"empty image: {w}x{h}")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
+    except ImageDecodeError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageDecodeError(f"decompression bomb: {e}") from None
+    except FileNotFoundError:
+        raise ImageDecodeError("file not found") from None
+    except Image.UnidentifiedImageError:
+        raise ImageDecodeError("not an image (unrecognised format or empty file)") from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
+        raise ImageDecodeError(f"unreadable image: {e}") from None
+
+
+def _scale_crops(img: Image.Image, grid: ZoomGrid, scale: int, out: np.ndarray) -> None:
+    """Fill out[k] with the k-th anchor crop of one scale (anchors in row, col order)."""
+    w0, h0 = img.size
+    W, H = resized_size(w0, h0, scale)
+    c = grid.crop
+    spans = []  # (k, part of the crop inside the resized image: x0, y0, x1, y1, and the crop's left, top)
+    for k, (_, left, top) in enumerate(grid.origins(w0, h0, scale)):
+        x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + c, W), min(top + c, H)
+        if x0 < x1 and y0 < y1:
+            spans.append((k, x0, y0, x1, y1, left, top))
+    if not spans:
+        return
+    if W * H <= FULL_RESIZE_MAX_PIXELS:
+        full = np.asarray(img.resize((W, H), Image.BICUBIC))
+        for k, x0, y0, x1, y1, left, top in spans:
+            out[k, y0 - top:y1 - top, x0 - left:x1 - left] = full[y0:y1, x0:x1]
+        return
+    sx, sy = w0 / W, h0 / H
+    for k, x0, y0, x1, y1, left, top in spans:
+        box = (x0 * sx, y0 * sy, min(x1 * sx, w0), min(y1 * sy, h0))
+        part = img.resize((x1 - x0, y1 - y0), Image.BICUBIC, box=box)
+        out[k, y0 - top:y1 - top, x0 - left:x1 - left] = np.asarray(part)
+
+
+def grid_crops(img: Image.Image, grid: ZoomGrid, scales: tuple[int, ...] | None = None) -> np.ndarray:
+    """All crops of `grid` (or of some of its scales) in canonical order: (n, crop, crop, 3) uint8."""
+    scales = grid.scales if scales is None else scales
+    per = grid.rows * grid.cols
+    out = np.zeros((len(scales) * per, grid.crop, grid.crop, 3), dtype=np.uint8)
+    for i, s in enumerate(scales):
+        _scale_crops(img, grid, s, out[i * per:(i + 1) * per])
+    return out
+
+
+def zoom_crop(img: Image.Image, zoom: Zoom, grid: ZoomGrid | None = None) -> np.ndarray:
+    """One crop, (crop, crop, 3) uint8: for figures and galleries."""
+    grid = grid or ZoomGrid(scales=(zoom.scale,))
+    k = zoom.row * grid.cols + zoom.col
+    return grid_crops(img, grid, scales=(zoom.scale,))[k]

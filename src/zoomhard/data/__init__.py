@@ -1,0 +1,40 @@
+"""Image sources, chosen by a data SPEC parsed in one place (`open_source`).
+
+    samples                 the bundled photos (scikit-image, matplotlib) with their labels
+    PATH                    a folder of wnid sub-folders (ImageNet val layout), or of images
+                            with a labels.csv (columns: image, labels[, origin])
+    parquet:PATH_OR_GLOB    the ImageNet-Hard layout (image{bytes,path}, label, origin, ...)
+    hf:REPO[@REVISION][:SPLIT]   a Hugging Face dataset in that layout (needs a network)
+
+Every source yields `Item`s: an image id, the acceptable ImageNet-1k labels, an origin and a
+locator that reads the image again later (for galleries and curation).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .base import DataError, Item, Source, open_locator
+from .folder import FolderSource
+from .hub import HubSource
+from .parquet import ParquetSource
+from .samples import SamplesSource
+
+DATA_KINDS = ("samples", "PATH (folder)", "parquet:PATH_OR_GLOB", "hf:REPO[@REVISION][:SPLIT]")
+
+
+def open_source(spec: str, labels: str | None = None) -> Source:
+    """The source named by `spec`; `labels` is a labels CSV for a plain folder of images."""
+    if spec == "samples":
+        return SamplesSource()
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix == "parquet":
+        return ParquetSource(rest)
+    if sep and prefix == "hf":
+        return HubSource(rest)
+    if sep and re.fullmatch(r"[a-z_]{2,}", prefix) and not Path(spec).exists():
+        raise DataError(f"unknown data source {prefix!r}; valid data specs: {', '.join(DATA_KINDS)}")
+    return FolderSource(spec, labels=labels)
+
+__all__ = ["DataError", "Item", "Source", "open_source", "open_locator", "DATA_KINDS"]

@@ -1,0 +1,143 @@
+"""Zoom transforms as plain data, and the pure geometry that places them on an image.
+
+A transform resizes the image so that its shorter side is `scale` (the longer side becomes
+int(scale * long / short), as torchvision's Resize does), then cuts a `crop` x `crop` square
+centred on one anchor of a rows x cols grid laid over the *resized* image. Pixels outside the
+resized image are black, so scales below the crop size show a small image on a black canvas.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+# The study's 36 scales (its list had 10 twice; the duplicate is dropped).
+STUDY_SCALES: tuple[int, ...] = (
+    10, 16, 32, 48, 64, 96, 122, 128, 192, 224, 235, 240, 256, 288, 320, 348, 384, 448,
+    460, 512, 573, 576, 640, 664, 672, 680, 686, 690, 700, 720, 768, 798, 832, 896, 911, 1024,
+)
+STANDARD_SCALE = 256  # the study's "1 crop": s256 at the centre anchor
+CROP_SIZE = 224
+
+_ID = re.compile(r"^s(\d+)-r(\d+)c(\d+)$")
+
+
+@dataclass(frozen=True, order=True)
+class Zoom:
+    """One transform. Ordering is the canonical one: scale, then row (top first), then col."""
+
+    scale: int
+    row: int
+    col: int
+
+    @property
+    def id(self) -> str:
+        return f"s{self.scale}-r{self.row}c{self.col}"
+
+    def __str__(self) -> str:
+        return self.id
+
+    @classmethod
+    def parse(cls, text: str) -> "Zoom":
+        m = _ID.match(text.strip())
+        if not m:
+            raise ValueError(f"not a transform id: {text!r} (expected e.g. s256-r1c1)")
+        return cls(*(int(g) for g in m.groups()))
+
+
+def resized_size(width: int, height: int, scale: int) -> tuple[int, int]:
+    """(width, height) after resizing the shorter side to `scale`, as torchvision's Resize(int)."""
+    if width <= height:
+        return scale, int(scale * height / width)
+    return int(scale * width / height), scale
+
+
+def anchor(width: int, height: int, row: int, col: int, rows: int = 3, cols: int = 3) -> tuple[int, int]:
+    """(x, y) of the anchor at (row, col) on an image of the given (resized) size.
+
+    The study's rule, integer division throughout: tile = size // n, anchor = i * tile + tile // 2.
+    """
+    tile_x, tile_y = width // cols, height // rows
+    return col * tile_x + tile_x // 2, row * tile_y + tile_y // 2
+
+
+def crop_origin(width: int, height: int, zoom: Zoom, crop: int = CROP_SIZE,
+                rows: int = 3, cols: int = 3) -> tuple[int, int]:
+    """(left, top) of the crop for `zoom` on an image of the given *original* size.
+
+    May be negative or run past the resized image: that part of the crop is black.
+    """
+    w, h = resized_size(width, height, zoom.scale)
+    x, y = anchor(w, h, zoom.row, zoom.col, rows, cols)
+    return x - crop // 2, y - crop // 2
+
+
+@dataclass(frozen=True)
+class ZoomGrid:
+    """The product scales x rows x cols, in canonical order. The study's grid is `ZoomGrid()`."""
+
+    scales: tuple[int, ...] = STUDY_SCALES
+    rows: int = 3
+    cols: int = 3
+    crop: int = CROP_SIZE
+
+    def __post_init__(self) -> None:
+        scales = tuple(sorted(set(int(s) for s in self.scales)))
+        if not scales or scales[0] < 1:
+            raise ValueError("a grid needs at least one positive scale")
+        if self.rows < 1 or self.cols < 1 or self.crop < 1:
+            raise ValueError("rows, cols and crop must be positive")
+        object.__setattr__(self, "scales", scales)
+
+    def __len__(self) -> int:
+        return len(self.scales) * self.rows * self.cols
+
+    def __iter__(self) -> Iterator[Zoom]:
+        for s in self.scales:
+            for r in range(self.rows):
+                for c in range(self.cols):
+                    yield Zoom(s, r, c)
+
+    def __contains__(self, zoom: object) -> bool:
+        return (isinstance(zoom, Zoom) and zoom.scale in self.scales
+                and 0 <= zoom.row < self.rows and 0 <= zoom.col < self.cols)
+
+    @property
+    def zooms(self) -> list[Zoom]:
+        return list(self)
+
+    @property
+    def standard(self) -> Zoom:
+        """The study's standard crop: scale 256 (or the nearest scale) at the centre anchor."""
+        scale = min(self.scales, key=lambda s: (abs(s - STANDARD_SCALE), s))
+        return Zoom(scale, self.rows // 2, self.cols // 2)
+
+    def origins(self, width: int, height: int, scale: int) -> list[tuple[Zoom, int, int]]:
+        """Every anchor of one scale as (zoom, left, top) on an image of the given original size."""
+        w, h = resized_size(width, height, scale)
+        out = []
+        for r in range(self.rows):
+            for c in range(self.cols):
+                x, y = anchor(w, h, r, c, self.rows, self.cols)
+                out.append((Zoom(scale, r, c), x - self.crop // 2, y - self.crop // 2))
+        return out
+
+    def to_dict(self) -> dict:
+        return {"scales": list(self.scales), "rows": self.rows, "cols": self.cols, "crop": self.crop}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ZoomGrid":
+        return cls(tuple(d["scales"]), int(d["rows"]), int(d["cols"]), int(d["crop"]))
+
+    @classmethod
+    def parse_scales(cls, text: str) -> tuple[int, ...]:
+        """'study', '224,256,384' or a range '64:1024:64' (start:stop:step, stop included)."""
+        text = text.strip()
+        if text in ("", "study"):
+            return STUDY_SCALES
+        if ":" in text:
+            start, stop, *step = (int(p) for p in text.split(":"))
+            return tuple(range(start, stop + 1, step[0] if step else 1))
+        return tuple(int(p) for p in text.split(",") if p.strip())
+

@@ -1,0 +1,94 @@
+"""ImageNet-1k classes, the study's class subsets and label parsing.
+
+Class order is the sorted wnid order every torchvision and timm classifier uses. wnids ship with
+this package (resources/); class names are read from timm's own ImageNet info files, found
+without importing timm (and so torch), so that analyses and reports start fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+SUBSETS = ("imagenet-a", "imagenet-r", "objectnet")
+_SUBSET_KEYS = {"imagenet-a": "imagenet_a_200", "imagenet-r": "imagenet_r_200", "objectnet": "objectnet_113"}
+_WNID = re.compile(r"^n\d{8}$")
+
+
+def _resource(name: str) -> dict:
+    return json.loads(resources.files("zoomhard.resources").joinpath(name).read_text())
+
+
+@lru_cache(maxsize=None)
+def wnids() -> tuple[str, ...]:
+    return tuple(_resource("imagenet1k_wnids.json")["wnids"])
+
+
+@lru_cache(maxsize=None)
+def wnid_index() -> dict[str, int]:
+    return {w: i for i, w in enumerate(wnids())}
+
+
+@lru_cache(maxsize=None)
+def class_names() -> tuple[str, ...]:
+    """Human-readable names ('tabby, tabby cat'), from timm's synset-to-lemma table."""
+    spec = importlib.util.find_spec("timm")
+    lemmas: dict[str, str] = {}
+    if spec and spec.origin:
+        path = Path(spec.origin).parent / "data" / "_info" / "imagenet_synset_to_lemma.txt"
+        if path.exists():
+            for line in path.read_text().splitlines():
+                wnid, _, lemma = line.partition("\t")
+                lemmas[wnid] = lemma.strip()
+    return tuple(lemmas.get(w, w) for w in wnids())
+
+
+def short_name(index: int) -> str:
+    """The first lemma of a class: 'tabby' for 'tabby, tabby cat'."""
+    return class_names()[index].split(",")[0]
+
+
+def parse_label(token: str) -> int:
+    """An ImageNet-1k class given as a wnid ('n02123045') or an index ('281')."""
+    token = token.strip()
+    if _WNID.match(token):
+        try:
+            return wnid_index()[token]
+        except KeyError:
+            raise ValueError(f"{token} is not an ImageNet-1k wnid") from None
+    try:
+        index = int(token)
+    except ValueError:
+        raise ValueError(f"not a class: {token!r} (give a wnid like n02123045 or an index 0-999)") from None
+    if not 0 <= index < 1000:
+        raise ValueError(f"class index {index} is outside 0-999")
+    return index
+
+
+def parse_labels(text: str) -> tuple[int, ...]:
+    """Several acceptable labels separated by spaces, ';' or '|': 'n02123045;n02123159' or '281 282'."""
+    tokens = [t for t in re.split(r"[\s;|]+", text.strip()) if t]
+    return tuple(sorted({parse_label(t) for t in tokens}))
+
+
+@lru_cache(maxsize=None)
+def subset_indices(name: str) -> tuple[int, ...]:
+    """ImageNet-1k indices of a named subset ('imagenet-a', 'imagenet-r': 200; 'objectnet': 113)."""
+    if name not in _SUBSET_KEYS:
+        raise ValueError(f"unknown subset {name!r}; choose one of: {', '.join(SUBSETS)}")
+    index = wnid_index()
+    return tuple(sorted(index[w] for w in _resource("subset_wnids.json")[_SUBSET_KEYS[name]]))
+
+
+@lru_cache(maxsize=None)
+def objectnet_to_imagenet() -> dict[str, tuple[int, ...]]:
+    """ObjectNet class name -> the ImageNet-1k indices it covers (the study's 113-class mapping)."""
+    names = {full: i for i, full in enumerate(class_names())}
+    out = {}
+    for obj, targets in _resource("objectnet_to_imagenet_1k.json").items():
+        out[obj] = tuple(sorted(names[t.strip()] for t in targets.split(";")))
+    return out

