@@ -46,6 +46,18 @@ def make_grid(scales: str, anchors: int, crop: int) -> ZoomGrid:
     return ZoomGrid(ZoomGrid.parse_scales(scales), anchors, anchors, crop)
 
 
+def _triple(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise click.BadParameter("give three comma-separated numbers, e.g. 0.485,0.456,0.406")
+    return parts
+
+
 def sweep_options(f):
     from .sweep import SUBSET_CHOICES
 
@@ -60,6 +72,10 @@ def sweep_options(f):
     f = click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
                      help="auto: ONNX Runtime on CPU, torch (bf16, channels_last) on CUDA.")(f)
     f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
+    f = click.option("--mean", callback=_triple, help="Override the model's normalisation mean, e.g. 0.5,0.5,0.5.")(f)
+    f = click.option("--std", callback=_triple, help="Override the model's normalisation std.")(f)
+    f = click.option("--flush-seconds", default=30.0, show_default=True, type=click.FloatRange(0),
+                     help="Write finished images at least this often (what a kill can cost).")(f)
     f = click.option("--progress/--no-progress", default=True, show_default=True)(f)
     return f
 
@@ -72,13 +88,14 @@ def sweep_options(f):
 @sweep_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
-          device, progress, as_json):
+          device, mean, std, flush_seconds, progress, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
     cfg = SweepConfig(model=model, data=data, out=out, weights=weights, labels=labels,
                       grid=make_grid(scales, anchors, crop), subset=subset, batch_size=batch_size,
-                      backend=backend, device=device, progress=progress)
+                      backend=backend, device=device, mean=mean, std=std, flush_seconds=flush_seconds,
+                      progress=progress)
     if workers:
         cfg.workers = workers
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))

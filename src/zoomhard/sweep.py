@@ -45,6 +45,8 @@ class SweepConfig:
     workers: int = min(4, os.cpu_count() or 1)  # decode + resize threads
     backend: str = "auto"
     device: str = "auto"
+    mean: tuple[float, ...] | None = None  # override the model's normalisation
+    std: tuple[float, ...] | None = None
     flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
     progress: bool = True
 
@@ -198,7 +200,8 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary."""
     source = open_source(cfg.data, labels=cfg.labels)
     subset_name, subset = resolve_subset(cfg.subset, source)
-    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop)
+    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop,
+                                 mean=cfg.mean, std=cfg.std)
     allowed = None
     if subset is not None:
         allowed = np.zeros(classifier.num_classes, dtype=bool)

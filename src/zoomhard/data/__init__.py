@@ -33,7 +33,7 @@ def open_source(spec: str, labels: str | None = None) -> Source:
         return ParquetSource(rest)
     if sep and prefix == "hf":
         return HubSource(rest)
-    if sep and re.fullmatch(r"[a-z_]{2,}", prefix) and not Path(spec).exists():
+    if sep and re.fullmatch(r"[a-z][a-z0-9_+.-]+", prefix) and not Path(spec).exists():
         raise DataError(f"unknown data source {prefix!r}; valid data specs: {', '.join(DATA_KINDS)}")
     return FolderSource(spec, labels=labels)
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PREPROCESS_KEY = "zoomhard.preprocess"  # ONNX metadata entry holding a Preprocess as JSON
 
 
 class ModelError(Exception):
@@ -25,6 +27,10 @@ class Preprocess:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def override(self, mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None) -> "Preprocess":
+        """The command line's mean/std win over the model's own."""
+        return replace(self, mean=tuple(mean) if mean else self.mean, std=tuple(std) if std else self.std)
 
     def normalize(self, crops: np.ndarray) -> np.ndarray:
         """uint8 (n, h, w, 3) -> float32 (n, 3, h, w), (x / 255 - mean) / std."""
@@ -81,18 +87,24 @@ class TorchClassifier(Classifier):
 class OnnxClassifier(Classifier):
     backend = "onnxruntime"
 
-    def __init__(self, spec: str, path: str, preprocess: Preprocess, threads: int | None = None):
+    def __init__(self, spec: str, path: str, preprocess: Preprocess | None = None, threads: int | None = None):
+        """`preprocess` None: the one stored in the file's metadata, else ImageNet's."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
-        self.spec, self.preprocess, self.path = spec, preprocess, str(path)
+        self.spec, self.path = spec, str(path)
         try:
             self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for bad files
-            raise ModelError(f"{path}: not a loadable ONNX model ({e})") from None
+            raise ModelError(f"{path}: not a loadable ONNX model ({str(e).strip().splitlines()[0]})") from None
+        stored = self.session.get_modelmeta().custom_metadata_map.get(PREPROCESS_KEY)
+        if preprocess is None and stored:
+            d = json.loads(stored)
+            preprocess = Preprocess(**{**d, "mean": tuple(d["mean"]), "std": tuple(d["std"])})
+        self.preprocess = preprocess or Preprocess()
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelError(f"{path}: expected one input (NCHW float32 images), found {len(inputs)}")

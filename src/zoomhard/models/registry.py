@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..net import OfflineError, require_network
-from .base import Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier
+from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier
 
 # name -> (source, name): bare names accepted on the command line
 ALIASES = {"lite0": ("lite", "lite0"), "lite1": ("lite", "lite1"), "lite2": ("lite", "lite2")}
@@ -164,7 +165,7 @@ def _module_digest(module) -> str:
     return h.hexdigest()[:16]
 
 
-def export_onnx(module, key: str, crop: int) -> Path:
+def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = None) -> Path:
     """Export once per (weights, crop size, torch version), cached under ZOOMHARD_CACHE."""
     import torch
 
@@ -178,6 +179,13 @@ def export_onnx(module, key: str, crop: int) -> Path:
         torch.onnx.export(module, torch.zeros(1, 3, crop, crop), str(tmp), input_names=["x"],
                           output_names=["logits"], dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
                           opset_version=17, dynamo=False)
+    if preprocess is not None:  # the file carries its preprocessing: onnx:PATH then needs no flags
+        import onnx
+
+        model = onnx.load(str(tmp))
+        entry = model.metadata_props.add()
+        entry.key, entry.value = PREPROCESS_KEY, json.dumps(preprocess.to_dict())
+        onnx.save(model, str(tmp))
     os.replace(tmp, path)
     return path
 
@@ -193,30 +201,34 @@ def _agrees(a: Classifier, b: Classifier, crop: int) -> bool:
     return bool(np.all(la.argmax(1)[clear] == lb.argmax(1)[clear]))
 
 
-def load_classifier(spec: str, weights: str | None = None, backend: str = "auto",
-                    device: str = "auto", crop: int = 224, preprocess: Preprocess | None = None) -> Classifier:
+def load_classifier(spec: str, weights: str | None = None, backend: str = "auto", device: str = "auto",
+                    crop: int = 224, mean: tuple[float, ...] | None = None,
+                    std: tuple[float, ...] | None = None) -> Classifier:
     """The fastest faithful way to run `spec` here: ONNX Runtime on CPU (exported once, checked
-    against torch, torch on disagreement), torch on CUDA. `preprocess` overrides the model's."""
+    against torch, torch on disagreement), torch on CUDA. `mean`/`std` override the model's."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     source, name = parse_spec(spec)
     if source == "onnx":
         if not Path(name).is_file():
             raise ModelError(f"{spec}: no such ONNX file")
-        return OnnxClassifier(spec, name, preprocess or Preprocess())
+        clf = OnnxClassifier(spec, name)
+        clf.preprocess = clf.preprocess.override(mean, std)
+        return clf
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     module, own = load_model(spec, weights)
-    preprocess = preprocess or own
+    preprocess = own.override(mean, std)
     eager = TorchClassifier(spec, module, preprocess, device)
     if backend == "torch" or (backend == "auto" and device != "cpu"):
         return eager
     if device != "cpu":
         warnings.warn("the ONNX backend runs on the CPU; use --backend torch for the GPU")
     try:
-        fast = OnnxClassifier(spec, export_onnx(module, f"{source}-{name}".replace("/", "_"), crop), preprocess)
+        path = export_onnx(module, f"{source}-{name}".replace("/", "_").replace(":", "_"), crop, preprocess)
+        fast = OnnxClassifier(spec, path, preprocess)
     except Exception as e:  # an export failure should cost speed, not the run
         warnings.warn(f"ONNX export of {spec} failed ({type(e).__name__}: {e}); running eager torch")
         return eager

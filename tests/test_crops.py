@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+import torchvision.transforms as T
+import torchvision.transforms.functional as F
+from PIL import Image
+
+from badimages import sample, write_awkward
+from zoomhard.crops import ImageDecodeError, decode_image, grid_crops, zoom_crop
+from zoomhard.grid import Zoom, ZoomGrid, crop_origin
+
+
+def reference_crop(img: Image.Image, zoom: Zoom) -> np.ndarray:
+    """torchvision's PIL path: Resize(scale, bicubic) then crop with zero padding."""
+    resized = T.Resize(zoom.scale, interpolation=T.InterpolationMode.BICUBIC)(img)
+    left, top = crop_origin(*img.size, zoom)
+    return np.asarray(F.crop(resized, top, left, 224, 224))
+
+
+@pytest.mark.parametrize("name", ["chelsea.png", "motorcycle_left.png"])
+def test_all_324_crops_equal_torchvision_pil(name):
+    img = sample(name)
+    grid = ZoomGrid()
+    ours = grid_crops(img, grid)
+    assert ours.shape == (324, 224, 224, 3) and ours.dtype == np.uint8
+    for k, zoom in enumerate(grid):
+        diff = np.abs(ours[k].astype(int) - reference_crop(img, zoom).astype(int)).max()
+        assert diff <= 1, f"{name} {zoom}: differs by {diff}/255"
+
+
+def test_portrait_image_crops_match():
+    img = sample("coffee.png").transpose(Image.Transpose.ROTATE_90)  # 400 x 600
+    grid = ZoomGrid(scales=(10, 224, 333, 1024))
+    ours = grid_crops(img, grid)
+    for k, zoom in enumerate(grid):
+        assert np.abs(ours[k].astype(int) - reference_crop(img, zoom).astype(int)).max() <= 1
+
+
+def test_zoom_out_is_a_small_image_on_black():
+    img = sample("chelsea.png")  # 451 x 300 -> 15 x 10 at scale 10
+    crop = zoom_crop(img, Zoom(10, 1, 1))
+    lit = np.argwhere(crop.max(axis=2) > 0)
+    assert crop[:100].max() == 0 and crop[:, :100].max() == 0
+    (y0, x0), (y1, x1) = lit.min(0), lit.max(0)
+    assert (y1 - y0 + 1, x1 - x0 + 1) == (10, 15)
+
+
+def test_panorama_is_cropped_without_building_the_huge_resize():
+    # 2000 x 40 at scale 1024 would be 51200 x 1024 = 52 M pixels: only the crops are resampled
+    img = sample("rocket.jpg").resize((2000, 40))
+    zoom = Zoom(1024, 1, 1)
+    ours = zoom_crop(img, zoom)
+    ref = reference_crop(img, zoom)
+    assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 2
+
+
+def test_awkward_files_decode_or_say_why(tmp_path):
+    expected = write_awkward(tmp_path)
+    for name, outcome in expected.items():
+        if outcome == "ok":
+            img = decode_image(tmp_path / name)
+            assert img.mode == "RGB", name
+        else:
+            with pytest.raises(ImageDecodeError, match=outcome):
+                decode_image(tmp_path / name)
+
+
+def test_exif_orientation_and_bit_depth_are_honoured(tmp_path):
+    write_awkward(tmp_path)
+    cat = sample("chelsea.png")
+    rotated = decode_image(tmp_path / "exif_rotated.jpg")
+    assert rotated.size == cat.size  # turned back upright
+    diff = np.abs(np.asarray(rotated, dtype=int) - np.asarray(cat, dtype=int)).mean()
+    assert diff < 8, "the EXIF orientation was not applied"
+    g16 = np.asarray(decode_image(tmp_path / "gray16.png"))
+    g8 = np.asarray(cat.convert("L"))
+    assert np.abs(g16[..., 0].astype(int) - g8).max() <= 1, "16-bit must be rescaled, not clipped"
+    assert decode_image((tmp_path / "plain.jpg").read_bytes()).size == cat.size  # bytes work too
