@@ -1,0 +1,123 @@
+"""Sweep throughput against its limit (the model alone) and against the study's loop, in one run.
+
+    python benchmarks/sweep_speed.py [--model lite0] [--images 2] [--rounds 3]
+
+Prints crops/s for:
+  model alone   the classifier's backend on ready, normalised tensors (the ceiling)
+  sweep         zoomhard's engine: decode once, resize once per scale, batched, threaded
+  study loop    for every transform: decode, bicubic resize, crop, eager torch, batch 16
+and the ratios sweep / model alone (target >= 0.9) and sweep / study loop (target >= 6).
+Machines are noisy: the model alone and the sweep alternate for several rounds and each ratio
+is the median of the rounds' ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torchvision.transforms as T
+import torchvision.transforms.functional as F
+from PIL import Image
+
+from zoomhard.crops import decode_image, grid_crops
+from zoomhard.data import open_source
+from zoomhard.grid import ZoomGrid, crop_origin
+from zoomhard.models import load_classifier, load_model
+from zoomhard.sweep import SweepConfig, run_sweep
+
+
+def model_alone(classifier, crops: np.ndarray, batch: int, seconds: float) -> float:
+    ready = [classifier.preprocess.normalize(crops[i:i + batch]) for i in range(0, len(crops) - batch + 1, batch)]
+    session, name = classifier.session, classifier.session.get_inputs()[0].name
+    session.run(None, {name: ready[0]})  # warm-up
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for x in ready:
+            session.run(None, {name: x})
+            n += len(x)
+    return n / (time.perf_counter() - start)
+
+
+def sweep_rate(model: str, images: int, batch: int) -> tuple[float, float, float]:
+    """(crops/s while sweeping, seconds sweeping, seconds for the whole call) on fresh copies."""
+    items = list(open_source("samples"))[:images]
+    with tempfile.TemporaryDirectory() as d:
+        folder = f"{d}/imgs"
+        os.makedirs(folder)
+        with open(f"{folder}/labels.csv", "w") as f:
+            f.write("image,labels\n")
+            for it in items:
+                decode_image(it.read()).save(f"{folder}/{it.image_id}")
+                f.write(f"{it.image_id},{' '.join(map(str, it.labels))}\n")
+        cfg = SweepConfig(model=model, data=folder, out=f"{d}/run", batch_size=batch, progress=False)
+        start = time.perf_counter()
+        run_sweep(cfg, log=lambda m: None)
+        total = time.perf_counter() - start
+        session = json.load(open(f"{d}/run/run.json"))["sessions"][-1]
+        return session["crops_per_second"], session["seconds"], total
+
+
+def study_loop(model: str, every: int, batch: int = 16) -> float:
+    """The study's own structure: every transform decodes and resizes the image again
+    (timed on every `every`-th transform of the grid, all scales represented)."""
+    module, pre = load_model(model)
+    mean, std = torch.tensor(pre.mean).view(3, 1, 1), torch.tensor(pre.std).view(3, 1, 1)
+    grid = ZoomGrid()
+    paths = [next(iter(open_source("samples"))).read()]
+    n, start = 0, time.perf_counter()
+    with torch.inference_mode():
+        for path in paths:
+            pending = []
+            for zoom in list(grid)[::every]:
+                img = Image.open(path).convert("RGB")
+                resized = T.Resize(zoom.scale, interpolation=T.InterpolationMode.BICUBIC)(img)
+                left, top = crop_origin(*img.size, zoom)
+                x = (F.to_tensor(F.crop(resized, top, left, grid.crop, grid.crop)) - mean) / std
+                pending.append(x)
+                if len(pending) == batch:
+                    module(torch.stack(pending))
+                    n += len(pending)
+                    pending = []
+            if pending:
+                module(torch.stack(pending))
+                n += len(pending)
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="lite0")
+    ap.add_argument("--images", type=int, default=2, help="sample photos per sweep round (324 crops each)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--study-every", type=int, default=3, help="time the study's loop on every N-th transform")
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args()
+
+    print(f"model {args.model}, full grid of {len(ZoomGrid())} transforms, {torch.get_num_threads()} threads")
+    classifier = load_classifier(args.model)
+    crops = grid_crops(decode_image(next(iter(open_source("samples"))).read()), ZoomGrid())
+    alone, swept = [], []
+    for r in range(args.rounds):
+        rate, seconds, total = sweep_rate(args.model, args.images, args.batch)
+        swept.append(rate)
+        alone.append(model_alone(classifier, crops, args.batch, seconds))
+        print(f"  round {r + 1}: model alone {alone[-1]:.1f} crops/s, sweep {rate:.1f} crops/s "
+              f"({seconds:.1f} s of sweeping; {total:.1f} s with model load and summary)")
+    study = study_loop(args.model, args.study_every)
+    ratio = float(np.median(np.array(swept) / np.array(alone)))
+    print(f"{'':14}{'crops/s':>10}  (medians of {args.rounds} rounds)")
+    print(f"{'model alone':14}{np.median(alone):10.1f}   ({classifier.backend}, ready tensors, batch {args.batch})")
+    print(f"{'sweep':14}{np.median(swept):10.1f}")
+    print(f"{'study loop':14}{study:10.1f}   (eager torch, batch 16, decode+resize per transform)")
+    print(f"sweep / model alone = {ratio:.2f}   (target >= 0.9)")
+    print(f"sweep / study loop  = {np.median(swept) / study:.1f}x  (target >= 6)")
+
+
+if __name__ == "__main__":
+    main()
