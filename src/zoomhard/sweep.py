@@ -71,7 +71,7 @@ class _Image:
     remaining: int
 
 
-def _prepare(item: Item, grid: ZoomGrid) -> tuple[Item, np.ndarray | None, tuple[int, int] | str]:
+def prepare_item(item: Item, grid: ZoomGrid) -> tuple[Item, np.ndarray | None, tuple[int, int] | str]:
     if not item.labels:
         return item, None, "no ImageNet-1k label"
     try:
@@ -84,11 +84,11 @@ def _prepare(item: Item, grid: ZoomGrid) -> tuple[Item, np.ndarray | None, tuple
 
 
 def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int) -> Iterator:
-    """Map _prepare over items in threads, in order, with only a few images in flight."""
+    """Map prepare_item over items in threads, in order, with only a few images in flight."""
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crops") as pool:
         window: deque = deque()
         for item in items:
-            window.append(pool.submit(_prepare, item, grid))
+            window.append(pool.submit(prepare_item, item, grid))
             if len(window) > workers:
                 yield window.popleft().result()
         while window:
@@ -157,7 +157,7 @@ class _Batcher:
         return done
 
 
-def _tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray | None) -> tuple[pa.Table, pa.Table]:
+def prediction_tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray | None) -> tuple[pa.Table, pa.Table]:
     zooms = list(grid)
     n = len(zooms)
     scales = np.array([z.scale for z in zooms], np.int16)
@@ -230,7 +230,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     def flush() -> None:
         nonlocal finished, last_flush
         if finished:
-            store.write_part(*_tables(finished, cfg.grid, allowed))
+            store.write_part(*prediction_tables(finished, cfg.grid, allowed))
             finished = []
         last_flush = time.time()
 
