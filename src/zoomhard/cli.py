@@ -58,6 +58,18 @@ def _triple(ctx, param, value):
     return parts
 
 
+def _shard(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        k, n = (int(v) for v in value.split("/"))
+    except ValueError:
+        k, n = -1, 0
+    if not 0 <= k < n:
+        raise click.BadParameter("give K/N with 0 <= K < N, e.g. 0/4")
+    return k, n
+
+
 def sweep_options(f):
     from .sweep import SUBSET_CHOICES
 
@@ -74,6 +86,11 @@ def sweep_options(f):
     f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
     f = click.option("--mean", callback=_triple, help="Override the model's normalisation mean, e.g. 0.5,0.5,0.5.")(f)
     f = click.option("--std", callback=_triple, help="Override the model's normalisation std.")(f)
+    f = click.option("--resize", type=click.Choice(["auto", "pil", "device"]), default="auto", show_default=True,
+                     help="Where crops are resized: pil (exact), device (torch on the model's device); "
+                          "auto: device on CUDA.")(f)
+    f = click.option("--shard", callback=_shard, metavar="K/N",
+                     help="Sweep only images K, K+N, K+2N, ... (several machines or processes, one folder).")(f)
     f = click.option("--flush-seconds", default=30.0, show_default=True, type=click.FloatRange(0),
                      help="Write finished images at least this often (what a kill can cost).")(f)
     f = click.option("--progress/--no-progress", default=True, show_default=True)(f)
@@ -86,16 +103,20 @@ def sweep_options(f):
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run folder (resumed if it exists).")
 @grid_options
 @sweep_options
+@click.option("--until-correct", is_flag=True,
+              help="Stop at each image's first correct transform: the upper bound for a fraction of the work.")
+@click.option("--order", type=click.Path(exists=True, dir_okay=False),
+              help="With --until-correct: a previous run's analysis.json whose min_cover goes first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
-          device, mean, std, flush_seconds, progress, as_json):
+          device, mean, std, resize, shard, flush_seconds, progress, until_correct, order, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
     cfg = SweepConfig(model=model, data=data, out=out, weights=weights, labels=labels,
                       grid=make_grid(scales, anchors, crop), subset=subset, batch_size=batch_size,
-                      backend=backend, device=device, mean=mean, std=std, flush_seconds=flush_seconds,
-                      progress=progress)
+                      backend=backend, device=device, mean=mean, std=std, resize=resize, shard=shard,
+                      until_correct=until_correct, order=order, flush_seconds=flush_seconds, progress=progress)
     if workers:
         cfg.workers = workers
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))

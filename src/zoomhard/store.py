@@ -81,7 +81,7 @@ def _atomic_write_table(table: pa.Table, path: Path) -> None:
 
 
 # The keys of run.json that must match for a run to be resumed rather than refused.
-IDENTITY_KEYS = ("model", "weights", "grid", "data", "subset")
+IDENTITY_KEYS = ("model", "weights", "grid", "data", "subset", "mode")
 
 
 class RunStore:

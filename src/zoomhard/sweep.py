@@ -7,10 +7,16 @@ Decoding and resizing run in threads (Pillow releases the GIL) while the classif
 the model stays busy. Only a few images' crops are alive at once, so memory does not grow with
 the dataset. Completed images are flushed to the run folder in atomic parts; a run started
 again skips every image already written or recorded as unusable.
+
+On CUDA the workers only decode; each scale is resized on the GPU (`--resize device`), and
+several GPUs each take a shard of the images (one process per GPU). `--until-correct` tries
+the transforms in a learned order and stops at the first correct one per image: the same upper
+bound as the full sweep for a fraction of the work.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
@@ -23,9 +29,9 @@ import pyarrow as pa
 
 from . import analysis
 from . import labels as L
-from .crops import ImageDecodeError, decode_image, grid_crops
+from .crops import ImageDecodeError, decode_image, device_grid_crops, grid_crops
 from .data import Item, Source, open_source
-from .grid import ZoomGrid
+from .grid import Zoom, ZoomGrid
 from .models import Classifier, load_classifier
 from .store import IMAGES, PREDICTIONS, RunStore
 
@@ -47,8 +53,13 @@ class SweepConfig:
     device: str = "auto"
     mean: tuple[float, ...] | None = None  # override the model's normalisation
     std: tuple[float, ...] | None = None
+    resize: str = "auto"              # pil | device (torch on the model's device); auto: device on CUDA
+    shard: tuple[int, int] | None = None  # (k, n): only images k, k + n, k + 2n, ... of the source
+    until_correct: bool = False       # stop at each image's first correct transform
+    order: str | None = None          # analysis.json whose min_cover orders --until-correct
     flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
     progress: bool = True
+    child: bool = False               # a per-GPU worker process: no run.json, no progress bar
 
 
 def resolve_subset(name: str, source: Source) -> tuple[str, tuple[int, ...] | None]:
@@ -66,29 +77,34 @@ def resolve_subset(name: str, source: Source) -> tuple[str, tuple[int, ...] | No
 class _Image:
     item: Item
     size: tuple[int, int]
-    crops: np.ndarray | None
+    crops: np.ndarray | None          # numpy, or a torch tensor already on the model's device
     logits: np.ndarray
     remaining: int
+    zooms: list[Zoom] | None = None   # the transforms of `crops`; None: the whole grid
 
 
-def prepare_item(item: Item, grid: ZoomGrid) -> tuple[Item, np.ndarray | None, tuple[int, int] | str]:
+def prepare_item(item: Item, grid: ZoomGrid, mode: str = "crops") -> tuple[Item, object, tuple[int, int] | str]:
+    """Decode one image in a worker: its grid crops ('crops'), its RGB array for resizing on
+    the device ('array') or the image itself ('image'); or (item, None, reason)."""
     if not item.labels:
         return item, None, "no ImageNet-1k label"
     try:
         img = decode_image(item.read())
-        return item, grid_crops(img, grid), img.size
+        if mode == "array":
+            return item, np.asarray(img), img.size
+        return item, (img if mode == "image" else grid_crops(img, grid)), img.size
     except ImageDecodeError as e:
         return item, None, str(e)
     except Exception as e:  # never let one image end the run; record why instead
         return item, None, f"{type(e).__name__}: {e}"
 
 
-def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int) -> Iterator:
+def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int, mode: str = "crops") -> Iterator:
     """Map prepare_item over items in threads, in order, with only a few images in flight."""
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crops") as pool:
         window: deque = deque()
         for item in items:
-            window.append(pool.submit(prepare_item, item, grid))
+            window.append(pool.submit(prepare_item, item, grid, mode))
             if len(window) > workers:
                 yield window.popleft().result()
         while window:
@@ -123,7 +139,8 @@ class _Batcher:
 
     def __init__(self, classifier: Classifier, batch_size: int, crop: int):
         self.classifier = classifier
-        self.buf = np.empty((batch_size, crop, crop, 3), dtype=np.uint8)
+        self.shape = (batch_size, crop, crop, 3)
+        self.buf = None  # allocated like the first crops: numpy, or torch on their device
         self.fill = 0
         self.owners: list[tuple[_Image, int, int, int]] = []  # image, offset in image, count, offset in batch
         self.crops_done = 0
@@ -131,6 +148,13 @@ class _Batcher:
     def add(self, image: _Image) -> list[_Image]:
         done: list[_Image] = []
         n, off = len(image.crops), 0
+        if self.buf is None:
+            if isinstance(image.crops, np.ndarray):
+                self.buf = np.empty(self.shape, dtype=np.uint8)
+            else:
+                import torch
+
+                self.buf = torch.empty(self.shape, dtype=torch.uint8, device=image.crops.device)
         while off < n:
             k = min(len(self.buf) - self.fill, n - off)
             self.buf[self.fill:self.fill + k] = image.crops[off:off + k]
@@ -158,18 +182,17 @@ class _Batcher:
 
 
 def prediction_tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray | None) -> tuple[pa.Table, pa.Table]:
-    zooms = list(grid)
-    n = len(zooms)
-    scales = np.array([z.scale for z in zooms], np.int16)
-    rows = np.array([z.row for z in zooms], np.int8)
-    cols = np.array([z.col for z in zooms], np.int8)
+    """Rows for finished images (several entries may share an image under --until-correct)."""
+    full = list(grid)
+    zooms = [z for im in images for z in (im.zooms or full)]
+    counts = [len(im.zooms or full) for im in images]
     parts = [score(im.logits, im.item.labels, allowed) for im in images]
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     predictions = pa.table({
-        "image_id": pa.array(np.repeat([im.item.image_id for im in images], n)),
-        "scale": np.tile(scales, len(images)),
-        "row": np.tile(rows, len(images)),
-        "col": np.tile(cols, len(images)),
+        "image_id": pa.array(np.repeat([im.item.image_id for im in images], counts)),
+        "scale": np.array([z.scale for z in zooms], np.int16),
+        "row": np.array([z.row for z in zooms], np.int8),
+        "col": np.array([z.col for z in zooms], np.int8),
         "top1": cat["top1"].astype(np.int16),
         "correct": cat["correct"],
         "top5": pa.FixedSizeListArray.from_arrays(cat["top5"].astype(np.int16).ravel(), 5).cast(pa.list_(pa.int16())),
@@ -177,6 +200,10 @@ def prediction_tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray 
                        .cast(pa.list_(pa.float32())),
         "label_prob": cat["label_prob"].astype(np.float32),
     }, schema=PREDICTIONS)
+    unique: dict[str, _Image] = {}
+    for im in images:
+        unique.setdefault(im.item.image_id, im)
+    images = list(unique.values())
     meta = pa.table({
         "image_id": [im.item.image_id for im in images],
         "labels": [list(im.item.labels) for im in images],
@@ -191,82 +218,232 @@ def prediction_tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray 
 def summarize(store: RunStore, grid: ZoomGrid) -> dict:
     table = store.predictions(columns=["image_id", "scale", "row", "col", "correct"])
     c = analysis.correctness(table, grid)
-    return {"images": len(c.image_ids), "transforms": len(grid), "standard": grid.standard.id,
-            "standard_top1": analysis.standard_top1(c, grid), "upper_bound": analysis.upper_bound(c),
+    n = len(c.image_ids)
+    standard_seen = bool(n) and bool(c.observed[:, c.zooms.index(grid.standard)].all())
+    return {"images": n, "transforms": len(grid), "standard": grid.standard.id,
+            "standard_top1": analysis.standard_top1(c, grid) if standard_seen else None,
+            "upper_bound": analysis.upper_bound(c),
+            "evaluated": float(c.observed.mean()) if n else 0.0,
             "unreadable": len(store.errors())}
+
+
+def default_order(grid: ZoomGrid) -> list[Zoom]:
+    """Centre first, by distance of the scale from the standard's: the order that finds a
+    correct transform soonest on data where the standard crop is often right."""
+    std = grid.standard
+
+    def key(z: Zoom):
+        return (z.row, z.col) != (std.row, std.col), abs(math.log(z.scale / std.scale)), z
+
+    return sorted(grid, key=key)
+
+
+def learned_order(grid: ZoomGrid, analysis_json: str | None) -> list[Zoom]:
+    """A previous run's greedy min-cover first, then the rest in the default order."""
+    rest = default_order(grid)
+    if not analysis_json:
+        return rest
+    import json
+
+    try:
+        cover = [Zoom.parse(z) for z in json.loads(open(analysis_json).read())["min_cover"]]
+    except (OSError, KeyError, ValueError) as e:
+        raise ValueError(f"--order {analysis_json}: needs an analysis.json with a min_cover list ({e})") from None
+    cover = [z for z in dict.fromkeys(cover) if z in grid]
+    return cover + [z for z in rest if z not in set(cover)]
+
+
+# Transforms tried per image before each check under --until-correct (cumulative ends).
+UNTIL_CORRECT_STAGES = (1, 9, 36, 108)
+
+
+def _crops_for(img, zooms: list[Zoom], grid: ZoomGrid, crop_fn) -> object:
+    scales = sorted({z.scale for z in zooms})
+    per = grid.rows * grid.cols
+    crops = crop_fn(img, grid, tuple(scales))
+    return crops[[scales.index(z.scale) * per + z.row * grid.cols + z.col for z in zooms]]
+
+
+def _resize_mode(cfg: SweepConfig, classifier: Classifier) -> str:
+    if cfg.resize not in ("auto", "pil", "device"):
+        raise ValueError(f"unknown resize {cfg.resize!r}; choose one of: auto, pil, device")
+    if cfg.resize == "auto":
+        return "device" if classifier.device.startswith("cuda") else "pil"
+    return cfg.resize
+
+
+def _spawn_gpu_workers(cfg: SweepConfig, n: int) -> list:
+    """One process per extra GPU, each sweeping its shard of the images into the same folder."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs = []
+    for k in range(1, n):
+        child = SweepConfig(**{**cfg.__dict__, "shard": (k, n), "device": f"cuda:{k}", "child": True,
+                               "progress": False})
+        p = ctx.Process(target=run_sweep, args=(child,), kwargs={"log": print}, daemon=False)
+        p.start()
+        procs.append(p)
+    return procs
 
 
 def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary."""
     source = open_source(cfg.data, labels=cfg.labels)
     subset_name, subset = resolve_subset(cfg.subset, source)
-    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop,
+    gpus = 0
+    if cfg.device in ("auto", "cuda") and cfg.shard is None and not cfg.child:
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    device = "cuda:0" if gpus > 1 else cfg.device
+    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, device, crop=cfg.grid.crop,
                                  mean=cfg.mean, std=cfg.std)
+    resize = _resize_mode(cfg, classifier)
+    order = learned_order(cfg.grid, cfg.order) if cfg.until_correct else None
     allowed = None
     if subset is not None:
         allowed = np.zeros(classifier.num_classes, dtype=bool)
         allowed[list(subset)] = True
-    data_identity = {k: v for k, v in source.describe().items() if k != "images"}
     store = RunStore(cfg.out)
-    config = store.open({
+    identity = {
         "model": cfg.model,
         "weights": os.path.abspath(cfg.weights) if cfg.weights else None,
         "grid": cfg.grid.to_dict(),
-        "data": data_identity,
+        "data": {k: v for k, v in source.describe().items() if k != "images"},
         "subset": {"name": subset_name, "classes": len(subset) if subset else classifier.num_classes},
+        "mode": "until-correct" if cfg.until_correct else "full",
+    }
+    config = store.read_config() if cfg.child else store.open({
+        **identity,
         "classifier": classifier.describe(),
+        "resize": resize,
         "batch_size": cfg.batch_size,
+        "order": [z.id for z in order] if order else None,
     })
-    skip = store.done_ids() | set(store.errors())
-    already = sum(1 for it in source if it.image_id in skip) if skip else 0
-    if already:
-        log(f"resuming {cfg.out}: {already} of {len(source)} images already done")
+    workers = _spawn_gpu_workers(cfg, gpus) if gpus > 1 else []
+    shard = (0, gpus) if gpus > 1 else cfg.shard
 
-    started, images_done, errors = time.time(), 0, 0
+    def mine() -> Iterator[Item]:
+        return (it for i, it in enumerate(source) if shard is None or i % shard[1] == shard[0])
+
+    skip = store.done_ids() | set(store.errors())
+    total = len(source) if shard is None else len(range(shard[0], len(source), shard[1]))
+    already = sum(1 for it in mine() if it.image_id in skip) if skip else 0
+    if already:
+        log(f"resuming {cfg.out}: {already} of {total} images already done")
+
+    started, counts = time.time(), {"images": 0, "unreadable": 0}
     batcher = _Batcher(classifier, cfg.batch_size, cfg.grid.crop)
+    bar = _progress(total, already, cfg.progress and not cfg.child)
+    todo = (it for it in mine() if it.image_id not in skip)
+    try:
+        if order is not None:
+            _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, store, bar, counts)
+        else:
+            _full(cfg, todo, classifier, resize, batcher, allowed, store, bar, counts, started)
+    finally:
+        bar.close()
+        elapsed = time.time() - started
+        if not cfg.child:
+            config["sessions"][-1].update(
+                ended=time.time(), seconds=round(elapsed, 3), images=counts["images"],
+                unreadable=counts["unreadable"], crops=batcher.crops_done,
+                crops_per_second=round(batcher.crops_done / max(elapsed, 1e-9), 2))
+            store.write_config(config)
+    for p in workers:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"the sweep process of one GPU failed (exit code {p.exitcode}); "
+                               "run the same command again to resume")
+    summary = summarize(store, cfg.grid)
+    if not cfg.child:
+        config["summary"] = summary
+        store.write_config(config)
+    return summary
+
+
+def _full(cfg, todo, classifier, resize, batcher, allowed, store, bar, counts, started) -> None:
+    """Every transform of every image; finished images flushed at least every flush_seconds."""
     finished: list[_Image] = []
     last_flush = time.time()
-
-    def flush() -> None:
-        nonlocal finished, last_flush
-        if finished:
-            store.write_part(*prediction_tables(finished, cfg.grid, allowed))
-            finished = []
-        last_flush = time.time()
-
-    bar = _progress(len(source), already, cfg.progress)
+    mode = "array" if resize == "device" else "crops"
     try:
-        todo = (it for it in source if it.image_id not in skip)
-        for item, crops, info in _ordered_prefetch(todo, cfg.grid, cfg.workers):
-            if crops is None:
+        for item, data, info in _ordered_prefetch(todo, cfg.grid, cfg.workers, mode):
+            if data is None:
                 store.record_error(item.image_id, str(info))
-                errors += 1
+                counts["unreadable"] += 1
                 bar.update(1)
                 continue
+            crops = device_grid_crops(data, cfg.grid, classifier.device) if resize == "device" else data
             image = _Image(item, info, crops, np.empty((len(crops), classifier.num_classes), np.float32), len(crops))
             completed = batcher.add(image)
             finished += completed
-            images_done += len(completed)
+            counts["images"] += len(completed)
             bar.update(len(completed))
             bar.set_postfix(crops_s=f"{batcher.crops_done / max(time.time() - started, 1e-9):.0f}", refresh=False)
-            if time.time() - last_flush > cfg.flush_seconds:
-                flush()
+            if finished and time.time() - last_flush > cfg.flush_seconds:
+                store.write_part(*prediction_tables(finished, cfg.grid, allowed))
+                finished, last_flush = [], time.time()
         completed = batcher.run()
         finished += completed
-        images_done += len(completed)
+        counts["images"] += len(completed)
         bar.update(len(completed))
     finally:
-        flush()  # whatever completed is kept, even on Ctrl-C
-        bar.close()
-        elapsed = time.time() - started
-        config["sessions"][-1].update(ended=time.time(), seconds=round(elapsed, 3), images=images_done,
-                                      unreadable=errors, crops=batcher.crops_done,
-                                      crops_per_second=round(batcher.crops_done / max(elapsed, 1e-9), 2))
-        store.write_config(config)
-    summary = summarize(store, cfg.grid)
-    config["summary"] = summary
-    store.write_config(config)
-    return summary
+        if finished:  # whatever completed is kept, even on Ctrl-C
+            store.write_part(*prediction_tables(finished, cfg.grid, allowed))
+
+
+def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, store, bar, counts) -> None:
+    """Blocks of images go through the order in stages; after each stage the solved images
+    drop out. Each block is written as one part once all its images are settled."""
+    ends = [e for e in UNTIL_CORRECT_STAGES if e < len(order)] + [len(order)]
+    block_size = max(1, cfg.batch_size // 4)
+    mode = "array" if resize == "device" else "image"
+
+    def crop_fn(data, grid, scales):
+        if resize == "device":
+            return device_grid_crops(data, grid, classifier.device, scales)
+        return grid_crops(data, grid, scales)
+
+    block: list = []
+    for entry in _with_end(_ordered_prefetch(todo, cfg.grid, cfg.workers, mode)):
+        if entry is not None:
+            item, data, info = entry
+            if data is None:
+                store.record_error(item.image_id, str(info))
+                counts["unreadable"] += 1
+                bar.update(1)
+            else:
+                block.append(entry)
+        if block and (entry is None or len(block) == block_size):
+            entries, unsolved, start = [], block, 0
+            for end in ends:
+                stage = []
+                for item, data, size in unsolved:
+                    zooms = order[start:end]
+                    crops = _crops_for(data, zooms, cfg.grid, crop_fn)
+                    im = _Image(item, size, crops, np.empty((len(zooms), classifier.num_classes), np.float32),
+                                len(zooms), zooms)
+                    stage.append(im)
+                    batcher.add(im)
+                batcher.run()
+                entries += stage
+                solved = {im.item.image_id for im in stage
+                          if score(im.logits, im.item.labels, allowed)["correct"].any()}
+                unsolved = [u for u in unsolved if u[0].image_id not in solved]
+                start = end
+                if not unsolved:
+                    break
+            store.write_part(*prediction_tables(entries, cfg.grid, allowed))
+            counts["images"] += len(block)
+            bar.update(len(block))
+            block = []
+
+
+def _with_end(stream: Iterator) -> Iterator:
+    yield from stream
+    yield None
 
 
 def _progress(total: int, initial: int, enabled: bool):
@@ -277,6 +454,8 @@ def _progress(total: int, initial: int, enabled: bool):
 
 
 def format_summary(summary: dict, out: str) -> str:
+    standard = "not evaluated" if summary["standard_top1"] is None else f"{summary['standard_top1']:.2%}"
+    evaluated = "" if summary["evaluated"] >= 1 else f" ({summary['evaluated']:.1%} of the grid evaluated)"
     return (f"{summary['images']} images x {summary['transforms']} transforms: "
-            f"standard 1-crop ({summary['standard']}) top-1 {summary['standard_top1']:.2%}, "
-            f"upper bound {summary['upper_bound']:.2%}, {summary['unreadable']} unreadable -> {out}")
+            f"standard 1-crop ({summary['standard']}) top-1 {standard}, "
+            f"upper bound {summary['upper_bound']:.2%}{evaluated}, {summary['unreadable']} unreadable -> {out}")

@@ -71,12 +71,32 @@ class TorchClassifier(Classifier):
         self._mean = torch.tensor(preprocess.mean, device=device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(preprocess.std, device=device).view(1, 3, 1, 1) * 255
 
-    def logits(self, crops: np.ndarray) -> np.ndarray:
+    max_batch: int | None = None  # learned from out-of-memory errors
+
+    def logits(self, crops) -> np.ndarray:
+        """Batches too large for the device are split, and the size that fits is remembered."""
+        torch = self._torch
+        step = self.max_batch
+        if step and len(crops) > step:  # `step` is fixed here: a chunk may lower max_batch again
+            return np.concatenate([self.logits(crops[i:i + step]) for i in range(0, len(crops), step)])
+        try:
+            return self._logits(crops)
+        except torch.OutOfMemoryError:
+            if len(crops) <= 1:
+                raise
+            torch.cuda.empty_cache()
+            self.max_batch = len(crops) // 2
+            return self.logits(crops)
+
+    def _logits(self, crops) -> np.ndarray:
         torch = self._torch
         cuda = self.device.startswith("cuda")
-        x = torch.from_numpy(crops)
-        if cuda:
-            x = x.pin_memory().to(self.device, non_blocking=True)
+        if isinstance(crops, np.ndarray):
+            x = torch.from_numpy(crops)
+            if cuda:
+                x = x.pin_memory().to(self.device, non_blocking=True)
+        else:  # already a tensor, made on the device
+            x = crops.to(self.device)
         x = x.permute(0, 3, 1, 2).float().sub_(self._mean).div_(self._std)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
@@ -113,4 +133,6 @@ class OnnxClassifier(Classifier):
         self.num_classes = out_shape[-1] if isinstance(out_shape[-1], int) else 1000
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
+        if not isinstance(crops, np.ndarray):  # a torch tensor from device-side cropping
+            crops = crops.cpu().numpy()
         return self.session.run(None, {self._input: self.preprocess.normalize(crops)})[0]
