@@ -248,6 +248,28 @@ def test_near_duplicates_are_removed_and_recorded(tmp_path, capsys):
 
 def test_near_duplicates_keep_the_earlier_harder_copy():
     hashes = np.array([[0] * 8, [255] * 8, [1] + [0] * 7, [255] * 7 + [254]], dtype=np.uint8)
-    assert near_duplicates(list("abcd"), hashes, 1) == [(2, 0, 1), (3, 1, 1)]
-    assert near_duplicates(list("abcd"), hashes, 0) == []
-    assert near_duplicates(list("abcd"), hashes, -1) == []
+    assert near_duplicates(hashes, 1) == [(2, 0, 1), (3, 1, 1)]
+    assert near_duplicates(hashes, 0) == []
+    assert near_duplicates(hashes, -1) == []
+    # A chain a-b-c with b dropped: c is compared with the kept a only.
+    chain = np.array([[0] * 8, [3] + [0] * 7, [15] + [0] * 7], dtype=np.uint8)
+    assert near_duplicates(chain, 2) == [(1, 0, 2)]
+    assert near_duplicates(chain, 4) == [(1, 0, 2), (2, 0, 4)]
+    # Blocks give the same answer as one pass, against a brute-force reference.
+    rng = np.random.default_rng(1)
+    many = rng.integers(0, 256, (300, 8), dtype=np.uint8)
+    many[150:] = many[:150] ^ (rng.random((150, 8)) < 0.02).astype(np.uint8)  # a flipped bit or two
+    assert near_duplicates(many, 6, block=7) == near_duplicates(many, 6) == _brute(many, 6)
+
+
+def _brute(hashes, threshold):
+    bits = np.unpackbits(hashes, axis=1)
+    kept, out = [], []
+    for i in range(len(bits)):
+        d = [(int((bits[i] != bits[j]).sum()), j) for j in kept]
+        close = [x for x in d if x[0] <= threshold]
+        if close:
+            out.append((i, min(close)[1], min(close)[0]))
+        else:
+            kept.append(i)
+    return out

@@ -21,7 +21,6 @@ stays unsolved by the given runs under the labels it is exported with.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import analysis
+from . import __version__, analysis
 from . import labels as L
 from .data import DataError, open_locator
 from .grid import ZoomGrid
@@ -91,6 +90,7 @@ class Candidates:
     swept: np.ndarray      # (images, runs) bool: the run has predictions for the image
     solved: np.ndarray     # (images, runs) bool: some transform of the run's grid is correct
     hit_rate: np.ndarray   # (images, runs) float: fraction of the grid that is correct; 0 if not swept
+    configs: list[dict]    # each run's run.json
     relabelled: int = 0    # images that got extra labels from --relabel
 
 
@@ -198,7 +198,7 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
         swept[rows, j] = seen > 0
         solved[rows, j] = c.matrix.any(axis=1)
         hit_rate[rows, j] = c.matrix.sum(axis=1) / np.maximum(seen, 1)
-    return Candidates(list(paths), list(index), labels, origins, locators, swept, solved, hit_rate, relabelled)
+    return Candidates(list(paths), list(index), labels, origins, locators, swept, solved, hit_rate, configs, relabelled)
 
 
 def _rescore(table: pa.Table, relabel: dict[str, tuple[int, ...]]) -> pa.Table:
@@ -296,26 +296,37 @@ def perceptual_hash(data: bytes) -> bytes:
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
-def hamming(hashes: np.ndarray, one: np.ndarray) -> np.ndarray:
-    """Bits that differ between each row of `hashes` (n, 8) uint8 and `one` (8,)."""
-    return _POPCOUNT[np.bitwise_xor(hashes, one)].sum(axis=1, dtype=np.int64)
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2
+        return np.bitwise_count(x)
+    return _POPCOUNT[x[..., None].view(np.uint8)].sum(axis=-1, dtype=np.uint8)
 
 
-def near_duplicates(ids: list[str], hashes: np.ndarray, threshold: int) -> list[tuple[int, int, int]]:
-    """(dropped, kept, distance): walking `ids` in order, an image within `threshold` bits of an
-    earlier kept one is dropped in favour of the nearest such one."""
-    if threshold < 0:
+def near_duplicates(hashes: np.ndarray, threshold: int, block: int = 512) -> list[tuple[int, int, int]]:
+    """(dropped, kept, distance) for hashes (n, 8) uint8 in order of preference: an image within
+    `threshold` bits of an earlier image that is kept is dropped in favour of the nearest one.
+
+    Distances are computed block by block (n^2/2 popcounts; 20,000 hashes take seconds), and
+    the walk in order only visits the few close pairs."""
+    if threshold < 0 or len(hashes) < 2:
         return []
-    kept: list[int] = []
-    out = []
-    for i in range(len(ids)):
+    h = np.ascontiguousarray(hashes, dtype=np.uint8).view(">u8").ravel().astype(np.uint64)
+    earlier: dict[int, list[tuple[int, int]]] = {}  # image -> [(distance, earlier image)]
+    for start in range(0, len(h), block):
+        stop = min(start + block, len(h))
+        d = _popcount(h[start:stop, None] ^ h[None, :stop])
+        rows, cols = np.nonzero(d <= threshold)
+        for r, j in zip(rows.tolist(), cols.tolist()):
+            if j < start + r:
+                earlier.setdefault(start + r, []).append((int(d[r, j]), j))
+    out, dropped = [], set()
+    for i in sorted(earlier):
+        kept = [(dist, j) for dist, j in earlier[i] if j not in dropped]
         if kept:
-            d = hamming(hashes[kept], hashes[i])
-            j = int(d.argmin())
-            if d[j] <= threshold:
-                out.append((i, kept[j], int(d[j])))
-                continue
-        kept.append(i)
+            dist, j = min(kept)
+            out.append((i, j, dist))
+            dropped.add(i)
     return out
 
 
@@ -455,7 +466,8 @@ def dataset_card(summary: dict, runs: list[dict], counts: list[tuple[str, int]],
         f"- {summary['candidates']} images swept; {summary['selected']} met the selection rule, "
         f"{summary['removed']['near-duplicate']} near-duplicates and {summary['removed']['quota']} images over a "
         f"quota were dropped ({summary['removed']['too few runs']} were swept by too few runs)",
-        f"- {summary['labels_per_image']:.2f} acceptable labels per image on average",
+        f"- {summary['labels_per_image']:.2f} acceptable labels per image on average"
+        + (f"; {summary['relabelled']} images got extra labels from a relabel file" if summary["relabelled"] else ""),
         "",
         "## Images per origin",
         "",
@@ -507,8 +519,6 @@ def _check_out(out: Path, force: bool, runs: list[str]) -> None:
 
 def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
     """Select, deduplicate and export; returns the summary also written to DIR/curate.json."""
-    from importlib.metadata import version
-
     out = Path(cfg.out)
     _check_out(out, cfg.force, cfg.runs)
     relabel = read_relabel(cfg.relabel) if cfg.relabel else None
@@ -518,7 +528,7 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
         apply_quotas(c, [], cfg.quotas)
     log(f"{len(order)} of {len(c.image_ids)} images meet the rule; hashing them")
     hashes, sizes = _hash_all(c, order, cfg.workers)
-    dups = near_duplicates([c.image_ids[i] for i in order], hashes, cfg.dedup_threshold)
+    dups = near_duplicates(hashes, cfg.dedup_threshold)
     dropped = {k for k, _, _ in dups}
     removed += [Removal(c.image_ids[order[k]], c.origins[order[k]], "near-duplicate",
                         duplicate_of=c.image_ids[order[j]], distance=d,
@@ -545,15 +555,12 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
                      r.detail] for r in removed])
         counts = _origin_counts(c, chosen)
         origins_figure(counts, tmp / "origins.png")
-        runs = []
-        for name in c.run_names:
-            config = RunStore(name).read_config()
-            runs.append({"run": name, "model": config.get("model"), "weights": config.get("weights"),
-                         "transforms": len(ZoomGrid.from_dict(config["grid"])), "grid": config["grid"],
-                         "data": config.get("data") or {}})
+        runs = [{"run": name, "model": config.get("model"), "weights": config.get("weights"),
+                 "transforms": len(ZoomGrid.from_dict(config["grid"])), "grid": config["grid"],
+                 "data": config.get("data") or {}} for name, config in zip(c.run_names, c.configs)]
         reasons = ("too few runs", "near-duplicate", "quota")
         summary = {
-            "name": out.name, "created": time.time(), "zoomhard": version("zoomhard") if _installed() else "",
+            "name": out.name, "created": time.time(), "zoomhard": __version__,
             "images": len(chosen), "bytes": int(sum(chosen_sizes)), "files": files,
             "candidates": len(c.image_ids), "selected": len(order),
             "removed": {r: sum(1 for x in removed if x.reason == r) for r in reasons},
@@ -575,16 +582,6 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
         if tmp.exists():
             shutil.rmtree(tmp)
     return summary
-
-
-def _installed() -> bool:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        version("zoomhard")
-        return True
-    except PackageNotFoundError:
-        return False
 
 
 def format_summary(summary: dict, out: str) -> str:
