@@ -273,3 +273,28 @@ def _brute(hashes, threshold):
         else:
             kept.append(i)
     return out
+
+
+def test_cli_quota_relabel_and_min_runs(three_runs, tmp_path, capsys):
+    relabel = tmp_path / "relabel.csv"
+    relabel.write_text(f"image_id,labels\ne,7;{L.wnids()[8]}\n")
+    out = tmp_path / "hard"
+    assert cli("curate", *three_runs, "--out", out, "--min-runs", 2, "--max-solved", 3, "--quota", "Y=1",
+               "--relabel", relabel, "--dedup-threshold", -1) == 0
+    rows = {r["image"]["path"]: r for r in pq.read_table(out / "data").to_pylist()}
+    assert sorted(rows) == ["a", "b", "e"]  # Y keeps only its hardest: e
+    assert rows["e"]["label"] == [1, 7, 8] and rows["e"]["english_label"][1] == L.class_names()[7]
+    with open(out / "removed.csv", newline="") as f:
+        assert sorted((r["image_id"], r["reason"]) for r in csv.DictReader(f)) == [("c", "quota"), ("d", "quota")]
+    with open(out / "selection.csv", newline="") as f:
+        sel = {r["image_id"]: r for r in csv.DictReader(f)}
+    assert (sel["b"]["swept_by"], sel["b"]["solved_by"], sel["b"]["solved_in"]) == ("3", "1", three_runs[0])
+    summary = json.loads((out / "curate.json").read_text())
+    assert summary["origins"] == {"X": 2, "Y": 1} and summary["relabelled"] == 1
+    assert "Per-origin quotas" in (out / "README.md").read_text()
+
+    for bad in (["--quota", "Y"], ["--quota", "Z=1"], ["--min-runs", 4]):
+        assert cli("curate", *three_runs, "--out", tmp_path / "x", "--min-runs", 2, *bad) == 2
+        err = capsys.readouterr().err
+        assert err.count("zoomhard: error:") == 1, err
+    assert not (tmp_path / "x").exists()
