@@ -13,7 +13,8 @@ from PIL import Image
 
 from zoomhard import labels as L
 from zoomhard.cli import main
-from zoomhard.curate import apply_quotas, load_runs, near_duplicates, read_relabel, select
+from zoomhard.curate import ImageReader, apply_quotas, load_runs, near_duplicates, read_relabel, select
+from zoomhard.data import DataError, open_locator
 from zoomhard.data.parquet import ParquetSource
 from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.grid import ZoomGrid
@@ -193,6 +194,13 @@ def test_export_round_trip_is_byte_exact_and_sweeps(samples_run, tmp_path):
     images = RunStore(again).images()
     assert dict(zip(images["image_id"].to_pylist(), images["labels"].to_pylist())) == want_labels
 
+    # A run over the exported parquet curates again, reading the images back from parquet rows.
+    twice = tmp_path / "twice"
+    assert cli("curate", again, "--out", twice, "--max-solved", 1) == 0
+    rows = pq.read_table(twice / "data").to_pylist()
+    assert {r["image"]["path"]: r["image"]["bytes"] for r in rows} == originals
+    assert {r["image"]["path"]: r["label"] for r in rows} == want_labels
+
 
 def test_existing_output_is_not_overwritten_without_force(three_runs, tmp_path, capsys):
     out = tmp_path / "hard"
@@ -298,3 +306,15 @@ def test_cli_quota_relabel_and_min_runs(three_runs, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("zoomhard: error:") == 1, err
     assert not (tmp_path / "x").exists()
+
+
+def test_image_reader_reads_parquet_rows_like_open_locator(tmp_path):
+    path = tmp_path / "images.parquet"
+    blobs = [bytes([k]) * (k + 1) for k in range(7)]
+    pq.write_table(pa.table({"image": [{"bytes": b, "path": f"{k}.png"} for k, b in enumerate(blobs)]}),
+                   path, row_group_size=2)
+    reader = ImageReader(keep_groups=1)
+    for k in (6, 0, 3, 2, 5, 1, 4, 0):
+        assert reader.read(f"parquet:{path}#{k}") == blobs[k] == open_locator(f"parquet:{path}#{k}")
+    with pytest.raises(DataError, match="out of range"):
+        reader.read(f"parquet:{path}#7")

@@ -134,9 +134,9 @@ def datasets_cmd(as_json):
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="Folder for the dataset: data/*.parquet, README.md, origins.png, selection.csv, removed.csv.")
-@click.option("--max-solved", default=0, show_default=True, type=click.IntRange(0),
+@click.option("--max-solved", default=0, show_default=True, type=click.IntRange(0), metavar="K",
               help="Keep images that at most K runs solve under some transform (0: the study's criterion).")
-@click.option("--min-runs", type=click.IntRange(1), default=None,
+@click.option("--min-runs", type=click.IntRange(1), default=None, metavar="N",
               help="Runs that must have swept an image for it to count [default: all runs].")
 @click.option("--quota", multiple=True, metavar="ORIGIN=N",
               help="Keep at most N images (the hardest) of ORIGIN; repeatable.")

@@ -24,8 +24,10 @@ import csv
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,12 +277,46 @@ def apply_quotas(c: Candidates, order: list[int], quotas: dict[str, int]) -> tup
 
 # -- near-duplicates -------------------------------------------------------------------------------
 
-def read_bytes(locator: str) -> bytes:
-    """The original encoded file of an image, from the locator its run recorded."""
-    where = open_locator(locator)
-    if isinstance(where, (bytes, bytearray)):
-        return bytes(where)
-    return Path(where).read_bytes()
+class ImageReader:
+    """The original encoded files of images, from the locators their runs recorded.
+
+    A `parquet:FILE#ROW` locator names a row of a file whose row groups may hold hundreds of
+    images; each group is read once and kept while nearby rows are asked for (callers go in
+    data order), instead of once per image."""
+
+    def __init__(self, keep_groups: int = 8):
+        self.keep = keep_groups
+        self._groups: OrderedDict[tuple[str, int], list] = OrderedDict()
+        self._starts: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def read(self, locator: str) -> bytes:
+        kind, _, rest = locator.partition(":")
+        if kind != "parquet":
+            where = open_locator(locator)
+            return bytes(where) if isinstance(where, (bytes, bytearray)) else Path(where).read_bytes()
+        path, _, row = rest.rpartition("#")
+        with self._lock:
+            if path not in self._starts:
+                meta = pq.ParquetFile(path).metadata
+                self._starts[path] = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+            starts = self._starts[path]
+        row_n = int(row)
+        group = int(np.searchsorted(starts, row_n, side="right")) - 1
+        if not 0 <= row_n < starts[-1]:
+            raise DataError(f"{locator}: row out of range")
+        with self._lock:
+            cells = self._groups.get((path, group))
+            if cells is not None:
+                self._groups.move_to_end((path, group))
+        if cells is None:
+            cells = pq.ParquetFile(path).read_row_group(group, columns=["image"]).column(0).to_pylist()
+            with self._lock:
+                self._groups[(path, group)] = cells
+                while len(self._groups) > self.keep:
+                    self._groups.popitem(last=False)
+        cell = cells[row_n - starts[group]]
+        return cell["bytes"] if isinstance(cell, dict) else cell
 
 
 def perceptual_hash(data: bytes) -> bytes:
@@ -330,19 +366,21 @@ def near_duplicates(hashes: np.ndarray, threshold: int, block: int = 512) -> lis
     return out
 
 
-def _hash_all(c: Candidates, order: list[int], workers: int) -> tuple[np.ndarray, list[int]]:
+def _hash_all(c: Candidates, order: list[int], reader: ImageReader, workers: int) -> tuple[np.ndarray, list[int]]:
+    """Hashes and file sizes of `order`'s images, read in data order."""
     def one(i: int) -> tuple[bytes, int]:
         try:
-            data = read_bytes(c.locators[i])
+            data = reader.read(c.locators[i])
             return perceptual_hash(data), len(data)
         except Exception as e:  # the data moved or is unreadable: say which image, stop
             raise DataError(f"{c.image_ids[i]}: cannot read the image back from {c.locators[i]} ({e})") from None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(one, order))
-    hashes = np.frombuffer(b"".join(h for h, _ in results), dtype=np.uint8).reshape(-1, 8) if results \
-        else np.zeros((0, 8), np.uint8)
-    return hashes, [n for _, n in results]
+        results = dict(zip(sorted(order), pool.map(one, sorted(order))))
+    hashes = np.zeros((len(order), 8), np.uint8)
+    for k, i in enumerate(order):
+        hashes[k] = np.frombuffer(results[i][0], dtype=np.uint8)
+    return hashes, [results[i][1] for i in order]
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -360,8 +398,9 @@ def _shards(sizes: list[int]) -> list[list[int]]:
     return shards
 
 
-def write_parquet(folder: Path, c: Candidates, chosen: list[int], sizes: list[int]) -> list[str]:
-    """DIR/data/validation-0000k-of-0000n.parquet; the image bytes are the original files'."""
+def write_parquet(folder: Path, c: Candidates, chosen: list[int], sizes: list[int], reader: ImageReader) -> list[str]:
+    """DIR/data/validation-0000k-of-0000n.parquet, rows in `chosen` order; the image bytes are
+    the original files'."""
     names = L.class_names()
     data = folder / "data"
     data.mkdir(parents=True)
@@ -373,7 +412,7 @@ def write_parquet(folder: Path, c: Candidates, chosen: list[int], sizes: list[in
             for start in range(0, len(positions), ROW_GROUP):
                 rows = [chosen[k] for k in positions[start:start + ROW_GROUP]]
                 writer.write_table(pa.table({
-                    "image": [{"bytes": read_bytes(c.locators[i]), "path": c.image_ids[i]} for i in rows],
+                    "image": [{"bytes": reader.read(c.locators[i]), "path": c.image_ids[i]} for i in rows],
                     "label": [list(c.labels[i]) for i in rows],
                     "origin": [c.origins[i] for i in rows],
                     "english_label": [[names[k] for k in c.labels[i]] for i in rows],
@@ -527,7 +566,8 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
     if cfg.quotas:  # check the origins before the slow part
         apply_quotas(c, [], cfg.quotas)
     log(f"{len(order)} of {len(c.image_ids)} images meet the rule; hashing them")
-    hashes, sizes = _hash_all(c, order, cfg.workers)
+    reader = ImageReader(keep_groups=2 * cfg.workers + 2)
+    hashes, sizes = _hash_all(c, order, reader, cfg.workers)
     dups = near_duplicates(hashes, cfg.dedup_threshold)
     dropped = {k for k, _, _ in dups}
     removed += [Removal(c.image_ids[order[k]], c.origins[order[k]], "near-duplicate",
@@ -536,13 +576,14 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
                 for k, j, d in dups]
     unique = [i for k, i in enumerate(order) if k not in dropped]
     chosen, over = apply_quotas(c, unique, cfg.quotas)
+    chosen.sort()  # exported in data order: the order the runs swept the images in
     removed += over
     position = {i: k for k, i in enumerate(order)}
     chosen_sizes = [sizes[position[i]] for i in chosen]
 
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        files = write_parquet(tmp, c, chosen, chosen_sizes)
+        files = write_parquet(tmp, c, chosen, chosen_sizes, reader)
         solved_by = (c.solved & c.swept).sum(axis=1)
         _write_csv(tmp / "selection.csv",
                    ["image_id", "origin", "labels", "swept_by", "solved_by", "solved_in", "hit_rate", "phash"],
