@@ -173,6 +173,8 @@ def test_export_round_trip_is_byte_exact_and_sweeps(samples_run, tmp_path):
     ds = datasets.load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train",
                                cache_dir=str(tmp_path / "hf"))
     assert isinstance(ds.features["image"], datasets.Image)
+    card_config = datasets.load_dataset(str(out), split="validation", cache_dir=str(tmp_path / "hf"))  # README.md
+    assert card_config.num_rows == len(originals)
     assert all(isinstance(r["image"], Image.Image) and r["image"].size[0] > 0 for r in ds)
     for r in ds.cast_column("image", datasets.Image(decode=False)):
         assert r["image"]["bytes"] == originals[r["image"]["path"]]
