@@ -168,6 +168,32 @@ def datasets_cmd(as_json):
         click.echo(f"{r['spec']:<28} {r['what']}")
 
 
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Folder for the dataset: data/*.parquet, README.md, origins.png, selection.csv, removed.csv.")
+@click.option("--max-solved", default=0, show_default=True, type=click.IntRange(0), metavar="K",
+              help="Keep images that at most K runs solve under some transform (0: the study's criterion).")
+@click.option("--min-runs", type=click.IntRange(1), default=None, metavar="N",
+              help="Runs that must have swept an image for it to count [default: all runs].")
+@click.option("--quota", multiple=True, metavar="ORIGIN=N",
+              help="Keep at most N images (the hardest) of ORIGIN; repeatable.")
+@click.option("--dedup-threshold", default=8, show_default=True, type=click.IntRange(-1, 64), metavar="BITS",
+              help="Drop images whose 64-bit perceptual hash is within BITS of a harder one; -1 keeps all.")
+@click.option("--relabel", type=click.Path(dir_okay=False),
+              help="CSV image_id,labels of extra acceptable labels (wnids or indices) to merge.")
+@click.option("--force", is_flag=True, help="Replace --out if it holds an earlier curated set.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, force, as_json):
+    """Build a hard benchmark from sweeps: the images no run frames right, in the ImageNet-Hard layout."""
+    from .curate import CurateConfig, curate as run_curate, format_summary, parse_quotas
+
+    cfg = CurateConfig(runs=list(runs), out=out, max_solved=max_solved, min_runs=min_runs,
+                       quotas=parse_quotas(quota), dedup_threshold=dedup_threshold, relabel=relabel, force=force)
+    summary = run_curate(cfg, log=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps(summary) if as_json else format_summary(summary, out))
+
+
 def main(argv: list[str] | None = None) -> int:
     errors = _user_errors()
     try:
