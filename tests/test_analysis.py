@@ -262,3 +262,19 @@ def test_spatial_bias_peaks_where_the_photos_were_planted(tmp_path, capsys):
     heat = np.array(json.loads((run / "analysis.json").read_text())["per_anchor"])
     assert np.unravel_index(heat.argmax(), heat.shape) == (2, 0), heat
     assert heat[2, 0] > 0.5 and (np.delete(heat.ravel(), 6) < heat[2, 0]).all(), heat
+
+
+def test_dictionary_image_ids_read_from_parquet_give_the_same_matrix(tmp_path):
+    import pyarrow.parquet as pq
+
+    solved = {"a": ["s512-r2c0"], "b": ["s128-r0c0", "s256-r1c1"], "c": [], "d": ["s224-r1c1"]}
+    t = table(solved)
+    pq.write_table(t.slice(0, 2 * len(GRID)), tmp_path / "p1.parquet")
+    pq.write_table(t.slice(2 * len(GRID)), tmp_path / "p2.parquet")
+    parts = [pq.read_table(tmp_path / p, read_dictionary=["image_id"]) for p in ("p1.parquet", "p2.parquet")]
+    coded = pa.concat_tables(parts)
+    assert pa.types.is_dictionary(coded.schema.field("image_id").type)
+    c1, c2 = A.correctness(t, GRID), A.correctness(coded, GRID)
+    assert c1.image_ids == c2.image_ids == list(solved)
+    assert (c1.matrix == c2.matrix).all() and c2.observed.all()
+    assert (A.values(coded, c1, GRID, "label_prob") == A.values(t, c1, GRID, "label_prob")).all()

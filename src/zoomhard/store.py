@@ -149,13 +149,17 @@ class RunStore:
             done.update(pq.read_table(part, columns=["image_id"]).column(0).unique().to_pylist())
         return done
 
-    def predictions(self, columns: Iterable[str] | None = None, filters=None) -> pa.Table:
-        """Every prediction row of the run (complete parts only); `filters` as pq.read_table's."""
+    def predictions(self, columns: Iterable[str] | None = None) -> pa.Table:
+        """Every prediction row of the run (complete parts only)."""
         parts = self._parts("predictions")
         cols = list(columns) if columns is not None else None
         if not parts:
             return PREDICTIONS.empty_table().select(cols) if cols else PREDICTIONS.empty_table()
-        return pa.concat_tables([pq.read_table(p, columns=cols, filters=filters) for p in parts])
+        return pa.concat_tables([pq.read_table(p, columns=cols) for p in parts])
+
+    def prediction_parts(self) -> list[Path]:
+        """The complete predictions parts, oldest first (each holds whole images)."""
+        return self._parts("predictions")
 
     def images(self) -> pa.Table:
         """One row per swept image: labels, origin, size and where to read it again."""

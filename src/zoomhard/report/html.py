@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import analysis as A
 from .. import labels as L
 from .run import TOP_K, AnalyzedRun, analyze_run, load_run, read_fresh
 
@@ -90,7 +89,7 @@ def _analyzed(path: str) -> AnalyzedRun:
 def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
     run, c, grid = a.run, a.run.c, a.run.grid
     n = min(limit, len(c.image_ids))
-    top1 = A.values(run.table, c, grid, "top1", fill=np.int16(-1))[:n].astype(np.int64)
+    top1 = run.values("top1", fill=np.int16(-1))[:n].astype(np.int64)
     cells = np.where(top1 >= 0, top1 * 2 + c.matrix[:n], -1)
     labels = run.images.column("labels").to_pylist()
     origin = run.images.column("origin").to_pylist()

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from .. import analysis as A
 from .. import labels as L
@@ -39,6 +40,18 @@ class LoadedRun:
     images: pa.Table         # store.IMAGES rows in the order of c.image_ids
     c: A.Correctness
     fingerprint: str
+    layout: A.Layout         # where each row of `table` sits in c.matrix
+    parts: list[Path]        # the predictions parts read
+    part_of_row_end: np.ndarray  # cumulative row counts of the parts: row -> part by searchsorted
+
+    def values(self, column: str, fill=0) -> np.ndarray:
+        """A column of the predictions as (images, transforms), like c.matrix."""
+        return self.layout.scatter(self.table.column(column).to_numpy(zero_copy_only=False), fill)
+
+    def parts_of(self, images: list[int]) -> list[Path]:
+        """The predictions parts that hold these images (by index into c.image_ids)."""
+        first = [int(np.argmax(self.layout.image == i)) for i in images]   # a row of each image
+        return sorted({self.parts[int(np.searchsorted(self.part_of_row_end, r, side="right"))] for r in first})
 
 
 @dataclass
@@ -47,9 +60,12 @@ class AnalyzedRun:
     result: dict             # what analysis.json holds
 
 
+COLUMNS = ["image_id", "scale", "row", "col", "correct", "top1", "label_prob"]
+
+
 def _fingerprint(store: RunStore) -> str:
     h = hashlib.sha1()
-    for p in store._parts("predictions"):
+    for p in store.prediction_parts():
         h.update(p.name.encode())
     return h.hexdigest()[:16]
 
@@ -64,17 +80,23 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
         grid = ZoomGrid.from_dict(config["grid"])
     except (KeyError, TypeError, ValueError) as e:
         raise RunError(f"{path}: run.json has an unreadable grid ({e})") from None
-    table = store.predictions(columns=["image_id", "scale", "row", "col", "correct", "top1", "label_prob"])
-    if len(table) == 0:
+    parts = store.prediction_parts()
+    # image ids read as a dictionary column: no string per row, half the time and memory
+    tables = [pq.read_table(p, columns=COLUMNS, read_dictionary=["image_id"]) for p in parts]
+    if not tables or sum(len(t) for t in tables) == 0:
         raise RunError(f"{path}: incomplete run, no predictions yet; run the sweep (it resumes) first")
-    c = A.correctness(table, grid)
+    table = pa.concat_tables(tables).unify_dictionaries()
+    ends = np.cumsum([len(t) for t in tables])
+    del tables
+    lay = A.layout(table, grid)
+    c = A.correctness(table, grid, lay)
     images = store.images()
     order = pc.index_in(pa.array(c.image_ids, pa.string()), value_set=images.column("image_id"))
     if order.null_count:
         images = _with_missing(images, c.image_ids, order)
         order = pc.index_in(pa.array(c.image_ids, pa.string()), value_set=images.column("image_id"))
     images = images.take(order)
-    return LoadedRun(Path(path), config, grid, table, images, c, _fingerprint(store))
+    return LoadedRun(Path(path), config, grid, table, images, c, _fingerprint(store), lay, parts, ends)
 
 
 def _with_missing(images: pa.Table, ids: list[str], order) -> pa.Table:
@@ -170,18 +192,19 @@ def write_tables(run: LoadedRun, result: dict, out: Path) -> None:
 def gallery_entries(run: LoadedRun, limit: int = GALLERY_SIZE) -> list[dict]:
     """Images fixed by zoom: the standard crop's wrong answer beside the best zoom's right one."""
     c, grid = run.c, run.grid
-    label_prob = A.values(run.table, c, grid, "label_prob", fill=np.float32(0))
+    label_prob = run.values("label_prob", fill=np.float32(0))
     picks = A.fixed_by_zoom(c, grid, label_prob, limit)
     if not picks:
         return []
     std_j = c.zooms.index(grid.standard)
-    top1 = A.values(run.table, c, grid, "top1", fill=np.int16(-1))
+    top1 = run.values("top1", fill=np.int16(-1))
     ids = [c.image_ids[i] for i, _ in picks]
-    std_rows = RunStore(run.path).predictions(
-        columns=["image_id", "scale", "row", "col", "top5_prob"],
-        filters=[("image_id", "in", ids), ("scale", "=", grid.standard.scale),
-                 ("row", "=", grid.standard.row), ("col", "=", grid.standard.col)])
-    std_prob = {r["image_id"]: (r["top5_prob"] or [0.0])[0] for r in std_rows.to_pylist()}
+    z = grid.standard
+    wanted = [("image_id", "in", ids), ("scale", "=", z.scale), ("row", "=", z.row), ("col", "=", z.col)]
+    std_prob = {}
+    for part in run.parts_of([i for i, _ in picks]):   # only the parts that hold these images
+        for r in pq.read_table(part, columns=["image_id", "top5_prob"], filters=wanted).to_pylist():
+            std_prob[r["image_id"]] = (r["top5_prob"] or [0.0])[0]
     labels = _labels(run)
     out = []
     for i, j in picks:
