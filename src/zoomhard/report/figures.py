@@ -138,7 +138,7 @@ def gallery(result: dict, entries: list[dict], run_dir: Path, path: Path) -> boo
     shown = [e for e in entries if "crop" in e.get("best", {})]
     if not shown:
         return False
-    fig, axes = plt.subplots(len(shown), 2, figsize=(7, 3.3 * len(shown)), squeeze=False)
+    fig, axes = plt.subplots(len(shown), 2, figsize=(7, 3.3 * len(shown) + 0.6), squeeze=False, layout="constrained")
     for (a1, a2), e in zip(axes, shown):
         for ax, side, color in ((a1, "standard", "tab:red"), (a2, "best", "tab:green")):
             d = e[side]
@@ -149,13 +149,17 @@ def gallery(result: dict, entries: list[dict], run_dir: Path, path: Path) -> boo
                 s.set_color(color)
                 s.set_linewidth(3)
             verdict = "wrong" if side == "standard" else "right"
-            ax.set_title(f"{d['transform']}: {d['name']} ({d['prob']:.0%}, {verdict})", color=color, fontsize=9)
+            ax.set_title(f"{d['transform']}: {d['name']} ({prob_text(d['prob'])}, {verdict})", color=color, fontsize=9)
         a1.set_ylabel(_short(e["image_id"]) + "\nlabel: " + _short(", ".join(e["labels"])), fontsize=8)
     fig.suptitle(f"Fixed by zoom: standard crop (left) vs best zoom (right)\n{_title_suffix(result)}", fontsize=11)
-    fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return True
+
+
+def prob_text(p: float) -> str:
+    """A probability as a short percentage that does not round a small one to 0%."""
+    return f"{p:.0%}" if p >= 0.095 else f"{p:.1%}"
 
 
 def _n(k: int, word: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import labels as L
+from .figures import prob_text
 from .run import TOP_K, AnalyzedRun, analyze_run, load_run, read_fresh
 
 EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sweep order)
@@ -147,7 +148,7 @@ def _gallery_cards(a: AnalyzedRun) -> str:
             uri = _jpeg_uri(a.run.path / d["crop"])
             alt = f"{x['image_id']} at {d['transform']}"
             out.append(f"<figure class='{cls}'><img src='{uri}' alt='{e(alt)}' width='224' height='224'>"
-                       f"<figcaption>{e(d['transform'])}: <b>{e(d['name'])}</b> ({d['prob']:.0%}, {verdict})"
+                       f"<figcaption>{e(d['transform'])}: <b>{e(d['name'])}</b> ({prob_text(d['prob'])}, {verdict})"
                        "</figcaption></figure>")
         out.append("</div>")
     out.append("</div>")
