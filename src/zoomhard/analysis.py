@@ -27,26 +27,52 @@ class Correctness:
         return self.matrix[:, self.zooms.index(zoom)]
 
 
-def correctness(table: pa.Table, grid: ZoomGrid) -> Correctness:
-    """The (images x transforms) matrix of `correct`; images in first-seen order."""
-    zooms = list(grid)
-    per_scale = grid.rows * grid.cols
-    scale_pos = np.full(max(grid.scales) + 1, -1, dtype=np.int64)
-    scale_pos[list(grid.scales)] = np.arange(len(grid.scales))
-    codes = pc.dictionary_encode(table.column("image_id")).combine_chunks()
-    image_ids = codes.dictionary.to_pylist()
-    img = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    scale = table.column("scale").to_numpy().astype(np.int64)
-    row = table.column("row").to_numpy().astype(np.int64)
-    col = table.column("col").to_numpy().astype(np.int64)
-    if len(scale) and (scale.max() >= len(scale_pos) or (scale_pos[scale] < 0).any()):
-        raise ValueError("the table has scales outside the grid")
-    t = scale_pos[scale] * per_scale + row * grid.cols + col
-    matrix = np.zeros((len(image_ids), len(zooms)), dtype=bool)
-    observed = np.zeros_like(matrix)
-    matrix[img, t] = table.column("correct").to_numpy(zero_copy_only=False).astype(bool)
-    observed[img, t] = True
-    return Correctness(image_ids, zooms, matrix, observed)
+@dataclass(frozen=True)
+class Layout:
+    """Where each row of a predictions table goes in the (images x transforms) matrix."""
+    image_ids: list[str]       # first-seen order (see _codes)
+    image: np.ndarray          # per row: index into image_ids
+    transform: np.ndarray      # per row: index into the grid's canonical order
+    n_transforms: int
+
+    def scatter(self, values: np.ndarray, fill=0) -> np.ndarray:
+        """A per-row column laid out as (images, transforms); `fill` where the table has no row."""
+        out = np.full((len(self.image_ids), self.n_transforms), fill, dtype=values.dtype)
+        out[self.image, self.transform] = values
+        return out
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """(distinct ids, per-row index) of a string column (ids in first-seen order) or of a
+    dictionary column (the dictionary's order, which Parquet writes first-seen)."""
+    if pa.types.is_dictionary(column.type):
+        column = pa.table({"x": column}).unify_dictionaries().column("x")
+        chunks = column.chunks
+        if not chunks:
+            return [], np.zeros(0, np.int32)
+        index = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]).astype(np.int32, copy=False)
+        ids = chunks[0].dictionary.to_pylist()
+        used = np.bincount(index, minlength=len(ids)) > 0
+        if used.all():   # the usual case: the dictionary lists each id once, in first-seen order
+            return ids, index
+        remap = np.cumsum(used, dtype=np.int32) - 1
+        return [k for k, u in zip(ids, used) if u], remap[index]
+    codes = pc.dictionary_encode(column).combine_chunks()
+    return codes.dictionary.to_pylist(), codes.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+
+
+def layout(table: pa.Table, grid: ZoomGrid) -> Layout:
+    image_ids, img = _codes(table.column("image_id"))
+    return Layout(image_ids, img, _transform_index(table, grid), len(grid))
+
+
+def correctness(table: pa.Table, grid: ZoomGrid, lay: Layout | None = None) -> Correctness:
+    """The (images x transforms) matrix of `correct`; images in first-seen order. `image_id`
+    may be a string or a dictionary column; pass `lay` when it is already known."""
+    lay = lay or layout(table, grid)
+    matrix = lay.scatter(table.column("correct").to_numpy(zero_copy_only=False).astype(bool), False)
+    observed = lay.scatter(np.ones(len(lay.image), bool), False)
+    return Correctness(lay.image_ids, list(grid), matrix, observed)
 
 
 def standard_top1(c: Correctness, grid: ZoomGrid) -> float:
@@ -57,3 +83,200 @@ def standard_top1(c: Correctness, grid: ZoomGrid) -> float:
 def upper_bound(c: Correctness) -> float:
     """Fraction of images for which at least one transform is correct."""
     return float(c.matrix.any(axis=1).mean()) if c.image_ids else 0.0
+
+
+# -- the study's analyses, all from the correctness matrix --------------------------------------
+
+def _frac(x: np.ndarray) -> float:
+    return float(x.mean()) if x.size else 0.0
+
+
+def per_transform(c: Correctness) -> np.ndarray:
+    """Top-1 of each transform alone, in canonical order."""
+    return c.matrix.mean(axis=0) if c.image_ids else np.zeros(len(c.zooms))
+
+
+def _cube(c: Correctness, grid: ZoomGrid) -> np.ndarray:
+    """The matrix as (images, scales, rows, cols)."""
+    return c.matrix.reshape(len(c.image_ids), len(grid.scales), grid.rows, grid.cols)
+
+
+def per_anchor(c: Correctness, grid: ZoomGrid) -> np.ndarray:
+    """(rows, cols): fraction of images that some scale at that anchor gets right (row 0 = top)."""
+    if not c.image_ids:
+        return np.zeros((grid.rows, grid.cols))
+    return _cube(c, grid).any(axis=1).mean(axis=0)
+
+
+def per_scale(c: Correctness, grid: ZoomGrid) -> dict[int, float]:
+    """scale -> fraction of images that some anchor at that scale gets right."""
+    if not c.image_ids:
+        return {s: 0.0 for s in grid.scales}
+    solved = _cube(c, grid).any(axis=(2, 3)).mean(axis=0)
+    return {s: float(v) for s, v in zip(grid.scales, solved)}
+
+
+def center_per_scale(c: Correctness, grid: ZoomGrid) -> dict[int, float]:
+    """scale -> top-1 of the centre anchor alone at that scale."""
+    if not c.image_ids:
+        return {s: 0.0 for s in grid.scales}
+    centre = _cube(c, grid)[:, :, grid.rows // 2, grid.cols // 2].mean(axis=0)
+    return {s: float(v) for s, v in zip(grid.scales, centre)}
+
+
+@dataclass(frozen=True)
+class Cover:
+    picks: list[int]            # transform indices (into Correctness.zooms), in pick order
+    new: list[int]              # images newly covered by each pick
+    n_images: int
+
+    def accuracy(self) -> list[float]:
+        """Accuracy of the first k picks, for k = 1 .. len(picks)."""
+        total = np.cumsum(self.new) if self.new else np.zeros(0)
+        return [float(v) / self.n_images for v in total]
+
+    def upper_bound_of_first(self, k: int) -> float:
+        return float(sum(self.new[:k])) / self.n_images if self.n_images else 0.0
+
+
+def min_cover(c: Correctness) -> Cover:
+    """Greedy minimum set cover of the solvable images by transforms.
+
+    Each step picks the transform that covers the most images not yet covered; ties go to the
+    first in canonical order (np.argmax returns the first maximum). Stops once every solvable
+    image is covered, so images no transform solves are never counted.
+    """
+    m = c.matrix
+    counts = m.sum(axis=0, dtype=np.int64)
+    uncovered = m.any(axis=1)
+    picks: list[int] = []
+    new: list[int] = []
+    # The gain of a column only ever falls; subtract the rows each pick covers.
+    while uncovered.any():
+        j = int(np.argmax(counts))
+        rows = np.flatnonzero(uncovered & m[:, j])
+        picks.append(j)
+        new.append(len(rows))
+        counts -= m[rows].sum(axis=0, dtype=np.int64)
+        uncovered[rows] = False
+    return Cover(picks, new, len(c.image_ids))
+
+
+def disentangle(c: Correctness, grid: ZoomGrid) -> dict:
+    """Upper bounds with zoom-in only (scale > crop), zoom-out only (< crop) and scale == crop,
+    and the share of all images that only that group solves."""
+    scales = np.array([z.scale for z in c.zooms])
+    groups = {"zoom_in": scales > grid.crop, "zoom_out": scales < grid.crop, "crop_scale": scales == grid.crop}
+    solved = {k: c.matrix[:, mask].any(axis=1) for k, mask in groups.items()}
+    out: dict = {"crop": grid.crop}
+    for k, mask in groups.items():
+        others = np.zeros(len(c.image_ids), dtype=bool)
+        for other, s in solved.items():
+            if other != k:
+                others |= s
+        out[k] = {
+            "scales": sorted({int(s) for s in scales[mask]}),
+            "upper_bound": _frac(solved[k]),
+            "exclusive": _frac(solved[k] & ~others),
+        }
+    return out
+
+
+def cover_histograms(c: Correctness, grid: ZoomGrid, cover: Cover, k: int = 36) -> dict:
+    """Where the first k transforms of the cover sit: counts per anchor (rows x cols) and per scale."""
+    loc = np.zeros((grid.rows, grid.cols), dtype=np.int64)
+    by_scale = {s: 0 for s in grid.scales}
+    for j in cover.picks[:k]:
+        z = c.zooms[j]
+        loc[z.row, z.col] += 1
+        by_scale[z.scale] += 1
+    return {"k": min(k, len(cover.picks)), "location": loc.tolist(), "scale": by_scale}
+
+
+def per_class(c: Correctness, grid: ZoomGrid, labels: list[tuple[int, ...]]) -> list[dict]:
+    """Per ImageNet-1k class: images, standard top-1 and upper bound. `labels[i]` are the
+    acceptable labels of image i (same order as c.image_ids); an image with several acceptable
+    labels counts towards each of them."""
+    if len(labels) != len(c.image_ids):
+        raise ValueError("labels must give one label set per image")
+    lengths = np.fromiter((len(x) for x in labels), dtype=np.int64, count=len(labels))
+    flat = np.fromiter((l for x in labels for l in x), dtype=np.int64, count=int(lengths.sum()))
+    owner = np.repeat(np.arange(len(labels)), lengths)
+    if not len(flat):
+        return []
+    n_cls = int(flat.max()) + 1
+    images = np.bincount(flat, minlength=n_cls)
+    std = np.bincount(flat, weights=c.column(grid.standard)[owner], minlength=n_cls)
+    ub = np.bincount(flat, weights=c.matrix.any(axis=1)[owner], minlength=n_cls)
+    return [{"class": int(k), "images": int(images[k]), "standard_top1": float(std[k] / images[k]),
+             "upper_bound": float(ub[k] / images[k])} for k in np.flatnonzero(images)]
+
+
+def analyze(c: Correctness, grid: ZoomGrid, top_k: int = 36) -> dict:
+    """Everything of analysis.json that follows from the matrix alone (fractions in [0, 1])."""
+    cover = min_cover(c)
+    curve = cover.accuracy()
+    return {
+        "n_images": len(c.image_ids),
+        "n_transforms": len(c.zooms),
+        "standard": grid.standard.id,
+        "standard_top1": standard_top1(c, grid),
+        "upper_bound": upper_bound(c),
+        "unsolved": _frac(~c.matrix.any(axis=1)),
+        "per_anchor": per_anchor(c, grid).tolist(),
+        "per_scale": {str(s): v for s, v in per_scale(c, grid).items()},
+        "center_per_scale": {str(s): v for s, v in center_per_scale(c, grid).items()},
+        "min_cover": [c.zooms[j].id for j in cover.picks],
+        "min_cover_new": cover.new,
+        "cover_curve": curve,
+        f"top{top_k}_upper_bound": cover.upper_bound_of_first(top_k),
+        "disentangle": disentangle(c, grid),
+        f"top{top_k}_histograms": cover_histograms(c, grid, cover, top_k),
+    }
+
+
+def fixed_by_zoom(c: Correctness, grid: ZoomGrid, label_prob: np.ndarray, limit: int = 6) -> list[tuple[int, int]]:
+    """Images the standard crop gets wrong and some transform gets right, as (image, transform)
+    pairs: the correct transform with the highest probability of a right label. The `limit`
+    most confident fixes, ties in image order. `label_prob` is (images, transforms)."""
+    wrong = ~c.column(grid.standard)
+    fixable = np.flatnonzero(wrong & c.matrix.any(axis=1))
+    if not len(fixable):
+        return []
+    p = np.where(c.matrix[fixable], label_prob[fixable], -1.0)
+    best = p.argmax(axis=1)
+    order = np.lexsort((fixable, -p[np.arange(len(fixable)), best]))[:limit]
+    return [(int(fixable[i]), int(best[i])) for i in order]
+
+
+def _transform_index(table: pa.Table, grid: ZoomGrid) -> np.ndarray:
+    """Each row's transform position in the grid's canonical order."""
+    scale_pos = np.full(max(grid.scales) + 1, -1, dtype=np.int32)
+    scale_pos[list(grid.scales)] = np.arange(len(grid.scales))
+    scale = table.column("scale").to_numpy()
+    if len(scale) and (scale.min() < 0 or scale.max() >= len(scale_pos)):
+        raise ValueError("the table has scales outside the grid")
+    t = scale_pos[scale]
+    if len(t) and t.min() < 0:
+        raise ValueError("the table has scales outside the grid")
+    t *= grid.rows * grid.cols
+    t += table.column("row").to_numpy().astype(np.int32) * grid.cols
+    t += table.column("col").to_numpy()
+    return t
+
+
+def values(table: pa.Table, c: Correctness, grid: ZoomGrid, column: str, fill=0,
+           lay: Layout | None = None) -> np.ndarray:
+    """Any numeric column of the table laid out like c.matrix: (images, transforms); rows of
+    images that c does not hold are dropped, cells the table lacks hold `fill`."""
+    lay = lay or layout(table, grid)
+    v = table.column(column).to_numpy(zero_copy_only=False)
+    if lay.image_ids == c.image_ids:
+        return lay.scatter(v, fill)
+    where = {k: i for i, k in enumerate(c.image_ids)}
+    to_c = np.array([where.get(k, -1) for k in lay.image_ids], dtype=np.int64)
+    img = to_c[lay.image] if len(lay.image) else lay.image
+    keep = img >= 0
+    out = np.full(c.matrix.shape, fill, dtype=v.dtype)
+    out[img[keep], lay.transform[keep]] = v[keep]
+    return out

@@ -127,12 +127,20 @@ def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batc
 @click.option("--out", "-o", default="demo-run", show_default=True, type=click.Path(file_okay=False))
 @click.option("--model", "-m", default="lite0", show_default=True)
 def demo(out, model):
-    """Sweep the bundled sample photos with EfficientNet-Lite0 (offline) and summarise."""
+    """Sweep the bundled sample photos with EfficientNet-Lite0 (offline), analyse them and write a report."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
     click.echo(f"zoomhard demo: {model} on the bundled samples, {len(ZoomGrid())} transforms each", err=True)
     summary = run_sweep(SweepConfig(model=model, data="samples", out=out), log=lambda m: click.echo(m, err=True))
     click.echo(format_summary(summary, out))
+    from pathlib import Path
+
+    from .report.html import write_report
+    from .report.run import analyze_run
+
+    analyze_run(out)
+    click.echo(f"analysis: {Path(out) / 'analysis.json'}, figures: {Path(out) / 'figures'}")
+    click.echo(f"report: {write_report([out], Path(out) / 'report.html')}")
 
 
 @cli.command("models")
@@ -192,6 +200,54 @@ def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, for
                        quotas=parse_quotas(quota), dedup_threshold=dedup_threshold, relabel=relabel, force=force)
     summary = run_curate(cfg, log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(summary) if as_json else format_summary(summary, out))
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--gallery", default=6, show_default=True, type=click.IntRange(0, 100),
+              help="Images fixed by zoom to show in the gallery.")
+@click.option("--json", "as_json", is_flag=True, help="Print analysis.json instead of a summary line.")
+def analyze(run, gallery, as_json):
+    """Analyse a run: RUN/analysis.json, CSVs under RUN/analysis/ and PNG figures under RUN/figures/."""
+    from .report.run import analyze_run, format_result
+
+    result = analyze_run(run, gallery=gallery).result
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+    else:
+        click.echo(f"{format_result(result)} -> {run}/analysis.json, {run}/analysis/*.csv, {run}/figures/")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "-o", default="report.html", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--explorer-limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="Images per run in the explorer (the first ones).")
+@click.option("--thumbnails", default=200, show_default=True, type=click.IntRange(0, 1_000_000),
+              help="Show thumbnails in the explorer for runs with at most this many images.")
+def report(runs, out, explorer_limit, thumbnails):
+    """One self-contained HTML page for the runs (analysing any that need it)."""
+    from .report.html import write_report
+
+    path = write_report(list(runs), out, explorer_limit, thumbnails)
+    click.echo(f"report of {len(runs)} run(s) -> {path}")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.option("--paper", is_flag=True, help="Show the study's own figures beside (its Table 1).")
+@click.option("--paper-dataset", type=click.Choice(["IN", "ReaL", "IN+ReaL", "IN-A", "IN-R", "IN-S", "ON"]),
+              help="The study's dataset column to set beside the runs [default: from the run's class subset].")
+@click.option("--json", "as_json", is_flag=True)
+def compare(runs, paper, paper_dataset, as_json):
+    """A Table-1-style table: standard 1-crop, 36-crop (greedy cover) and all-crop upper bound per run."""
+    from .report.compare import compare_rows, format_table, paper_table
+
+    rows = compare_rows(list(runs), paper=paper, dataset=paper_dataset)
+    if as_json:
+        click.echo(json.dumps({"runs": rows, **({"paper": paper_table()} if paper else {})}, indent=1))
+    else:
+        click.echo(format_table(rows, paper=paper))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -157,6 +157,10 @@ class RunStore:
             return PREDICTIONS.empty_table().select(cols) if cols else PREDICTIONS.empty_table()
         return pa.concat_tables([pq.read_table(p, columns=cols) for p in parts])
 
+    def prediction_parts(self) -> list[Path]:
+        """The complete predictions parts, oldest first (each holds whole images)."""
+        return self._parts("predictions")
+
     def images(self) -> pa.Table:
         """One row per swept image: labels, origin, size and where to read it again."""
         pred_names = {p.name for p in self._parts("predictions")}

@@ -1,0 +1,191 @@
+"""The figures of one analysed run, as PNG files that read without the text around them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..grid import ZoomGrid  # noqa: E402
+
+DPI = 110
+
+
+def _title_suffix(result: dict) -> str:
+    return f"{result.get('model') or '?'} on {result['n_images']} images"
+
+
+def _axis_names(n: int, kind: str) -> list[str]:
+    if n == 3:
+        return ["top", "middle", "bottom"] if kind == "row" else ["left", "centre", "right"]
+    return [f"{kind} {i}" for i in range(n)]
+
+
+def _heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None):
+    rows, cols = values.shape
+    im = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, origin="upper")
+    ax.set_xticks(range(cols), _axis_names(cols, "col"))
+    ax.set_yticks(range(rows), _axis_names(rows, "row"))
+    ax.set_xlabel("anchor column (left to right)")
+    ax.set_ylabel("anchor row (top to bottom)")
+    for r in range(rows):
+        for c in range(cols):
+            v = values[r, c]
+            red, green, blue, _ = im.cmap(im.norm(v))
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5   # text must contrast with the cell
+            ax.text(c, r, fmt(v), ha="center", va="center", fontsize=12,
+                    color="white" if dark else "black", fontweight="bold")
+    return im
+
+
+def spatial_bias(result: dict, path: Path) -> None:
+    v = np.array(result["per_anchor"], dtype=float)
+    fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    im = _heatmap(ax, v * 100, lambda x: f"{x:.1f}%", "viridis")
+    fig.colorbar(im, ax=ax, label="images solved by some scale at this anchor (%)")
+    ax.set_title(f"Spatial bias: upper bound per anchor\n{_title_suffix(result)}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def scale_curves(result: dict, path: Path, grid: ZoomGrid) -> None:
+    scales = [int(s) for s in result["per_scale"]]
+    ub = [result["per_scale"][str(s)] * 100 for s in scales]
+    centre = [result["center_per_scale"][str(s)] * 100 for s in scales]
+    n = grid.rows * grid.cols
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.plot(scales, ub, "o-", color="tab:blue", ms=4, label=f"upper bound over the {n} anchors")
+    ax.plot(scales, centre, "s-", color="tab:orange", ms=4, label="centre anchor alone")
+    ax.axvline(grid.crop, color="gray", ls=":", lw=1, label=f"crop size {grid.crop}: zoom-out left, zoom-in right")
+    ax.axhline(result["standard_top1"] * 100, color="tab:red", ls="--", lw=1,
+               label=f"standard crop {result['standard']}: {result['standard_top1']:.1%}")
+    if len(scales) > 1 and scales[-1] / scales[0] > 8:
+        ax.set_xscale("log", base=2)
+    ticks = scales if len(scales) <= 8 else [s for s in scales if s in (16, 32, 64, 128, 256, 512, 1024)]
+    ax.set_xticks(ticks or scales)
+    ax.minorticks_off()
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xlabel("scale: shorter side resized to (pixels)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Accuracy vs scale\n{_title_suffix(result)}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def cover_curve(result: dict, path: Path, top_k: int = 36) -> None:
+    curve = np.array(result["cover_curve"], dtype=float) * 100
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    k = np.arange(1, len(curve) + 1)
+    if len(curve):
+        ax.plot(k, curve, "o-", ms=3, color="tab:green", label="first k transforms of the greedy cover")
+    ax.axhline(result["upper_bound"] * 100, color="tab:blue", ls="--", lw=1,
+               label=f"upper bound, all {result['n_transforms']}: {result['upper_bound']:.1%}")
+    ax.axhline(result["standard_top1"] * 100, color="tab:red", ls="--", lw=1,
+               label=f"standard crop: {result['standard_top1']:.1%}")
+    if len(curve) >= top_k:
+        ax.axvline(top_k, color="gray", ls=":", lw=1)
+        ax.annotate(f"{top_k} crops: {curve[top_k - 1]:.1f}%", (top_k, curve[top_k - 1]),
+                    textcoords="offset points", xytext=(8, -14), fontsize=8)
+    ax.set_xlim(0.5, max(len(curve), 1) + 0.5)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("k: number of transforms (greedy min-cover order)")
+    ax.set_ylabel("images solved by some of the first k (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Cover curve: {_n(len(curve), 'transform')} cover every solvable image\n{_title_suffix(result)}",
+                 fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def top_histograms(result: dict, path: Path, top_k: int = 36) -> None:
+    h = result[f"top{top_k}_histograms"]
+    loc = np.array(h["location"], dtype=float)
+    scales = list(h["scale"])
+    counts = [h["scale"][s] for s in scales]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.3), gridspec_kw={"width_ratios": [1, 1.8]})
+    im = _heatmap(a1, loc, lambda x: f"{int(x)}", "Blues", vmin=0)
+    fig.colorbar(im, ax=a1, label="transforms")
+    a1.set_title(f"Anchors of the cover's first {_n(h['k'], 'transform')}", fontsize=10)
+    a2.bar(range(len(scales)), counts, color="tab:purple")
+    a2.set_xticks(range(len(scales)), scales, rotation=90, fontsize=7)
+    a2.set_xlabel("scale")
+    a2.set_ylabel("transforms")
+    a2.set_title(f"Scales of the cover's first {_n(h['k'], 'transform')}", fontsize=10)
+    a2.yaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(f"The first {top_k} transforms of the greedy cover (its {_n(len(result['min_cover']), 'pick')}): "
+                 f"{_title_suffix(result)}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def gallery(result: dict, entries: list[dict], run_dir: Path, path: Path) -> bool:
+    """Standard crop (wrong, red) beside the best zoom crop (right, green), one image per row."""
+    from PIL import Image
+
+    shown = [e for e in entries if "crop" in e.get("best", {})]
+    if not shown:
+        return False
+    fig, axes = plt.subplots(len(shown), 2, figsize=(7, 3.3 * len(shown) + 0.6), squeeze=False, layout="constrained")
+    for (a1, a2), e in zip(axes, shown):
+        for ax, side, color in ((a1, "standard", "tab:red"), (a2, "best", "tab:green")):
+            d = e[side]
+            ax.imshow(np.asarray(Image.open(run_dir / d["crop"])))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_color(color)
+                s.set_linewidth(3)
+            verdict = "wrong" if side == "standard" else "right"
+            ax.set_title(f"{d['transform']}: {d['name']} ({prob_text(d['prob'])}, {verdict})", color=color, fontsize=9)
+        a1.set_ylabel(_short(e["image_id"]) + "\nlabel: " + _short(", ".join(e["labels"])), fontsize=8)
+    fig.suptitle(f"Fixed by zoom: standard crop (left) vs best zoom (right)\n{_title_suffix(result)}", fontsize=11)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return True
+
+
+def prob_text(p: float) -> str:
+    """A probability as a short percentage that does not round a small one to 0%."""
+    return f"{p:.0%}" if p >= 0.095 else f"{p:.1%}"
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}" + ("" if k == 1 else "s")
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def write_all(result: dict, entries: list[dict], run_dir: Path, grid: ZoomGrid, top_k: int = 36) -> dict:
+    """Every figure into RUN/figures/; returns {figure: relative path}."""
+    out = run_dir / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "spatial_bias": "figures/spatial_bias.png",
+        "scale_curves": "figures/scale_curves.png",
+        "cover_curve": "figures/cover_curve.png",
+        "top_histograms": f"figures/top{top_k}_histograms.png",
+    }
+    spatial_bias(result, run_dir / files["spatial_bias"])
+    scale_curves(result, run_dir / files["scale_curves"], grid)
+    cover_curve(result, run_dir / files["cover_curve"], top_k)
+    top_histograms(result, run_dir / files["top_histograms"], top_k)
+    if gallery(result, entries, run_dir, run_dir / "figures/gallery.png"):
+        files["gallery"] = "figures/gallery.png"
+    elif (run_dir / "figures/gallery.png").exists():
+        (run_dir / "figures/gallery.png").unlink()
+    return files

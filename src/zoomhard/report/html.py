@@ -1,0 +1,338 @@
+"""One self-contained HTML page for one or more runs: summary table, figures, the gallery of
+images fixed by zoom, and an explorer of every image's scales x anchors correctness grid.
+
+Figures and crops are embedded as base64 data URIs and the explorer's data sits inline as JSON,
+so the page works from file:// and fetches nothing (its Content-Security-Policy forbids it).
+Every label and file name is escaped: html.escape in markup, \\u003c-style escapes in the JSON,
+and the script writes data with textContent only.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import labels as L
+from .figures import prob_text
+from .run import TOP_K, AnalyzedRun, analyze_run, load_run, read_fresh
+
+EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sweep order)
+THUMBNAIL_LIMIT = 200    # runs with at most this many images get thumbnails in the explorer
+
+_FIGURES = (("spatial_bias", "Spatial bias: the fraction of images some scale at each anchor gets right."),
+            ("scale_curves", "Accuracy vs scale: the upper bound over all anchors and the centre anchor alone."),
+            ("cover_curve", "Accuracy of the first k transforms of the greedy minimum cover."),
+            ("top_histograms", f"Where the first {TOP_K} transforms of the cover sit: anchors and scales."),
+            ("gallery", "Images fixed by zoom: the standard crop's wrong answer beside the best zoom's right one."))
+
+
+def e(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}" + ("" if k == 1 else "s")
+
+
+def _data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _jpeg_uri(path: Path, size: int | None = None) -> str:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if size:
+            im.thumbnail((size, size))
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=85)
+    return _data_uri(buf.getvalue(), "image/jpeg")
+
+
+def _thumbnail(locator: str, size: int = 112) -> str | None:
+    from PIL import Image
+
+    from ..crops import ImageDecodeError, decode_image
+    from ..data import DataError, open_locator
+
+    try:
+        img = decode_image(open_locator(locator))
+    except (ImageDecodeError, DataError, OSError):
+        return None
+    img.thumbnail((size, size), Image.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=80)
+    return _data_uri(buf.getvalue(), "image/jpeg")
+
+
+def _script_json(data) -> str:
+    """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' left."""
+    text = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _analyzed(path: str) -> AnalyzedRun:
+    """The run's analysis: reused when analysis.json and its figures are up to date."""
+    fresh = read_fresh(path)
+    if fresh is not None and all((Path(path) / f).is_file() for f in fresh.get("figures", {}).values()) \
+            and "figures" in fresh:
+        return AnalyzedRun(load_run(path), fresh)
+    return analyze_run(path)
+
+
+def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
+    run, c, grid = a.run, a.run.c, a.run.grid
+    n = min(limit, len(c.image_ids))
+    top1 = run.values("top1", fill=np.int16(-1))[:n].astype(np.int64)
+    cells = np.where(top1 >= 0, top1 * 2 + c.matrix[:n], -1)
+    labels = run.images.column("labels").to_pylist()
+    origin = run.images.column("origin").to_pylist()
+    locator = run.images.column("locator").to_pylist()
+    used = set(int(k) for k in np.unique(top1[top1 >= 0])) | {k for ls in labels[:n] for k in ls}
+    classes = {str(k): (L.short_name(k) if k < len(L.wnids()) else str(k)) for k in sorted(used)}
+    with_thumbs = len(c.image_ids) <= thumbs
+    images = [{"id": c.image_ids[i], "labels": list(labels[i]), "origin": origin[i],
+               "cells": cells[i].tolist(), "thumb": _thumbnail(locator[i]) if with_thumbs else None}
+              for i in range(n)]
+    return {"name": name, "model": a.result.get("model"), "scales": list(grid.scales), "rows": grid.rows,
+            "cols": grid.cols, "standard": c.zooms.index(grid.standard), "classes": classes,
+            "total": len(c.image_ids), "images": images}
+
+
+def _summary_table(runs: list[tuple[str, AnalyzedRun]]) -> str:
+    head = ("run", "model", "data", "images", "transforms", "standard 1-crop", f"{TOP_K}-crop (cover)",
+            "upper bound", "min cover", "zoom-in only", "zoom-out only", "unsolved")
+    out = ["<table class='summary'><thead><tr>", *(f"<th>{e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    for name, a in runs:
+        r = a.result
+        d = r["disentangle"]
+        cells = (name, r.get("model"), (r.get("data") or {}).get("spec", "?"), r["n_images"], r["n_transforms"],
+                 f"{r['standard_top1']:.2%}", f"{r[f'top{TOP_K}_upper_bound']:.2%}", f"{r['upper_bound']:.2%}",
+                 len(r["min_cover"]), f"{d['zoom_in']['upper_bound']:.2%}", f"{d['zoom_out']['upper_bound']:.2%}",
+                 f"{r['unsolved']:.2%}")
+        out.append("<tr>" + "".join(f"<td>{e(x)}</td>" for x in cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _disentangle_table(r: dict) -> str:
+    d = r["disentangle"]
+    rows = [("zoom-in only", f"scale > {d['crop']}", d["zoom_in"]), ("zoom-out only", f"scale < {d['crop']}", d["zoom_out"]),
+            (f"{d['crop']} only", f"scale = {d['crop']}", d["crop_scale"])]
+    out = ["<table><thead><tr><th>transforms</th><th>scales</th><th>upper bound</th>"
+           "<th>solved by this group alone</th></tr></thead><tbody>"]
+    for label, scales, g in rows:
+        out.append(f"<tr><td>{e(label)}</td><td>{e(scales)} ({len(g['scales'])})</td>"
+                   f"<td>{g['upper_bound']:.2%}</td><td>{g['exclusive']:.2%}</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _gallery_cards(a: AnalyzedRun) -> str:
+    entries = [x for x in a.result.get("gallery", []) if "crop" in x.get("best", {})]
+    if not entries:
+        return "<p class='note'>No image here is wrong at the standard crop and right under some zoom.</p>"
+    out = ["<div class='gallery'>"]
+    for x in entries:
+        out.append("<div class='card'>")
+        out.append(f"<div class='card-title'>{e(x['image_id'])} <span class='muted'>label: {e(', '.join(x['labels']))}</span></div>")
+        for side, cls, verdict in (("standard", "bad", "wrong"), ("best", "ok", "right")):
+            d = x[side]
+            uri = _jpeg_uri(a.run.path / d["crop"])
+            alt = f"{x['image_id']} at {d['transform']}"
+            out.append(f"<figure class='{cls}'><img src='{uri}' alt='{e(alt)}' width='224' height='224'>"
+                       f"<figcaption>{e(d['transform'])}: <b>{e(d['name'])}</b> ({prob_text(d['prob'])}, {verdict})"
+                       "</figcaption></figure>")
+        out.append("</div>")
+    out.append("</div>")
+    return "".join(out)
+
+
+def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
+    r = a.result
+    out = [f"<section class='run' id='run-{i}'><h2>{e(name)} <span class='muted'>{e(r.get('model'))}</span></h2>",
+           f"<p>{r['n_images']} images x {r['n_transforms']} transforms. Standard crop {e(r['standard'])}: "
+           f"<b>{r['standard_top1']:.2%}</b>; first {TOP_K} of the greedy cover: <b>{r[f'top{TOP_K}_upper_bound']:.2%}</b>; "
+           f"any transform (upper bound): <b>{r['upper_bound']:.2%}</b>; the greedy cover needs "
+           f"{_n(len(r['min_cover']), 'transform')} to solve every solvable image.</p>", _disentangle_table(r), "<div class='figures'>"]
+    for key, caption in _FIGURES:
+        rel = r.get("figures", {}).get(key)
+        if key == "gallery" or not rel:
+            continue
+        out.append(f"<figure><img src='{_data_uri((a.run.path / rel).read_bytes(), 'image/png')}' "
+                   f"alt='{e(key.replace('_', ' '))}'><figcaption>{e(caption)}</figcaption></figure>")
+    out.append("</div><h3>Fixed by zoom</h3>")
+    out.append(_gallery_cards(a))
+    out.append("</section>")
+    return "".join(out)
+
+
+def render(runs: list[tuple[str, AnalyzedRun]], explorer_limit: int = EXPLORER_LIMIT,
+           thumbnails: int = THUMBNAIL_LIMIT) -> str:
+    data = [_explorer_data(a, name, explorer_limit, thumbnails) for name, a in runs]
+    toc = "".join(f"<li><a href='#run-{i}'>{e(name)}</a></li>" for i, (name, _) in enumerate(runs))
+    body = [
+        "<h1>zoomhard report</h1>",
+        f"<p class='muted'>{len(runs)} run(s), generated {e(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}. "
+        "Would the classifier get each image right if it looked at the right part of it?</p>",
+        f"<nav><ul>{toc}<li><a href='#explorer'>explorer</a></li></ul></nav>",
+        "<h2>Summary</h2>", _summary_table(runs),
+        *(_run_section(i, name, a) for i, (name, a) in enumerate(runs)),
+        EXPLORER_HTML,
+        f"<script type='application/json' id='zh-data'>{_script_json(data)}</script>",
+        f"<script>{EXPLORER_JS}</script>",
+    ]
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>zoomhard report: {e(', '.join(n for n, _ in runs))}</title><style>{CSS}</style></head><body>"
+        + "\n".join(body) + "</body></html>\n")
+
+
+def write_report(runs: list[str], out: str | Path, explorer_limit: int = EXPLORER_LIMIT,
+                 thumbnails: int = THUMBNAIL_LIMIT) -> Path:
+    """Analyse each run if needed and write one self-contained HTML page."""
+    analyzed = [(_run_name(p, runs), _analyzed(p)) for p in runs]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(render(analyzed, explorer_limit, thumbnails), encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def _run_name(path: str, runs: list[str]) -> str:
+    names = [Path(p).name for p in runs]
+    name = Path(path).name
+    return name if names.count(name) == 1 else str(path)
+
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:0 16px 48px;color:#222}
+h1{margin-top:24px}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+.muted{color:#777;font-weight:normal;font-size:.9em}.note{color:#777}
+table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}thead th{background:#f4f4f4}
+nav ul{display:flex;gap:16px;list-style:none;padding:0;flex-wrap:wrap}
+.figures{display:flex;flex-wrap:wrap;gap:16px}.figures figure{margin:0;max-width:100%}
+.figures img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:12px;color:#555;max-width:560px}
+.gallery{display:flex;flex-wrap:wrap;gap:16px}.card{border:1px solid #ddd;padding:8px;border-radius:6px}
+.card figure{display:inline-block;margin:4px;vertical-align:top;width:224px}
+.card .bad img{outline:3px solid #d62728}.card .ok img{outline:3px solid #2ca02c}
+.card-title{font-weight:600;max-width:470px;overflow-wrap:anywhere}
+#explorer .controls{display:flex;gap:12px;align-items:center;flex-wrap:wrap;margin:8px 0}
+#explorer .panes{display:flex;gap:16px;align-items:flex-start}
+#image-list{list-style:none;margin:0;padding:0;width:300px;max-height:720px;overflow:auto;border:1px solid #ddd}
+#image-list li{padding:4px 8px;cursor:pointer;border-bottom:1px solid #eee;overflow-wrap:anywhere;display:flex;gap:6px;align-items:center}
+#image-list li:hover{background:#f0f6ff}#image-list li.sel{background:#dbeaff}
+#image-list img{width:40px;height:40px;object-fit:cover}
+.badge{font-size:11px;padding:0 4px;border-radius:3px;color:#fff}.badge.ok{background:#2ca02c}.badge.bad{background:#d62728}.badge.fix{background:#1f77b4}
+#image-view{flex:1;min-width:0}#image-view img.thumb{max-width:224px;max-height:224px;float:right;margin-left:12px}
+table.grid td{width:26px;height:14px;padding:0;border:1px solid #fff}table.grid th{font-size:11px;padding:0 4px;font-weight:normal}
+table.grid td.ok{background:#2ca02c}table.grid td.bad{background:#f2c4c4}table.grid td.none{background:#eee}
+table.grid td.std{outline:2px solid #000}
+"""
+
+EXPLORER_HTML = """
+<section id="explorer"><h2>Explorer</h2>
+<p class="muted">Each image's correctness under every transform: rows are scales, columns anchors
+(r0 = top, c0 = left). Green = right, pink = wrong; the outlined cell is the standard crop.
+Hover a cell for the transform and the predicted class.</p>
+<div class="controls">
+<label>run <select id="run-select"></select></label>
+<label>show <select id="filter">
+<option value="all">all images</option><option value="fixed">fixed by zoom (standard wrong, some zoom right)</option>
+<option value="unsolved">unsolved by every transform</option><option value="standard">right at the standard crop</option>
+</select></label>
+<label>search <input id="search" type="search" placeholder="image id or label"></label>
+<span id="count" class="muted"></span></div>
+<div class="panes"><ul id="image-list"></ul><div id="image-view"><p class="muted">Click an image on the left.</p></div></div>
+</section>
+"""
+
+EXPLORER_JS = r"""
+(function(){
+"use strict";
+const runs = JSON.parse(document.getElementById("zh-data").textContent);
+const $ = (id) => document.getElementById(id);
+const el = (tag, props, text) => { const n = document.createElement(tag);
+  if (props) for (const k in props) n.setAttribute(k, props[k]);
+  if (text !== undefined) n.textContent = String(text); return n; };
+const sel = $("run-select"), filt = $("filter"), search = $("search"), list = $("image-list"), view = $("image-view");
+runs.forEach((r, i) => sel.appendChild(el("option", {value: String(i)}, r.name + (r.model ? " (" + r.model + ")" : ""))));
+function cname(run, k) { return k < 0 ? "-" : (run.classes[String(k)] || String(k)); }
+function stats(run, im) {
+  let right = 0; for (const v of im.cells) if (v >= 0 && (v & 1)) right++;
+  const std = im.cells[run.standard]; return {right: right, std: std >= 0 && (std & 1) === 1};
+}
+function keep(run, im, mode, q) {
+  const s = stats(run, im);
+  if (mode === "fixed" && !(s.right > 0 && !s.std)) return false;
+  if (mode === "unsolved" && s.right > 0) return false;
+  if (mode === "standard" && !s.std) return false;
+  if (!q) return true;
+  const hay = (im.id + " " + im.labels.map((k) => cname(run, k)).join(" ")).toLowerCase();
+  return hay.indexOf(q) >= 0;
+}
+function show(run, im, li) {
+  for (const x of list.querySelectorAll("li.sel")) x.classList.remove("sel");
+  if (li) li.classList.add("sel");
+  view.textContent = "";
+  const s = stats(run, im), n = im.cells.length;
+  if (im.thumb) view.appendChild(el("img", {"class": "thumb", src: im.thumb, alt: im.id}));
+  view.appendChild(el("h3", {"class": "image-title"}, im.id));
+  view.appendChild(el("p", null, "label: " + im.labels.map((k) => cname(run, k)).join(", ") +
+    (im.origin ? "  |  origin: " + im.origin : "")));
+  view.appendChild(el("p", null, "right under " + s.right + " of " + n + " transforms; standard crop " +
+    (s.std ? "right" : "wrong") + " (" + cname(run, im.cells[run.standard] >> 1) + ")"));
+  const t = el("table", {"class": "grid"}), head = el("tr");
+  head.appendChild(el("th", null, "scale"));
+  for (let r = 0; r < run.rows; r++) for (let c = 0; c < run.cols; c++) head.appendChild(el("th", null, "r" + r + "c" + c));
+  t.appendChild(head);
+  const per = run.rows * run.cols;
+  run.scales.forEach((scale, si) => {
+    const tr = el("tr"); tr.appendChild(el("th", null, String(scale)));
+    for (let a = 0; a < per; a++) {
+      const j = si * per + a, v = im.cells[j], r = Math.floor(a / run.cols), c = a % run.cols;
+      const cls = (v < 0 ? "none" : (v & 1) ? "ok" : "bad") + (j === run.standard ? " std" : "");
+      const td = el("td", {"class": cls});
+      td.title = "s" + scale + "-r" + r + "c" + c + ": " + (v < 0 ? "no prediction" : cname(run, v >> 1) + ((v & 1) ? " (right)" : " (wrong)"));
+      tr.appendChild(td);
+    }
+    t.appendChild(tr);
+  });
+  view.appendChild(t);
+}
+function refresh() {
+  const run = runs[Number(sel.value) || 0], mode = filt.value, q = search.value.trim().toLowerCase();
+  list.textContent = "";
+  let shown = 0;
+  for (const im of run.images) {
+    if (!keep(run, im, mode, q)) continue;
+    shown++;
+    const s = stats(run, im), li = el("li", {"data-id": im.id, tabindex: "0"});
+    if (im.thumb) li.appendChild(el("img", {src: im.thumb, alt: ""}));
+    li.appendChild(el("span", {"class": "name"}, im.id));
+    li.appendChild(el("span", {"class": "badge " + (s.std ? "ok" : s.right ? "fix" : "bad")},
+      s.std ? "right" : s.right ? "zoom fixes" : "unsolved"));
+    li.addEventListener("click", () => show(run, im, li));
+    li.addEventListener("keydown", (ev) => { if (ev.key === "Enter") show(run, im, li); });
+    list.appendChild(li);
+  }
+  $("count").textContent = shown + " shown" + (run.total > run.images.length ?
+    " (explorer holds the first " + run.images.length + " of " + run.total + " images)" : "");
+}
+sel.addEventListener("change", refresh); filt.addEventListener("change", refresh); search.addEventListener("input", refresh);
+refresh();
+})();
+"""
