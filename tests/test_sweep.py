@@ -143,6 +143,7 @@ def test_existing_run_with_another_grid_or_model_is_refused(samples_run, capsys)
     (["-m", "lite0", "-d", "/no/such/folder"], "no such folder"),
     (["-m", "lite0", "-d", "s3:bucket/x"], "valid data specs"),
     (["-m", "lite0", "-d", "parquet:/no/*.parquet"], "no parquet files"),
+    (["-m", "lite0", "-d", "hf:taesiri/imagenet-hard"], "HF_HUB_OFFLINE is set"),
     (["-m", "lite0", "-d", "samples", "--subset", "imagenet-x"], "'imagenet-a', 'imagenet-r'"),
     (["-m", "lite0", "-d", "samples", "--backend", "tensorrt"], "'auto', 'torch', 'onnx'"),
     (["-m", "lite0", "-d", "samples", "--weights", "/no/weights.pth"], "no such file"),
@@ -221,3 +222,40 @@ def test_wnid_folders_restrict_predictions_to_the_classes_present(tmp_path):
     assert main(["sweep", "-m", "lite0", "-d", str(root), "-o", str(out2), "--scales", "64",
                  "--subset", "none", "--no-progress"]) == 0
     assert not set(RunStore(out2).predictions()["top1"].to_pylist()) <= {281, 967, 812}
+
+
+def test_parquet_in_the_imagenet_hard_layout(tmp_path):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def encoded(name):
+        buf = io.BytesIO()
+        sample(name).save(buf, format="PNG")
+        return buf.getvalue()
+
+    rows = [  # (image bytes, stored path, labels, origin)
+        (encoded("chelsea.png"), "imagenet/cat.png", [281, 282], "ImageNet+ReaL"),
+        (encoded("coffee.png"), "", [967], "ObjectNet"),                  # no path: the row number
+        (encoded("rocket.jpg"), "imagenet/cat.png", [812], "ImageNet-V2"),  # a repeated path
+        (b"not an image", "sketch/broken.png", [1], "ImageNet-Sketch"),
+    ]
+    table = pa.table({
+        "image": pa.array([{"bytes": b, "path": p} for b, p, _, _ in rows],
+                          pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        "label": pa.array([l for _, _, l, _ in rows], pa.list_(pa.int64())),
+        "origin": [o for *_, o in rows],
+        "english_label": [["x"] for _ in rows],
+    })
+    pq.write_table(table.slice(0, 2), tmp_path / "validation-0.parquet")
+    pq.write_table(table.slice(2), tmp_path / "validation-1.parquet")
+    out = tmp_path / "run"
+    assert main(["sweep", "-m", "lite0", "-d", f"parquet:{tmp_path}/validation-*.parquet", "-o", str(out),
+                 "--scales", "256", "--no-progress"]) == 0
+    store = RunStore(out)
+    images = {r["image_id"]: r for r in store.images().to_pylist()}
+    assert set(images) == {"imagenet/cat.png", "1", "imagenet/cat.png#2"}
+    assert images["imagenet/cat.png"]["labels"] == [281, 282] and images["1"]["origin"] == "ObjectNet"
+    assert "not an image" in store.errors()["sketch/broken.png"]
+    assert rows_at(store, 256, 1, 1)["imagenet/cat.png"]["correct"]
