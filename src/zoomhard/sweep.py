@@ -47,6 +47,9 @@ class SweepConfig:
     device: str = "auto"
     flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
     progress: bool = True
+    real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
+    real_mode: str = "original+real"
+    clip_norm: str = "clip"           # open_clip models: "imagenet" for the study's normalisation
 
 
 def resolve_subset(name: str, source: Source) -> tuple[str, tuple[int, ...] | None]:
@@ -93,8 +96,16 @@ def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int) -> It
             yield window.popleft().result()
 
 
-def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | None) -> dict:
-    """Top-1/top-5 (within `allowed` classes), correctness and the best label's probability."""
+def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | None,
+          groups: tuple[tuple[int, ...], ...] | None = None) -> dict:
+    """Top-1/top-5 (within `allowed` classes), correctness and the best label's probability.
+
+    `groups` (ObjectNet) scores each group of ImageNet classes by its best member's logit and
+    ranks groups, not classes; each ranked group is reported as that best member."""
+    if groups is not None:
+        from .protocols import score_groups
+
+        return score_groups(logits, labels, groups)
     logits = logits.astype(np.float32, copy=True)
     if allowed is not None:
         logits[:, ~allowed] = -np.inf
@@ -155,13 +166,14 @@ class _Batcher:
         return done
 
 
-def _tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray | None) -> tuple[pa.Table, pa.Table]:
+def _tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray | None,
+            groups: tuple[tuple[int, ...], ...] | None = None) -> tuple[pa.Table, pa.Table]:
     zooms = list(grid)
     n = len(zooms)
     scales = np.array([z.scale for z in zooms], np.int16)
     rows = np.array([z.row for z in zooms], np.int8)
     cols = np.array([z.col for z in zooms], np.int8)
-    parts = [score(im.logits, im.item.labels, allowed) for im in images]
+    parts = [score(im.logits, im.item.labels, allowed, groups) for im in images]
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     predictions = pa.table({
         "image_id": pa.array(np.repeat([im.item.image_id for im in images], n)),
@@ -196,13 +208,22 @@ def summarize(store: RunStore, grid: ZoomGrid) -> dict:
 
 def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary."""
+    from .models.clip import preprocess_override
+    from .protocols import RelabelledSource, objectnet_space
+
     source = open_source(cfg.data, labels=cfg.labels)
+    if cfg.real_labels:
+        source = RelabelledSource(source, cfg.real_labels, cfg.real_mode)
     subset_name, subset = resolve_subset(cfg.subset, source)
-    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop)
-    allowed = None
+    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop,
+                                 preprocess=preprocess_override(cfg.model, cfg.weights, cfg.clip_norm))
+    allowed, groups = None, None
     if subset is not None:
         allowed = np.zeros(classifier.num_classes, dtype=bool)
         allowed[list(subset)] = True
+    if subset_name == "objectnet":  # 113 ObjectNet classes, each the max over its ImageNet classes
+        space = objectnet_space()
+        allowed, groups, subset = space.allowed, space.groups, space.groups
     data_identity = {k: v for k, v in source.describe().items() if k != "images"}
     store = RunStore(cfg.out)
     config = store.open({
@@ -227,7 +248,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     def flush() -> None:
         nonlocal finished, last_flush
         if finished:
-            store.write_part(*_tables(finished, cfg.grid, allowed))
+            store.write_part(*_tables(finished, cfg.grid, allowed, groups))
             finished = []
         last_flush = time.time()
 
