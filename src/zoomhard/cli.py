@@ -70,15 +70,21 @@ def sweep_options(f):
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run folder (resumed if it exists).")
 @grid_options
 @sweep_options
+@click.option("--real-labels", type=click.Path(dir_okay=False),
+              help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images.")
+@click.option("--real-mode", type=click.Choice(["original+real", "real"]), default="original+real", show_default=True)
+@click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default="clip", show_default=True,
+              help="open_clip models: CLIP's own mean/std, or ImageNet's (the study's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
-          device, progress, as_json):
+          device, progress, real_labels, real_mode, clip_norm, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
     cfg = SweepConfig(model=model, data=data, out=out, weights=weights, labels=labels,
                       grid=make_grid(scales, anchors, crop), subset=subset, batch_size=batch_size,
-                      backend=backend, device=device, progress=progress)
+                      backend=backend, device=device, progress=progress, real_labels=real_labels,
+                      real_mode=real_mode, clip_norm=clip_norm)
     if workers:
         cfg.workers = workers
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))

@@ -89,6 +89,27 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()[:16]
 
 
+def encode_text(model, tokens):
+    """model.encode_text, cut to the longest prompt of the batch when that is exact: CLIP's causal
+    text transformer pools at the end-of-text token, so the padding after it never matters.
+    Prompts are ~20 of the 77 tokens: building the 1000 x 80 head is several times faster."""
+    from open_clip.model import CLIP, text_global_pool
+
+    mask = getattr(model, "attn_mask", None)
+    if not (isinstance(model, CLIP) and getattr(model, "text_pool_type", "") == "argmax" and mask is not None):
+        return model.encode_text(tokens)
+    n = int((tokens != 0).sum(dim=1).max())
+    tokens = tokens[:, :n]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:n].to(cast)
+    x = model.ln_final(model.transformer(x, attn_mask=mask[:n, :n]))
+    x = text_global_pool(x, tokens, "argmax")
+    proj = model.text_projection
+    if proj is None:
+        return x
+    return proj(x) if callable(proj) else x @ proj
+
+
 def text_classifier(model, tokenizer, classnames, templates, batch_classes: int = 10):
     """(embed_dim, classes): per class, the mean of its normalised template embeddings, renormalised."""
     import torch
@@ -101,7 +122,7 @@ def text_classifier(model, tokenizer, classnames, templates, batch_classes: int 
                           disable=len(classnames) * len(templates) < 20000, leave=False):
             names = classnames[start:start + batch_classes]
             tokens = tokenizer([t.format(c) for c in names for t in templates])
-            emb = F.normalize(model.encode_text(tokens).float(), dim=-1)
+            emb = F.normalize(encode_text(model, tokens).float(), dim=-1)
             emb = emb.reshape(len(names), len(templates), -1).mean(dim=1)
             columns.append(F.normalize(emb, dim=-1))
     return torch.cat(columns).T.contiguous()
