@@ -23,7 +23,7 @@ def bench_json(capsys, *args) -> dict | list:
 
 
 @pytest.fixture(scope="module")
-def lite0_samples(tmp_path_factory, capsys_module=None):
+def lite0_samples(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     preds, results = out / "preds.csv", out / "results.csv"
     from click.testing import CliRunner
@@ -91,6 +91,20 @@ def test_several_models_from_a_spec_file(tmp_path, capsys):
     assert len((tmp_path / "r.csv").read_text().strip().splitlines()) == 3  # header + one row per model
 
 
+@pytest.fixture(scope="module")
+def lite0():
+    from zoomhard.models import load_classifier
+
+    return load_classifier("lite0", crop=None)
+
+
+def run(classifier, source, subset="none"):
+    """The bench loop itself, on a classifier loaded once."""
+    from zoomhard.bench import BenchConfig, run_model
+
+    return run_model(classifier, source, class_space(subset, source), BenchConfig([], "", progress=False))
+
+
 def test_parquet_round_trip_in_imagenet_hard_layout(tmp_path, capsys, lite0_samples):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -102,14 +116,17 @@ def test_parquet_round_trip_in_imagenet_hard_layout(tmp_path, capsys, lite0_samp
         rows["origin"].append("imagenet_sketch" if package == "skimage" else "objectnet")
         rows["english_label"].append([L.short_name(i) for i in labels])
     pq.write_table(pa.table(rows), tmp_path / "imagenet-hard-0.parquet", row_group_size=4)
-    out = bench_json(capsys, "-m", "lite0", "-d", f"parquet:{tmp_path}/imagenet-hard-*.parquet")
-    assert out["n"] == 6 and out["top1"] == pytest.approx(lite0_samples[0]["top1"])
-    assert out["per_origin"] == {"imagenet_sketch": {"n": 5, "top1": 1.0}, "objectnet": {"n": 1, "top1": 0.0}}
-    # the study's figures are shown beside the user's for ImageNet-Hard data
     capsys.readouterr()
-    assert main(["bench", "-m", "lite0", "-d", f"parquet:{tmp_path}/imagenet-hard-*.parquet", "--no-progress"]) == 0
+    assert main(["bench", "-m", "lite0", "-d", f"parquet:{tmp_path}/imagenet-hard-*.parquet", "--no-progress",
+                 "--predictions", str(tmp_path / "p.csv")]) == 0
     table = capsys.readouterr().out
-    assert "EfficientNet-L2-NS" in table and "39.00%" in table and "imagenet_sketch" in table
+    assert "83.33%" in table and "imagenet_sketch" in table and "100.00%" in table
+    # the study's figures are shown beside the user's for ImageNet-Hard data
+    assert "EfficientNet-L2-NS" in table and "39.00%" in table
+    with open(tmp_path / "p.csv") as f:
+        parquet_rows = {r["image_id"]: r["top1"] for r in csv.DictReader(f)}
+    with open(lite0_samples[1]) as f:
+        assert parquet_rows == {r["image_id"]: r["top1"] for r in csv.DictReader(f)}
 
 
 # -- class spaces -----------------------------------------------------------------------------
@@ -197,7 +214,7 @@ def test_sweep_takes_the_objectnet_class_space(tmp_path):
 
 # -- ReaL labels ------------------------------------------------------------------------------
 
-def test_real_labels_replace_or_extend_the_original(tmp_path, capsys):
+def test_real_labels_replace_or_extend_the_original(tmp_path, lite0):
     from PIL import Image
 
     folder = tmp_path / "val"
@@ -211,9 +228,12 @@ def test_real_labels_replace_or_extend_the_original(tmp_path, capsys):
     real = tmp_path / "real.json"
     real.write_text(json.dumps([[281, 282, 285], [], [872]]))
     assert val_index("x/ILSVRC2012_val_00000003.JPEG") == 2
-    plain = bench_json(capsys, "-m", "lite0", "-d", str(folder))
-    both = bench_json(capsys, "-m", "lite0", "-d", str(folder), "--real-labels", str(real))
-    only = bench_json(capsys, "-m", "lite0", "-d", str(folder), "--real-labels", str(real), "--real-mode", "real")
+    from zoomhard.data import open_source
+    from zoomhard.protocols import RelabelledSource
+
+    plain, _ = run(lite0, open_source(str(folder)))
+    both, _ = run(lite0, RelabelledSource(open_source(str(folder)), str(real)))
+    only, _ = run(lite0, RelabelledSource(open_source(str(folder)), str(real), "real"))
     assert (plain["n"], plain["top1"]) == (3, pytest.approx(1 / 3))
     assert (both["n"], both["top1"]) == (3, pytest.approx(2 / 3))     # original + ReaL: the cat is right now
     assert (only["n"], only["top1"], only["skipped_unlabelled"]) == (2, 1.0, 1)  # ReaL skips unlabelled images

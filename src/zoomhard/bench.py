@@ -82,7 +82,8 @@ def paper_name(spec: str) -> str | None:
 
 
 def is_imagenet_hard(data: str) -> bool:
-    return "imagenet-hard" in data.lower() or "imagenet_hard" in data.lower()
+    """Data in the ImageNet-Hard layout (parquet:, hf:) or named after it."""
+    return data.startswith(("parquet:", "hf:")) or "imagenet-hard" in data.lower() or "imagenet_hard" in data.lower()
 
 
 def eval_transform(pp: Preprocess) -> Callable:

@@ -24,6 +24,7 @@ label list; images of the other 200 ObjectNet classes are left out, as the study
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -156,10 +157,10 @@ class RelabelledSource:
         self.real = load_real_labels(path)
         self.spec = source.spec
         self.auto_subset = source.auto_subset
-        matched = sum(1 for it in source if (i := val_index(it.image_id)) is not None and i < len(self.real))
-        if not matched:
-            raise DataError(f"--real-labels {path}: no image is named ILSVRC2012_val_XXXXXXXX.JPEG, "
-                            "so none can be matched to its ReaL labels")
+        head = itertools.islice(source, 1000)  # enough to catch a wrong file without reading a whole dataset
+        if not any((i := val_index(it.image_id)) is not None and i < len(self.real) for it in head):
+            raise DataError(f"--real-labels {path}: no image (of the first 1000) is named "
+                            "ILSVRC2012_val_XXXXXXXX.JPEG, so none can be matched to its ReaL labels")
 
     def __len__(self) -> int:
         return len(self.inner)
@@ -179,7 +180,7 @@ class RelabelledSource:
 # -- ObjectNet folders ------------------------------------------------------------------------
 
 def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("'", "")).strip("_")
 
 
 def objectnet_labels_csv(images: str, out: str) -> dict:
