@@ -119,6 +119,7 @@ def test_bench_and_sweep_run_clip(tiny_clip, built, tmp_path, capsys):
     assert main(["bench", *args]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == 6 and 0 <= out["top1"] <= 1
+    assert out["backend"] == "onnxruntime"  # the zero-shot module exports to ONNX and agrees with torch
     assert out["preprocess"]["mean"] == pytest.approx(open_clip.OPENAI_DATASET_MEAN)
     assert main(["bench", *args, "--clip-norm", "imagenet", "--subset", "imagenet-r"]) == 0
     out = json.loads(capsys.readouterr().out)
