@@ -107,16 +107,23 @@ def sweep_options(f):
               help="Stop at each image's first correct transform: the upper bound for a fraction of the work.")
 @click.option("--order", type=click.Path(exists=True, dir_okay=False),
               help="With --until-correct: a previous run's analysis.json whose min_cover goes first.")
+@click.option("--real-labels", type=click.Path(dir_okay=False),
+              help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images.")
+@click.option("--real-mode", type=click.Choice(["original+real", "real"]), default="original+real", show_default=True)
+@click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default="clip", show_default=True,
+              help="open_clip models: CLIP's own mean/std, or ImageNet's (the study's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
-          device, mean, std, resize, shard, flush_seconds, progress, until_correct, order, as_json):
+          device, mean, std, resize, shard, flush_seconds, progress, until_correct, order, real_labels, real_mode,
+          clip_norm, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
     cfg = SweepConfig(model=model, data=data, out=out, weights=weights, labels=labels,
                       grid=make_grid(scales, anchors, crop), subset=subset, batch_size=batch_size,
                       backend=backend, device=device, mean=mean, std=std, resize=resize, shard=shard,
-                      until_correct=until_correct, order=order, flush_seconds=flush_seconds, progress=progress)
+                      until_correct=until_correct, order=order, flush_seconds=flush_seconds, progress=progress,
+                      real_labels=real_labels, real_mode=real_mode, clip_norm=clip_norm)
     if workers:
         cfg.workers = workers
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))
@@ -248,6 +255,80 @@ def compare(runs, paper, paper_dataset, as_json):
         click.echo(json.dumps({"runs": rows, **({"paper": paper_table()} if paper else {})}, indent=1))
     else:
         click.echo(format_table(rows, paper=paper))
+
+
+@cli.command()
+@click.option("--model", "-m", "models", required=True, multiple=True,
+              help="A model spec (repeatable), or a file of 'SPEC [WEIGHTS]' lines.")
+@click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict (with a single --model).")
+@click.option("--labels", type=click.Path(dir_okay=False), help="Labels CSV for a plain folder of images.")
+@click.option("--subset", type=click.Choice(["auto", "none", "imagenet-a", "imagenet-r", "objectnet"]),
+              default="auto", show_default=True, help="Class space of the prediction; auto = wnid folders present.")
+@click.option("--real-labels", type=click.Path(dir_okay=False),
+              help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images.")
+@click.option("--real-mode", type=click.Choice(["original+real", "real"]), default="original+real", show_default=True)
+@click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default="clip", show_default=True,
+              help="open_clip models: CLIP's own mean/std, or ImageNet's (the study's).")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 65536))
+@click.option("--workers", default=None, type=click.IntRange(1, 256), help="Decode threads [default: min(4, cores)].")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--predictions", type=click.Path(dir_okay=False), help="Write per-image predictions to this CSV.")
+@click.option("--results", type=click.Path(dir_okay=False), help="Append one row per model to this results CSV.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (a list for several models).")
+def bench(models, data, weights, labels, subset, real_labels, real_mode, clip_norm, batch_size, workers, backend,
+          device, predictions, results, progress, as_json):
+    """Single-crop accuracy with each model's own eval preprocessing (ImageNet-Hard protocol)."""
+    from .bench import BenchConfig, format_table, read_model_specs, run_bench
+
+    specs = read_model_specs(models)
+    if weights:
+        if len(specs) != 1:
+            raise click.UsageError("--weights goes with a single --model; put 'SPEC WEIGHTS' lines in a file instead")
+        specs = [(specs[0][0], weights)]
+    cfg = BenchConfig(models=specs, data=data, labels=labels, subset=subset, real_labels=real_labels,
+                      real_mode=real_mode, clip_norm=clip_norm, batch_size=batch_size, backend=backend,
+                      device=device, predictions=predictions, results=results, progress=progress)
+    if workers:
+        cfg.workers = workers
+    summaries = run_bench(cfg, log=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
+    else:
+        click.echo(format_table(summaries))
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--out", "-o", type=click.Path(file_okay=False),
+              help="Folder for errors.csv, confusions.csv, errors.json, errors.png [default: beside SOURCE].")
+@click.option("--model", "model", default=None, help="Which model of a several-model predictions CSV.")
+@click.option("--transform", default=None, help="Transform id of a run (default: its standard crop, s256-r1c1).")
+@click.option("--max-hops", default=3, show_default=True, type=click.IntRange(1, 20),
+              help="A mistake is common when top-1 and a label share a WordNet ancestor within this many hops of both.")
+@click.option("--top", default=15, show_default=True, type=click.IntRange(1, 1000), help="Confusions to list.")
+@click.option("--json", "as_json", is_flag=True)
+def errors(source, out, model, transform, max_hops, top, as_json):
+    """Common (semantically close) vs rare mistakes, from a run folder or bench --predictions CSV."""
+    from .errors import analyze_errors, format_errors
+
+    summary = analyze_errors(source, out=out, model=model, transform=transform, max_hops=max_hops, top=top)
+    click.echo(json.dumps(summary, indent=2) if as_json else format_errors(summary))
+
+
+@cli.command("objectnet-labels")
+@click.argument("images", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="labels.csv to write.")
+def objectnet_labels(images, out):
+    """Write labels.csv for ObjectNet's images/ folder (the 113 classes mapped to ImageNet)."""
+    from .protocols import objectnet_labels_csv
+
+    r = objectnet_labels_csv(images, out)
+    click.echo(f"{r['images']} images of {r['classes']} ObjectNet classes -> {r['labels']} "
+               f"({r['skipped_images']} images of unmapped classes left out); "
+               f"bench with: --data {images} --labels {r['labels']} --subset objectnet")
 
 
 def main(argv: list[str] | None = None) -> int:

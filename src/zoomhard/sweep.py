@@ -60,6 +60,9 @@ class SweepConfig:
     flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
     progress: bool = True
     child: bool = False               # a per-GPU worker process: no run.json, no progress bar
+    real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
+    real_mode: str = "original+real"
+    clip_norm: str = "clip"           # open_clip models: "imagenet" for the study's normalisation
 
 
 def resolve_subset(name: str, source: Source) -> tuple[str, tuple[int, ...] | None]:
@@ -111,8 +114,16 @@ def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int, mode:
             yield window.popleft().result()
 
 
-def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | None) -> dict:
-    """Top-1/top-5 (within `allowed` classes), correctness and the best label's probability."""
+def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | None,
+          groups: tuple[tuple[int, ...], ...] | None = None) -> dict:
+    """Top-1/top-5 (within `allowed` classes), correctness and the best label's probability.
+
+    `groups` (ObjectNet) scores each group of ImageNet classes by its best member's logit and
+    ranks groups, not classes; each ranked group is reported as that best member."""
+    if groups is not None:
+        from .protocols import score_groups
+
+        return score_groups(logits, labels, groups)
     logits = logits.astype(np.float32, copy=True)
     if allowed is not None:
         logits[:, ~allowed] = -np.inf
@@ -181,12 +192,13 @@ class _Batcher:
         return done
 
 
-def prediction_tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray | None) -> tuple[pa.Table, pa.Table]:
+def prediction_tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray | None,
+                      groups: tuple[tuple[int, ...], ...] | None = None) -> tuple[pa.Table, pa.Table]:
     """Rows for finished images (several entries may share an image under --until-correct)."""
     full = list(grid)
     zooms = [z for im in images for z in (im.zooms or full)]
     counts = [len(im.zooms or full) for im in images]
-    parts = [score(im.logits, im.item.labels, allowed) for im in images]
+    parts = [score(im.logits, im.item.labels, allowed, groups) for im in images]
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     predictions = pa.table({
         "image_id": pa.array(np.repeat([im.item.image_id for im in images], counts)),
@@ -289,7 +301,12 @@ def _spawn_gpu_workers(cfg: SweepConfig, n: int) -> list:
 
 def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary."""
+    from .models.clip import preprocess_override
+    from .protocols import RelabelledSource, objectnet_space
+
     source = open_source(cfg.data, labels=cfg.labels)
+    if cfg.real_labels:
+        source = RelabelledSource(source, cfg.real_labels, cfg.real_mode)
     subset_name, subset = resolve_subset(cfg.subset, source)
     gpus = 0
     if cfg.device in ("auto", "cuda") and cfg.shard is None and not cfg.child:
@@ -298,13 +315,17 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     device = "cuda:0" if gpus > 1 else cfg.device
     classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, device, crop=cfg.grid.crop,
-                                 mean=cfg.mean, std=cfg.std)
+                                 mean=cfg.mean, std=cfg.std,
+                                 preprocess=preprocess_override(cfg.model, cfg.weights, cfg.clip_norm))
     resize = _resize_mode(cfg, classifier)
     order = learned_order(cfg.grid, cfg.order) if cfg.until_correct else None
-    allowed = None
+    allowed, groups = None, None
     if subset is not None:
         allowed = np.zeros(classifier.num_classes, dtype=bool)
         allowed[list(subset)] = True
+    if subset_name == "objectnet":  # 113 ObjectNet classes, each the max over its ImageNet classes
+        space = objectnet_space()
+        allowed, groups, subset = space.allowed, space.groups, space.groups
     store = RunStore(cfg.out)
     identity = {
         "model": cfg.model,
@@ -339,9 +360,9 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     todo = (it for it in mine() if it.image_id not in skip)
     try:
         if order is not None:
-            _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, store, bar, counts)
+            _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, groups, store, bar, counts)
         else:
-            _full(cfg, todo, classifier, resize, batcher, allowed, store, bar, counts, started)
+            _full(cfg, todo, classifier, resize, batcher, allowed, groups, store, bar, counts, started)
     finally:
         bar.close()
         elapsed = time.time() - started
@@ -363,7 +384,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     return summary
 
 
-def _full(cfg, todo, classifier, resize, batcher, allowed, store, bar, counts, started) -> None:
+def _full(cfg, todo, classifier, resize, batcher, allowed, groups, store, bar, counts, started) -> None:
     """Every transform of every image; finished images flushed at least every flush_seconds."""
     finished: list[_Image] = []
     last_flush = time.time()
@@ -383,7 +404,7 @@ def _full(cfg, todo, classifier, resize, batcher, allowed, store, bar, counts, s
             bar.update(len(completed))
             bar.set_postfix(crops_s=f"{batcher.crops_done / max(time.time() - started, 1e-9):.0f}", refresh=False)
             if finished and time.time() - last_flush > cfg.flush_seconds:
-                store.write_part(*prediction_tables(finished, cfg.grid, allowed))
+                store.write_part(*prediction_tables(finished, cfg.grid, allowed, groups))
                 finished, last_flush = [], time.time()
         completed = batcher.run()
         finished += completed
@@ -391,10 +412,10 @@ def _full(cfg, todo, classifier, resize, batcher, allowed, store, bar, counts, s
         bar.update(len(completed))
     finally:
         if finished:  # whatever completed is kept, even on Ctrl-C
-            store.write_part(*prediction_tables(finished, cfg.grid, allowed))
+            store.write_part(*prediction_tables(finished, cfg.grid, allowed, groups))
 
 
-def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, store, bar, counts) -> None:
+def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, groups, store, bar, counts) -> None:
     """Blocks of images go through the order in stages; after each stage the solved images
     drop out. Each block is written as one part once all its images are settled."""
     ends = [e for e in UNTIL_CORRECT_STAGES if e < len(order)] + [len(order)]
@@ -430,12 +451,12 @@ def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, store
                 batcher.run()
                 entries += stage
                 solved = {im.item.image_id for im in stage
-                          if score(im.logits, im.item.labels, allowed)["correct"].any()}
+                          if score(im.logits, im.item.labels, allowed, groups)["correct"].any()}
                 unsolved = [u for u in unsolved if u[0].image_id not in solved]
                 start = end
                 if not unsolved:
                     break
-            store.write_part(*prediction_tables(entries, cfg.grid, allowed))
+            store.write_part(*prediction_tables(entries, cfg.grid, allowed, groups))
             counts["images"] += len(block)
             bar.update(len(block))
             block = []

