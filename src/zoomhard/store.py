@@ -84,6 +84,17 @@ def _atomic_write_table(table: pa.Table, path: Path) -> None:
 IDENTITY_KEYS = ("model", "weights", "grid", "data", "subset", "mode")
 
 
+def _brief(key: str, value) -> str:
+    """A run.json identity value as a user reads it in one line."""
+    if key == "grid" and isinstance(value, dict):
+        scales = value.get("scales", [])
+        span = f"{scales[0]}-{scales[-1]}" if scales else "none"
+        return f"{len(scales)} scales {span}, {value.get('rows')}x{value.get('cols')} anchors, crop {value.get('crop')}"
+    if key == "data" and isinstance(value, dict):
+        return value.get("spec", repr(value))
+    return repr(value)
+
+
 class RunStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -118,7 +129,7 @@ class RunStore:
             diff = [k for k in IDENTITY_KEYS if old.get(k) != config.get(k)]
             if diff:
                 raise RunError(f"{self.path} holds a run with another {', '.join(diff)} "
-                               f"({'; '.join(f'{k}: {old.get(k)!r}' for k in diff)}); "
+                               f"({'; '.join(f'{k}: {_brief(k, old.get(k))}' for k in diff)}); "
                                "choose another --out folder")
             old.setdefault("sessions", []).append({"started": time.time()})
             config = {**config, "sessions": old["sessions"], "created": old.get("created")}
