@@ -65,7 +65,7 @@ class TTAConfig:
 @dataclass
 class TTAReport:
     results: list[dict]                  # one per method: method, n, top1, baseline_top1, seconds_per_image
-    images: list[dict]                   # one per image: image_id, baseline, and each method's top1 / correct
+    images: list[dict]                   # one per image: image_id, baseline, each method's top1 / prob / correct
     skipped: dict[str, str]              # image id -> why it could not be used
 
 
@@ -95,7 +95,7 @@ class _MemoRunner:
 
         torch = self.torch
         rng = image_rng(self.cfg.seed, f"{method}\0{image_id}")
-        image = torch.from_numpy(np.array(img)).to(self.device).permute(2, 0, 1)  # views are made on the device
+        image = torch.from_numpy(np.array(img)).to(self.device).permute(2, 0, 1).contiguous()  # views are made on the device
         if method == "memo-rrc":
             def make_views():
                 return self.normalize(rrc_views(image, rng, self.cfg.views, standard.shape[0], RRC_SCALE, "bicubic"))
@@ -147,17 +147,24 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
             base = score(classifier.logits(standard[None]), item.labels, allowed)
             row = {"image_id": item.image_id, "labels": list(item.labels),
                    "baseline_top1": int(base["top1"][0]), "baseline_correct": bool(base["correct"][0])}
+            zoom_probs = None  # zoom-mean and zoom-max share the crops' softmax (and each is charged its time)
             for m in methods:
-                t0 = time.perf_counter()
+                t0, shared = time.perf_counter(), 0.0
                 if m in GRADIENT_METHODS:
-                    top1 = int(score(memo(m, img, standard, item.image_id)[None], item.labels, allowed)["top1"][0])
+                    prob = masked_softmax(memo(m, img, standard, item.image_id)[None], allowed)[0]
                 else:
-                    crops = zoom_crops(img, zooms, cfg.grid.crop)
-                    logits = np.concatenate([classifier.logits(crops[i:i + cfg.batch_size])
-                                             for i in range(0, len(crops), cfg.batch_size)])
-                    top1 = int(ensemble(masked_softmax(logits, allowed), m.removeprefix("zoom-")).argmax())
-                seconds[m] += time.perf_counter() - t0
+                    if zoom_probs is None:
+                        crops = zoom_crops(img, zooms, cfg.grid.crop)
+                        logits = np.concatenate([classifier.logits(crops[i:i + cfg.batch_size])
+                                                 for i in range(0, len(crops), cfg.batch_size)])
+                        zoom_probs = masked_softmax(logits, allowed), time.perf_counter() - t0
+                    else:
+                        shared = zoom_probs[1]
+                    prob = ensemble(zoom_probs[0], m.removeprefix("zoom-"))
+                top1 = int(prob.argmax())
+                seconds[m] += time.perf_counter() - t0 + shared
                 row[f"{m}_top1"] = top1
+                row[f"{m}_prob"] = float(prob[top1])
                 row[f"{m}_correct"] = top1 in item.labels
             images.append(row)
     finally:

@@ -170,7 +170,7 @@ def _histograms(x: torch.Tensor) -> torch.Tensor:
     """uint8 (b, 3, h, w) -> (b, 3, 256) int64 per-channel histograms."""
     b = x.shape[0]
     offset = (torch.arange(b * 3, device=x.device) * 256).view(b, 3, 1)
-    idx = (x.view(b, 3, -1).long() + offset).view(-1)
+    idx = (x.reshape(b, 3, -1).long() + offset).reshape(-1)
     return torch.bincount(idx, minlength=b * 3 * 256).view(b, 3, 256)
 
 
@@ -213,7 +213,7 @@ def _apply_luts(x: torch.Tensor, ops: np.ndarray, levels: np.ndarray) -> torch.T
         luts[i] = torch.where(base < solarize_threshold(levels[i]), base, 255 - base)
     for i in np.flatnonzero(ops == 8):
         luts[i] = base & (~(2 ** (8 - posterize_bits(levels[i])) - 1) & 0xFF)
-    return luts.gather(2, x.view(b, 3, -1).long()).view_as(x).to(torch.uint8)
+    return luts.gather(2, x.reshape(b, 3, -1).long()).reshape(x.shape).to(torch.uint8)
 
 
 def _apply_affine(x: torch.Tensor, matrices: np.ndarray) -> torch.Tensor:
