@@ -116,13 +116,16 @@ def test_batched_augmix_operations_match_pillow():
     for op, name in enumerate(V.OPS):
         for level, sign in ((0.15, 1), (0.55, -1), (0.99, 1)):
             want = torch.from_numpy(np.array(R.pil_op(img, op, level, sign))).permute(2, 0, 1).int()
-            if op in V._LUT_OPS:
-                got = V._apply_luts(t.clone(), np.array([op]), np.array([level]))[0].int()
+            if op in V._COLOUR_OPS:
+                got = V._apply_colour(t.clone(), np.array([op]), np.array([level]))[0].int()
                 assert torch.equal(got, want), name
             else:
                 got = V._apply_affine(t.clone(), np.array([V.affine_matrix(op, level, sign, 224, 224)]))[0].int()
                 diff = (got - want).abs()
                 assert diff.max() <= 1 and (diff > 0).float().mean() < 0.02, name
+            if name.startswith("translate"):  # the exact whole-pixel path
+                shifted = V._shift(t[0], V.translate_pixels(level, sign), axis=2 if name == "translate_x" else 1)
+                assert torch.equal(shifted.int(), want), name
 
 
 def test_batched_augmix_chains_match_pillow_chains():
@@ -134,6 +137,22 @@ def test_batched_augmix_chains_match_pillow_chains():
         for j, chain in enumerate(R.pil_chains(img, params.view(k))):
             want = torch.from_numpy(np.array(chain)).permute(2, 0, 1).int()
             assert (chains[k, j].int() - want).abs().float().mean() < 0.1
+
+
+def test_augmix_mixing_is_memos_formula():
+    """m * norm(view) + (1 - m) * sum_j w_j * norm(chain_j), as MEMO writes it."""
+    g = torch.Generator().manual_seed(0)
+    views = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=g)
+    chains = torch.randint(0, 256, (4, 3, 3, 8, 8), dtype=torch.uint8, generator=g)
+    params = V.sample_augmix(np.random.default_rng(0), 4)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    norm = lambda t: (t.float() / 255 - mean) / std  # noqa: E731
+    want = torch.stack([
+        float(params.mix[k]) * norm(views[k:k + 1])[0]
+        + (1 - float(params.mix[k])) * sum(float(params.weights[k, j]) * norm(chains[k, j:j + 1])[0] for j in range(3))
+        for k in range(4)])
+    assert torch.allclose(V.augmix_mix(views, chains, params, mean, std), want, atol=1e-4)
 
 
 def test_views_are_a_function_of_seed_and_image_id():

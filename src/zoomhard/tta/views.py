@@ -28,7 +28,7 @@ import torch.nn.functional as F
 RATIO = (3 / 4, 4 / 3)
 OPS = ("autocontrast", "equalize", "rotate", "solarize", "shear_x", "shear_y",
        "translate_x", "translate_y", "posterize")
-_LUT_OPS = (0, 1, 3, 8)
+_COLOUR_OPS = (0, 1, 3, 8)
 _AFFINE_OPS = (2, 4, 5, 6, 7)
 # AugMix pads geometric operations with Pillow's fillcolor=128, which Pillow reads as the packed
 # RGB integer 128, i.e. (128, 0, 0). Kept as published.
@@ -197,23 +197,34 @@ def _equalize_lut(hist: torch.Tensor) -> torch.Tensor:
     return torch.where(keep, levels.expand_as(lut), lut)
 
 
-def _apply_luts(x: torch.Tensor, ops: np.ndarray, levels: np.ndarray) -> torch.Tensor:
-    """The colour operations on uint8 (b, 3, h, w), one per image, by lookup table."""
+def _apply_colour(x: torch.Tensor, ops: np.ndarray, levels: np.ndarray) -> torch.Tensor:
+    """The colour operations on uint8 (b, 3, h, w), one per image: solarize and posterize as
+    uint8 arithmetic, autocontrast and equalize by per-channel lookup tables."""
+    x = x.contiguous()
     b = x.shape[0]
-    base = torch.arange(256, device=x.device)
-    luts = base.repeat(b, 3, 1)
+    out = x.clone()
     ops_t = torch.as_tensor(ops, device=x.device)
-    needs_hist = np.isin(ops, (0, 1))
-    if needs_hist.any():
-        sel = torch.as_tensor(np.flatnonzero(needs_hist), device=x.device)
+    by_table = np.flatnonzero(np.isin(ops, (0, 1)))
+    if len(by_table):
+        sel = torch.as_tensor(by_table, device=x.device)
         hist = _histograms(x[sel])
         kind = ops_t[sel].view(-1, 1, 1)
-        luts[sel] = torch.where(kind == 0, _autocontrast_lut(hist), _equalize_lut(hist))
-    for i in np.flatnonzero(ops == 3):
-        luts[i] = torch.where(base < solarize_threshold(levels[i]), base, 255 - base)
-    for i in np.flatnonzero(ops == 8):
-        luts[i] = base & (~(2 ** (8 - posterize_bits(levels[i])) - 1) & 0xFF)
-    return luts.gather(2, x.reshape(b, 3, -1).long()).reshape(x.shape).to(torch.uint8)
+        luts = torch.where(kind == 0, _autocontrast_lut(hist), _equalize_lut(hist))
+        part = x[sel].reshape(len(by_table), 3, -1).long()
+        out[sel] = luts.gather(2, part).reshape(len(by_table), *x.shape[1:]).to(torch.uint8)
+    sol = np.flatnonzero(ops == 3)
+    if len(sol):
+        sel = torch.as_tensor(sol, device=x.device)
+        thr = torch.tensor([solarize_threshold(levels[i]) for i in sol], device=x.device).view(-1, 1, 1, 1)
+        part = x[sel]
+        out[sel] = torch.where(part.int() < thr, part, 255 - part)
+    post = np.flatnonzero(ops == 8)
+    if len(post):
+        sel = torch.as_tensor(post, device=x.device)
+        masks = torch.tensor([~(2 ** (8 - posterize_bits(levels[i])) - 1) & 0xFF for i in post],
+                             dtype=torch.uint8, device=x.device).view(-1, 1, 1, 1)
+        out[sel] = x[sel] & masks
+    return out
 
 
 def _apply_affine(x: torch.Tensor, matrices: np.ndarray) -> torch.Tensor:
@@ -236,6 +247,21 @@ def _apply_affine(x: torch.Tensor, matrices: np.ndarray) -> torch.Tensor:
     return y.add_(1e-3).clamp_(0, 255).to(torch.uint8)
 
 
+def _shift(img: torch.Tensor, pixels: int, axis: int) -> torch.Tensor:
+    """Pillow's AFFINE translation by a whole number of pixels on uint8 (3, h, w): the output at
+    x samples the input at x + pixels; what falls outside is FILL."""
+    out = torch.empty_like(img)
+    out[:] = torch.tensor(FILL, device=img.device).to(torch.uint8).view(3, 1, 1)
+    size = img.shape[axis]
+    if abs(pixels) >= size:
+        return out
+    if pixels >= 0:
+        out.narrow(axis, 0, size - pixels).copy_(img.narrow(axis, pixels, size - pixels))
+    else:
+        out.narrow(axis, -pixels, size + pixels).copy_(img.narrow(axis, 0, size + pixels))
+    return out
+
+
 def augmix_chains(views: torch.Tensor, params: AugMixParams) -> torch.Tensor:
     """uint8 (n, 3, h, w) views -> uint8 (n, 3 chains, 3, h, w): every chain's operations applied.
 
@@ -250,11 +276,17 @@ def augmix_chains(views: torch.Tensor, params: AugMixParams) -> torch.Tensor:
     signs = params.sign.reshape(n * 3, 3)
     for d in range(3):
         running = depth > d
-        lut_rows = np.flatnonzero(running & np.isin(ops[:, d], _LUT_OPS))
-        if len(lut_rows):
-            rows = torch.as_tensor(lut_rows, device=x.device)
-            x[rows] = _apply_luts(x[rows], ops[lut_rows, d], levels[lut_rows, d])
-        aff_rows = np.flatnonzero(running & np.isin(ops[:, d], _AFFINE_OPS))
+        colour_rows = np.flatnonzero(running & np.isin(ops[:, d], _COLOUR_OPS))
+        if len(colour_rows):
+            rows = torch.as_tensor(colour_rows, device=x.device)
+            x[rows] = _apply_colour(x[rows], ops[colour_rows, d], levels[colour_rows, d])
+        # Whole-pixel shifts copy pixels exactly (Pillow samples pixel centres): slices, no resampling.
+        for i in np.flatnonzero(running & np.isin(ops[:, d], (6, 7))):
+            x[i] = _shift(x[i], translate_pixels(levels[i, d], signs[i, d]), axis=2 if ops[i, d] == 6 else 1)
+        # Rotations by int(level * 3) degrees are often 0 degrees, which Pillow returns unchanged.
+        resample = running & np.isin(ops[:, d], (2, 4, 5))
+        resample &= ~((ops[:, d] == 2) & (np.array([rotate_degrees(v, 1) for v in levels[:, d]]) == 0))
+        aff_rows = np.flatnonzero(resample)
         if len(aff_rows):
             rows = torch.as_tensor(aff_rows, device=x.device)
             mats = np.array([affine_matrix(int(ops[i, d]), float(levels[i, d]), int(signs[i, d]), w, h)
@@ -265,13 +297,16 @@ def augmix_chains(views: torch.Tensor, params: AugMixParams) -> torch.Tensor:
 
 def augmix_mix(views: torch.Tensor, chains: torch.Tensor, params: AugMixParams,
                mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """MEMO's mixing, in normalised space: m * norm(view) + (1 - m) * sum_j w_j * norm(chain_j)."""
+    """MEMO's mixing, m * norm(view) + (1 - m) * sum_j w_j * norm(chain_j), computed as
+    norm(m * view + (1 - m) * sum_j w_j * chain_j): the same, since the weights sum to 1."""
+    n = views.shape[0]
     dev = views.device
-    norm = lambda t: (t.float() / 255 - mean) / std  # noqa: E731
-    w = torch.as_tensor(params.weights, device=dev).view(-1, 3, 1, 1, 1)
-    m = torch.as_tensor(params.mix, device=dev).view(-1, 1, 1, 1)
-    mixed = (w * norm(chains)).sum(1)
-    return m * norm(views) + (1 - m) * mixed
+    w = torch.as_tensor(params.weights, device=dev)
+    m = torch.as_tensor(params.mix, device=dev).view(-1, 1)
+    coef = torch.cat([m, (1 - m) * w], 1).view(n, 1, 4)          # view, chain 0, 1, 2
+    pixels = torch.cat([views.unsqueeze(1), chains], 1).reshape(n, 4, -1).float()
+    raw = torch.bmm(coef, pixels).view(views.shape)               # 0..255
+    return raw.mul_(1 / (255 * std)).sub_(mean / std)
 
 
 def augmix_views(image: torch.Tensor, rng: np.random.Generator, n: int, mean: torch.Tensor,
