@@ -166,14 +166,6 @@ def affine_matrix(op: int, level: float, sign: int, width: int, height: int) -> 
     raise ValueError(f"{name} is not a geometric operation")
 
 
-def _histograms(x: torch.Tensor) -> torch.Tensor:
-    """uint8 (b, 3, h, w) -> (b, 3, 256) int64 per-channel histograms."""
-    b = x.shape[0]
-    offset = (torch.arange(b * 3, device=x.device) * 256).view(b, 3, 1)
-    idx = (x.reshape(b, 3, -1).long() + offset).reshape(-1)
-    return torch.bincount(idx, minlength=b * 3 * 256).view(b, 3, 256)
-
-
 def _autocontrast_lut(hist: torch.Tensor) -> torch.Tensor:
     """ImageOps.autocontrast (cutoff 0): per channel, lo..hi -> 0..255 with int() truncation."""
     levels = torch.arange(256, device=hist.device, dtype=torch.float64)
@@ -207,11 +199,14 @@ def _apply_colour(x: torch.Tensor, ops: np.ndarray, levels: np.ndarray) -> torch
     by_table = np.flatnonzero(np.isin(ops, (0, 1)))
     if len(by_table):
         sel = torch.as_tensor(by_table, device=x.device)
-        hist = _histograms(x[sel])
+        part = x[sel]
+        k = len(by_table)
+        # One flat index serves both the histograms and the table lookup.
+        idx = (part.reshape(k, 3, -1).long() + (torch.arange(k * 3, device=x.device) * 256).view(k, 3, 1)).reshape(-1)
+        hist = torch.bincount(idx, minlength=k * 3 * 256).view(k, 3, 256)
         kind = ops_t[sel].view(-1, 1, 1)
-        luts = torch.where(kind == 0, _autocontrast_lut(hist), _equalize_lut(hist))
-        part = x[sel].reshape(len(by_table), 3, -1).long()
-        out[sel] = luts.gather(2, part).reshape(len(by_table), *x.shape[1:]).to(torch.uint8)
+        luts = torch.where(kind == 0, _autocontrast_lut(hist), _equalize_lut(hist)).to(torch.uint8)
+        out[sel] = luts.reshape(-1)[idx].view(part.shape)
     sol = np.flatnonzero(ops == 3)
     if len(sol):
         sel = torch.as_tensor(sol, device=x.device)
