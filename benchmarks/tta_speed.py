@@ -21,7 +21,7 @@ from zoomhard.crops import decode_image, zoom_crop
 from zoomhard.data import open_source
 from zoomhard.grid import ZoomGrid
 from zoomhard.tta.reference import pil_augmix_views
-from zoomhard.tta.run import RRC_SCALE, TTAConfig, _MemoRunner
+from zoomhard.tta.run import RRC_SCALE, TTAConfig, MemoRunner
 from zoomhard.tta.views import augmix_views, image_rng, rrc_views
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    runner = _MemoRunner(TTAConfig(model="lite0", data="samples", methods=("memo-rrc",), views=args.views,
+    runner = MemoRunner(TTAConfig(model="lite0", data="samples", methods=("memo-rrc",), views=args.views,
                                    device=args.device), None)
     memo, dev, n = runner.memo, runner.device, args.views
     mean_list = runner.mean.flatten().tolist()

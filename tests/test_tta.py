@@ -15,7 +15,7 @@ from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.tta import METHODS, Memo, TTAConfig, batchnorm_prior, marginal_entropy, parse_transforms, run_tta
 from zoomhard.tta import reference as R
 from zoomhard.tta import views as V
-from zoomhard.tta.run import _MemoRunner
+from zoomhard.tta.run import MemoRunner
 
 
 @pytest.fixture(autouse=True)
@@ -174,7 +174,7 @@ def test_views_are_a_function_of_seed_and_image_id():
 
 def test_memo_restores_the_weights_exactly_after_each_image():
     cfg = TTAConfig(model="lite0", data="samples", methods=("memo-rrc",), views=2, lr=0.05)
-    runner = _MemoRunner(cfg, None)
+    runner = MemoRunner(cfg, None)
     before = {k: v.clone() for k, v in runner.module.state_dict().items()}
     images = [img for _, img, _ in _samples(1)]
     adapted = []
@@ -214,6 +214,17 @@ def test_reversing_the_image_order_changes_nothing(tmp_path):
                 assert value == other[key], key
     same = lambda r: (r["method"], r["n"], r["top1"], r["baseline_top1"])  # noqa: E731
     assert [same(r) for r in a.results] == [same(r) for r in b.results]
+
+
+def test_a_class_subset_limits_every_method(two_samples):
+    from zoomhard.labels import subset_indices
+
+    report = run_tta(TTAConfig(model="lite0", data=str(two_samples), methods=("memo-rrc", "zoom-max"), views=2,
+                               subset="imagenet-a", transforms="s256-r1c1,s512-r0c0", progress=False),
+                     log=lambda m: None)
+    allowed = set(subset_indices("imagenet-a"))
+    for row in report.images:
+        assert {row["baseline_top1"], row["memo-rrc_top1"], row["zoom-max_top1"]} <= allowed
 
 
 # -- zoom ensembles --------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .views import AUGMIX_SIZE, OPS, AugMixParams, affine_matrix, posterize_bits, rrc_boxes, sample_augmix, \
-    solarize_threshold
+from .views import (AUGMIX_SIZE, OPS, AugMixParams, affine_matrix, posterize_bits, rotate_degrees, rrc_boxes,
+                    sample_augmix, solarize_threshold)
 
 _FILL = 128  # as published: Pillow reads it as (128, 0, 0) on RGB images
 
@@ -33,8 +33,6 @@ def pil_op(img: Image.Image, op: int, level: float, sign: int) -> Image.Image:
     if name == "posterize":
         return ImageOps.posterize(img, posterize_bits(level))
     if name == "rotate":
-        from .views import rotate_degrees
-
         return img.rotate(rotate_degrees(level, sign), resample=Image.BILINEAR, fillcolor=_FILL)
     data = affine_matrix(op, level, sign, *img.size)
     return img.transform((AUGMIX_SIZE, AUGMIX_SIZE), Image.AFFINE, data, resample=Image.BILINEAR, fillcolor=_FILL)

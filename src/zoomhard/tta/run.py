@@ -69,7 +69,7 @@ class TTAReport:
     skipped: dict[str, str]              # image id -> why it could not be used
 
 
-class _MemoRunner:
+class MemoRunner:
     """The torch side: one module, its normalisation on its device, one Memo per view kind."""
 
     def __init__(self, cfg: TTAConfig, classes: np.ndarray | None):
@@ -125,7 +125,7 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     if subset is not None:
         allowed = np.zeros(classifier.num_classes, dtype=bool)
         allowed[list(subset)] = True
-    memo = _MemoRunner(cfg, None if subset is None else np.asarray(subset)) if gradient else None
+    memo = MemoRunner(cfg, None if subset is None else np.asarray(subset)) if gradient else None
 
     standard_zoom = cfg.grid.standard
     seconds = {m: 0.0 for m in methods}
