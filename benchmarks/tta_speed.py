@@ -95,10 +95,13 @@ def main() -> None:
     for k in kinds:
         print(f"{k:<30} {mean[k]:>9.3f} {statistics.median(total[k]):>9.3f} {vmean[k]:>14.4f}")
     rrc, aug, pil = kinds
-    print(f"memo-augmix / memo-rrc:                     {mean[aug] / mean[rrc]:.2f}x  (the study reports 1.6x)")
-    print(f"PIL per-view augmix / memo-augmix:          {mean[pil] / mean[aug]:.2f}x")
-    print(f"PIL per-view augmix / memo-rrc:             {mean[pil] / mean[rrc]:.2f}x")
-    print(f"views alone: augmix / rrc {vmean[aug] / vmean[rrc]:.1f}x, PIL augmix / batched augmix "
+    med = {k: statistics.median(v) for k, v in total.items()}
+    print("ratios of seconds per image (mean; median in brackets, robust to a busy machine):")
+    print(f"  memo-augmix / memo-rrc:             {mean[aug] / mean[rrc]:.2f}x ({med[aug] / med[rrc]:.2f}x)"
+          "  (the study reports 1.6x)")
+    print(f"  PIL per-view augmix / memo-augmix:  {mean[pil] / mean[aug]:.2f}x ({med[pil] / med[aug]:.2f}x)")
+    print(f"  PIL per-view augmix / memo-rrc:     {mean[pil] / mean[rrc]:.2f}x ({med[pil] / med[rrc]:.2f}x)")
+    print(f"  views alone: augmix / rrc {vmean[aug] / vmean[rrc]:.1f}x, PIL augmix / batched augmix "
           f"{vmean[pil] / vmean[aug]:.2f}x")
 
 
