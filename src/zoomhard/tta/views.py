@@ -190,36 +190,33 @@ def _equalize_lut(hist: torch.Tensor) -> torch.Tensor:
 
 
 def _apply_colour(x: torch.Tensor, ops: np.ndarray, levels: np.ndarray) -> torch.Tensor:
-    """The colour operations on uint8 (b, 3, h, w), one per image: solarize and posterize as
-    uint8 arithmetic, autocontrast and equalize by per-channel lookup tables."""
+    """The colour operations on uint8 (b, 3, h, w), one per image, in place: solarize and
+    posterize as uint8 arithmetic over the batch, autocontrast and equalize by per-channel
+    lookup tables."""
     x = x.contiguous()
-    b = x.shape[0]
-    out = x.clone()
-    ops_t = torch.as_tensor(ops, device=x.device)
+    dev = x.device
+    solarize = ops == 3
+    if solarize.any():  # thresholds are 231-254, so uint8 holds them; other rows are left alone
+        thr = torch.tensor([solarize_threshold(v) if o == 3 else 255 for o, v in zip(ops, levels)],
+                           dtype=torch.uint8, device=dev).view(-1, 1, 1, 1)
+        flip = (x >= thr) & torch.as_tensor(solarize, device=dev).view(-1, 1, 1, 1)
+        x = torch.where(flip, 255 - x, x)
+    if (ops == 8).any():
+        masks = torch.tensor([~(2 ** (8 - posterize_bits(v)) - 1) & 0xFF if o == 8 else 0xFF for o, v in zip(ops, levels)],
+                             dtype=torch.uint8, device=dev).view(-1, 1, 1, 1)
+        x = x & masks
     by_table = np.flatnonzero(np.isin(ops, (0, 1)))
     if len(by_table):
-        sel = torch.as_tensor(by_table, device=x.device)
+        sel = torch.as_tensor(by_table, device=dev)
         part = x[sel]
         k = len(by_table)
         # One flat index serves both the histograms and the table lookup.
-        idx = (part.reshape(k, 3, -1).long() + (torch.arange(k * 3, device=x.device) * 256).view(k, 3, 1)).reshape(-1)
+        idx = (part.reshape(k, 3, -1).long() + (torch.arange(k * 3, device=dev) * 256).view(k, 3, 1)).reshape(-1)
         hist = torch.bincount(idx, minlength=k * 3 * 256).view(k, 3, 256)
-        kind = ops_t[sel].view(-1, 1, 1)
+        kind = torch.as_tensor(ops[by_table], device=dev).view(-1, 1, 1)
         luts = torch.where(kind == 0, _autocontrast_lut(hist), _equalize_lut(hist)).to(torch.uint8)
-        out[sel] = luts.reshape(-1)[idx].view(part.shape)
-    sol = np.flatnonzero(ops == 3)
-    if len(sol):
-        sel = torch.as_tensor(sol, device=x.device)
-        thr = torch.tensor([solarize_threshold(levels[i]) for i in sol], device=x.device).view(-1, 1, 1, 1)
-        part = x[sel]
-        out[sel] = torch.where(part.int() < thr, part, 255 - part)
-    post = np.flatnonzero(ops == 8)
-    if len(post):
-        sel = torch.as_tensor(post, device=x.device)
-        masks = torch.tensor([~(2 ** (8 - posterize_bits(levels[i])) - 1) & 0xFF for i in post],
-                             dtype=torch.uint8, device=x.device).view(-1, 1, 1, 1)
-        out[sel] = x[sel] & masks
-    return out
+        x[sel] = luts.reshape(-1)[idx].view(part.shape)
+    return x
 
 
 def _apply_affine(x: torch.Tensor, matrices: np.ndarray) -> torch.Tensor:
