@@ -331,6 +331,52 @@ def objectnet_labels(images, out):
                f"bench with: --data {images} --labels {r['labels']} --subset objectnet")
 
 
+def _subset_option(f):
+    from .sweep import SUBSET_CHOICES
+
+    return click.option("--subset", type=click.Choice(SUBSET_CHOICES), default="auto", show_default=True,
+                        help="Restrict predictions to a class subset, as sweep does.")(f)
+
+
+@cli.command()
+@click.option("--model", "-m", required=True, help="lite0, torchvision:NAME, timm:NAME (MEMO needs a torch model).")
+@click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO.")
+@click.option("--method", "methods", required=True,
+              help="Comma-separated: memo-augmix, memo-rrc, zoom-mean, zoom-max.")
+@click.option("--views", default=16, show_default=True, type=click.IntRange(1, 4096),
+              help="MEMO: views per adaptation step.")
+@click.option("--steps", default=1, show_default=True, type=click.IntRange(0, 1000), help="MEMO: SGD steps per image.")
+@click.option("--lr", default=0.00025, show_default=True, type=click.FloatRange(0), help="MEMO: SGD learning rate.")
+@click.option("--prior-strength", default=16.0, show_default=True, type=float,
+              help="MEMO: batch-norm test-time prior N (N/(N+1) running + 1/(N+1) batch); negative: off.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Views are a function of seed and image id.")
+@click.option("--transforms", default=None,
+              help="zoom-*: ids 's256-r1c1,s384-r0c2' or RUN/analysis.json[:K] (its min-cover) "
+                   "[default: every transform of the grid with scale > 224].")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model.")
+@click.option("--labels", type=click.Path(dir_okay=False),
+              help="Labels CSV (image,labels[,origin]) for a plain folder of images.")
+@_subset_option
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
+              help="For the baseline and zoom-*; MEMO always runs torch.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {method, n, top1, baseline_top1, seconds_per_image}.")
+def tta(model, data, methods, views, steps, lr, prior_strength, seed, transforms, weights, labels, subset, backend,
+        device, progress, as_json):
+    """Test-time augmentation vs the standard crop: MEMO (AugMix or zoom-in views) and zoom ensembles."""
+    from .tta import TTAConfig, format_table, parse_methods, run_tta
+
+    cfg = TTAConfig(model=model, data=data, methods=parse_methods(methods), weights=weights, labels=labels,
+                    subset=subset, views=views, steps=steps, lr=lr, seed=seed, prior_strength=prior_strength,
+                    transforms=transforms, backend=backend, device=device, progress=progress)
+    report = run_tta(cfg, log=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(json.dumps(report.results[0] if len(report.results) == 1 else report.results))
+    else:
+        click.echo(format_table(report.results))
+
+
 def main(argv: list[str] | None = None) -> int:
     errors = _user_errors()
     try:

@@ -1,0 +1,194 @@
+"""`zoomhard tta`: each method against the plain standard crop, on the same images.
+
+    memo-augmix   MEMO as published: AugMix views (RandomResizedCrop 224 + flip, then AugMix)
+    memo-rrc      the study's TTA: MEMO with RandomResizedCrop(224, bicubic, scale 0.08-1) views
+    zoom-mean     mean softmax over zoom transforms (default: the grid's zoom-in part)
+    zoom-max      max softmax over the same transforms
+
+Every image is decoded once and its standard crop (the study's s256-r1c1) cut once; all methods
+and the baseline see the same images. Randomness is per image (seed, image id), and MEMO puts
+the weights back after every image, so no image changes another's result and the order of the
+images does not matter. Seconds per image count a method's own work (views or crops, model
+calls, the update), not the shared decoding.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..crops import ImageDecodeError, decode_image, zoom_crop
+from ..data import DataError, open_source
+from ..grid import ZoomGrid
+from ..models import ModelError, load_classifier, load_model, parse_spec
+from ..sweep import resolve_subset, score
+from .zoom import ensemble, masked_softmax, parse_transforms, zoom_crops
+
+METHODS = ("memo-augmix", "memo-rrc", "zoom-mean", "zoom-max")
+GRADIENT_METHODS = ("memo-augmix", "memo-rrc")
+RRC_SCALE = (0.08, 1.0)
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    """'memo-rrc,zoom-max' -> ('memo-rrc', 'zoom-max'); unknown names list the valid ones."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in METHODS]
+    if unknown or not names:
+        raise ValueError(f"unknown method {', '.join(unknown) or repr(text)}; choose from: {', '.join(METHODS)}")
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass
+class TTAConfig:
+    model: str
+    data: str
+    methods: tuple[str, ...]
+    weights: str | None = None
+    labels: str | None = None
+    subset: str = "auto"
+    views: int = 16                  # views per adaptation step (MEMO's batch)
+    steps: int = 1                   # SGD steps per image
+    lr: float = 0.00025              # MEMO's ImageNet learning rate, SGD without weight decay
+    seed: int = 0
+    prior_strength: float = 16       # BN test-time prior; negative: plain running statistics
+    transforms: str | None = None    # zoom-mean / zoom-max: ids or analysis.json[:K]
+    batch_size: int = 64             # crops per classifier call (zoom methods)
+    backend: str = "auto"
+    device: str = "auto"
+    progress: bool = True
+    grid: ZoomGrid = field(default_factory=ZoomGrid)
+
+
+@dataclass
+class TTAReport:
+    results: list[dict]                  # one per method: method, n, top1, baseline_top1, seconds_per_image
+    images: list[dict]                   # one per image: image_id, baseline, each method's top1 / prob / correct
+    skipped: dict[str, str]              # image id -> why it could not be used
+
+
+class MemoRunner:
+    """The torch side: one module, its normalisation on its device, one Memo per view kind."""
+
+    def __init__(self, cfg: TTAConfig, classes: np.ndarray | None):
+        import torch
+
+        from .memo import Memo
+
+        device = cfg.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        module, preprocess = load_model(cfg.model, cfg.weights)
+        self.torch, self.device, self.cfg = torch, device, cfg
+        self.module = module.to(device).float()
+        self.mean = torch.tensor(preprocess.mean, device=device, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(preprocess.std, device=device, dtype=torch.float32).view(1, 3, 1, 1)
+        self.memo = Memo(self.module, cfg.steps, cfg.lr, cfg.prior_strength, classes)
+
+    def normalize(self, u8):
+        return (u8.float() / 255 - self.mean) / self.std
+
+    def __call__(self, method: str, img, standard: np.ndarray, image_id: str) -> np.ndarray:
+        from .views import augmix_views, image_rng, rrc_views
+
+        torch = self.torch
+        rng = image_rng(self.cfg.seed, f"{method}\0{image_id}")
+        image = torch.from_numpy(np.array(img)).to(self.device).permute(2, 0, 1).contiguous()  # views are made on the device
+        if method == "memo-rrc":
+            def make_views():
+                return self.normalize(rrc_views(image, rng, self.cfg.views, standard.shape[0], RRC_SCALE, "bicubic"))
+        else:
+            def make_views():
+                return augmix_views(image, rng, self.cfg.views, self.mean, self.std)
+        std = self.normalize(torch.from_numpy(standard).to(self.device).permute(2, 0, 1)[None])
+        return self.memo.adapt_predict(make_views, std)[0].cpu().numpy()
+
+
+def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
+    methods = parse_methods(",".join(cfg.methods))
+    if cfg.views < 1:
+        raise ValueError("--views must be at least 1")
+    zooms = parse_transforms(cfg.transforms, cfg.grid) if any(m.startswith("zoom") for m in methods) else []
+    source = open_source(cfg.data, labels=cfg.labels)
+    _, subset = resolve_subset(cfg.subset, source)
+
+    gradient = [m for m in methods if m in GRADIENT_METHODS]
+    if gradient and parse_spec(cfg.model)[0] == "onnx":
+        raise ModelError(f"{', '.join(gradient)} needs gradients, which an ONNX file cannot give: {cfg.model} "
+                         "has no torch module; use the model's torch spec (lite0, torchvision:NAME, timm:NAME)")
+    if gradient and cfg.backend == "onnx":
+        log(f"{', '.join(gradient)} needs gradients: it runs the torch model; --backend onnx serves the rest")
+    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop)
+    allowed = None
+    if subset is not None:
+        allowed = np.zeros(classifier.num_classes, dtype=bool)
+        allowed[list(subset)] = True
+    memo = MemoRunner(cfg, None if subset is None else np.asarray(subset)) if gradient else None
+
+    standard_zoom = cfg.grid.standard
+    seconds = {m: 0.0 for m in methods}
+    images: list[dict] = []
+    skipped: dict[str, str] = {}
+    bar = _progress(len(source), cfg.progress)
+    try:
+        for item in source:
+            bar.update(1)
+            if not item.labels:
+                skipped[item.image_id] = "no ImageNet-1k label"
+                continue
+            try:
+                img = decode_image(item.read())
+            except ImageDecodeError as e:
+                skipped[item.image_id] = str(e)
+                continue
+            standard = zoom_crop(img, standard_zoom, cfg.grid)
+            base = score(classifier.logits(standard[None]), item.labels, allowed)
+            row = {"image_id": item.image_id, "labels": list(item.labels),
+                   "baseline_top1": int(base["top1"][0]), "baseline_correct": bool(base["correct"][0])}
+            zoom_probs = None  # zoom-mean and zoom-max share the crops' softmax (and each is charged its time)
+            for m in methods:
+                t0, shared = time.perf_counter(), 0.0
+                if m in GRADIENT_METHODS:
+                    prob = masked_softmax(memo(m, img, standard, item.image_id)[None], allowed)[0]
+                else:
+                    if zoom_probs is None:
+                        crops = zoom_crops(img, zooms, cfg.grid.crop)
+                        logits = np.concatenate([classifier.logits(crops[i:i + cfg.batch_size])
+                                                 for i in range(0, len(crops), cfg.batch_size)])
+                        zoom_probs = masked_softmax(logits, allowed), time.perf_counter() - t0
+                    else:
+                        shared = zoom_probs[1]
+                    prob = ensemble(zoom_probs[0], m.removeprefix("zoom-"))
+                top1 = int(prob.argmax())
+                seconds[m] += time.perf_counter() - t0 + shared
+                row[f"{m}_top1"] = top1
+                row[f"{m}_prob"] = float(prob[top1])
+                row[f"{m}_correct"] = top1 in item.labels
+            images.append(row)
+    finally:
+        bar.close()
+    if skipped:
+        log(f"skipped {len(skipped)} of {len(source)} images (unreadable or without a label)")
+    n = len(images)
+    if n == 0:
+        raise DataError(f"{cfg.data}: no usable images")
+    baseline = float(np.mean([r["baseline_correct"] for r in images]))
+    results = [{"method": m, "n": n, "top1": float(np.mean([r[f"{m}_correct"] for r in images])),
+                "baseline_top1": baseline, "seconds_per_image": round(seconds[m] / n, 4)} for m in methods]
+    return TTAReport(results, images, skipped)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", disable=not enabled, dynamic_ncols=True, desc="tta")
+
+
+def format_table(results: list[dict]) -> str:
+    lines = [f"{'method':<12} {'n':>6} {'top1':>8} {'baseline':>9} {'s/image':>9}"]
+    for r in results:
+        lines.append(f"{r['method']:<12} {r['n']:>6} {r['top1']:>8.2%} {r['baseline_top1']:>9.2%} "
+                     f"{r['seconds_per_image']:>9.3f}")
+    return "\n".join(lines)
