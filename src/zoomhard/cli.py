@@ -77,6 +77,11 @@ def sweep_options(f):
     f = click.option("--flush-seconds", default=30.0, show_default=True, type=click.FloatRange(0),
                      help="Write finished images at least this often (what a kill can cost).")(f)
     f = click.option("--progress/--no-progress", default=True, show_default=True)(f)
+    f = click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: threads here; ray: a Ray Data pipeline (pip install 'zoomhard[ray]').")(f)
+    f = click.option("--ray-address", metavar="ADDR",
+                     help="With --engine ray: join this Ray cluster (e.g. ray://head:10001 or auto); "
+                          "default: start a local one.")(f)
     return f
 
 
@@ -88,14 +93,16 @@ def sweep_options(f):
 @sweep_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
-          device, mean, std, flush_seconds, progress, as_json):
+          device, mean, std, flush_seconds, progress, engine, ray_address, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
+    if ray_address and engine != "ray":
+        raise click.UsageError("--ray-address needs --engine ray")
     cfg = SweepConfig(model=model, data=data, out=out, weights=weights, labels=labels,
                       grid=make_grid(scales, anchors, crop), subset=subset, batch_size=batch_size,
                       backend=backend, device=device, mean=mean, std=std, flush_seconds=flush_seconds,
-                      progress=progress)
+                      progress=progress, engine=engine, ray_address=ray_address)
     if workers:
         cfg.workers = workers
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))

@@ -49,6 +49,8 @@ class SweepConfig:
     std: tuple[float, ...] | None = None
     flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
     progress: bool = True
+    engine: str = "local"             # local | ray (zoomhard.engines)
+    ray_address: str | None = None    # join this Ray cluster; None: start a local one
 
 
 def resolve_subset(name: str, source: Source) -> tuple[str, tuple[int, ...] | None]:
@@ -198,6 +200,10 @@ def summarize(store: RunStore, grid: ZoomGrid) -> dict:
 
 def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary."""
+    if cfg.engine == "ray":
+        from .engines.ray import run_ray_sweep
+
+        return run_ray_sweep(cfg, log)
     source = open_source(cfg.data, labels=cfg.labels)
     subset_name, subset = resolve_subset(cfg.subset, source)
     classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop,
