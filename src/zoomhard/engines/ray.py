@@ -122,19 +122,24 @@ def plan_actors(cluster: dict, device: str) -> dict:
     GPUs: one actor per GPU. CPUs only: leave about a sixth of the CPUs (at least one) to the
     decode-and-crop tasks, which cost roughly a sixth of classifying; each actor reserves one CPU
     (two on larger clusters), and its threads share out the cluster's CPUs, so on a 2-CPU machine
-    one actor reserves one CPU (crop tasks always get the other) and runs two threads.
+    one actor reserves one CPU (crop tasks always get the other) and runs two threads. On one
+    CPU the actor and the crop tasks each reserve half of it.
     """
-    cpus = int(cluster.get("CPU", 1))
+    cpus = float(cluster.get("CPU", 1))
     gpus = int(cluster.get("GPU", 0))
     if device == "cuda" and not gpus:
         raise ValueError("--device cuda: the Ray cluster has no GPUs")
+    crop_cpus = 1 if cpus >= 2 else cpus / 2
     if gpus and device != "cpu":
-        return {"actors": gpus, "num_cpus": 1, "num_gpus": 1, "threads": 0, "device": "cuda" if device == "auto" else device}
+        return {"actors": gpus, "num_cpus": 1, "num_gpus": 1, "threads": 0, "crop_cpus": crop_cpus,
+                "device": "cuda" if device == "auto" else device}
+    if cpus < 2:
+        return {"actors": 1, "num_cpus": cpus / 2, "num_gpus": 0, "threads": 1, "crop_cpus": crop_cpus, "device": "cpu"}
     reserve = max(1, math.ceil(cpus / 6))
     per_actor = 1 if cpus <= 4 else 2
-    actors = max(1, (cpus - reserve) // per_actor)
-    return {"actors": actors, "num_cpus": per_actor, "num_gpus": 0, "threads": max(1, cpus // actors),
-            "device": "cpu"}
+    actors = max(1, int(cpus - reserve) // per_actor)
+    return {"actors": actors, "num_cpus": per_actor, "num_gpus": 0, "threads": max(1, int(cpus) // actors),
+            "crop_cpus": crop_cpus, "device": "cpu"}
 
 
 def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
@@ -189,7 +194,8 @@ def _dataset(ray, cfg: SweepConfig, items: list[Item], plan: dict):
                                       else "parallelism": blocks})
     # Ray Data retries a killed task, and restarts a killed actor and retries its batch, by
     # default (max_retries / max_restarts / max_task_retries = -1).
-    ds = ds.map_batches(_crop_batch, fn_kwargs={"grid": cfg.grid}, batch_size=1, batch_format="numpy", num_cpus=1)
+    ds = ds.map_batches(_crop_batch, fn_kwargs={"grid": cfg.grid}, batch_size=1, batch_format="numpy",
+                        num_cpus=plan["crop_cpus"])
     per_call = max(1, round(cfg.batch_size / len(cfg.grid)))  # images per actor call
     return ds.map_batches(
         Classify, batch_size=per_call, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan["actors"]),
