@@ -55,8 +55,7 @@ def test_ray_engine_matches_local_engine(cluster, tmp_path):
     assert config["sessions"][-1]["engine"]["name"] == "ray"
     assert config["summary"] == json.loads((tmp_path / "local" / "run.json").read_text())["summary"]
 
-    # Resume: a second run finds everything done and adds nothing; so does the local engine.
-    assert sweep(tmp_path / "ray", "--engine", "ray") == 0
+    # The local engine resumes a Ray run: everything is done, nothing is added.
     assert sweep(tmp_path / "ray") == 0
     assert rows(tmp_path / "ray").equals(remote)
 
@@ -85,20 +84,47 @@ def test_killed_actor_loses_nothing_and_duplicates_nothing(cluster, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "predictions").glob("part-*.parquet")):
         time.sleep(0.05)
+    written = len(RunStore(out).done_ids())
     victims = _actor_pids()
     assert victims, "no classifier actor found"
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     worker.join(timeout=180)
     assert result.get("rc") == 0
+    assert 0 < written < 6  # the kill landed mid-run
     assert not victims & _actor_pids()  # the actor that ran after the kill was a new process
 
+    _exactly_once(out, 6, 72)
+
+
+def _exactly_once(out, images, transforms):
     table = RunStore(out).predictions(columns=KEY)
-    assert table.num_rows == 6 * 72
     ids = pc.binary_join_element_wise(table["image_id"], pc.cast(table["scale"], "string"),
                                       pc.cast(table["row"], "string"), pc.cast(table["col"], "string"), "/")
-    assert pc.count_distinct(ids).as_py() == 6 * 72
+    assert table.num_rows == pc.count_distinct(ids).as_py() == images * transforms
     assert not RunStore(out).errors()
+
+
+def test_killed_driver_resumes(cluster, tmp_path):
+    """A driver joined to the cluster (--ray-address) is SIGKILLed mid-run; the same command
+    run again finishes the run with every (image, transform) exactly once."""
+    out = tmp_path / "run"
+    args = ["sweep", "-m", "lite0", "-d", "samples", "-o", str(out), "--scales", "128:1024:128", "--no-progress",
+            "--engine", "ray", "--flush-seconds", "0"]
+    driver = subprocess.Popen([sys.executable, "-m", "zoomhard.cli", *args, "--ray-address", cluster],
+                              env={**os.environ, "PYTHONPATH": SRC}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and driver.poll() is None and not list((out / "predictions").glob("part-*")):
+            time.sleep(0.05)
+    finally:
+        driver.kill()
+        driver.wait()
+    written = len(RunStore(out).done_ids())
+    assert 0 < written < 6
+    assert main(args) == 0
+    _exactly_once(out, 6, 72)
 
 
 def test_missing_ray_is_one_line_and_exit_2(tmp_path):

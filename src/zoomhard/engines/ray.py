@@ -24,7 +24,7 @@ import numpy as np
 from ..data import Item, open_source
 from ..grid import ZoomGrid
 from ..models import load_classifier
-from ..store import RunStore
+from ..store import RunError, RunStore
 from ..sweep import SweepConfig, _Image, _progress, prediction_tables, prepare_item, resolve_subset, summarize
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
@@ -147,10 +147,9 @@ def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     ray = import_ray()
     source = open_source(cfg.data, labels=cfg.labels)
     subset_name, subset = resolve_subset(cfg.subset, source)
-    # Load once here, on the CPU: a wrong spec or weights file fails before any cluster work,
-    # and the ONNX export is cached for the actors on this node.
-    probe = load_classifier(cfg.model, cfg.weights, cfg.backend, "cpu" if cfg.device == "auto" else cfg.device,
-                            crop=cfg.grid.crop, mean=cfg.mean, std=cfg.std)
+    # Load once here, on the CPU (the driver may have no GPU): a wrong spec or weights file fails
+    # before any cluster work, and the ONNX export is cached for the actors on this node.
+    probe = load_classifier(cfg.model, cfg.weights, cfg.backend, "cpu", crop=cfg.grid.crop, mean=cfg.mean, std=cfg.std)
     num_classes, described = probe.num_classes, probe.describe()
     del probe
     allowed = None
@@ -194,8 +193,12 @@ def _dataset(ray, cfg: SweepConfig, items: list[Item], plan: dict):
                                       else "parallelism": blocks})
     # Ray Data retries a killed task, and restarts a killed actor and retries its batch, by
     # default (max_retries / max_restarts / max_task_retries = -1).
+    # A crop task holds one image's crops, twice at most (the list and the stacked batch). The
+    # reservation also keeps Ray Data from fusing the crop step into the classifier actors,
+    # which would crop and classify in turn instead of side by side.
+    crop_bytes = len(cfg.grid) * cfg.grid.crop ** 2 * 3
     ds = ds.map_batches(_crop_batch, fn_kwargs={"grid": cfg.grid}, batch_size=1, batch_format="numpy",
-                        num_cpus=plan["crop_cpus"])
+                        num_cpus=plan["crop_cpus"], memory=2 * crop_bytes + (64 << 20))
     per_call = max(1, round(cfg.batch_size / len(cfg.grid)))  # images per actor call
     return ds.map_batches(
         Classify, batch_size=per_call, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan["actors"]),
@@ -268,7 +271,7 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, allowed
                                       crops_per_second=round(crops_done / max(elapsed, 1e-9), 2))
         store.write_config(config)
     if todo:
-        raise RuntimeError(f"the Ray pipeline ended without {len(todo)} images; run the command again to resume")
+        raise RunError(f"the Ray pipeline ended without {len(todo)} images; run the same command again to resume")
     summary = summarize(store, cfg.grid)
     config["summary"] = summary
     store.write_config(config)
