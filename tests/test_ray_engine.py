@@ -145,6 +145,17 @@ def test_ray_address_needs_ray_engine(tmp_path, capsys):
     assert "--engine ray" in capsys.readouterr().err
 
 
+def test_unreachable_ray_address_fails_fast(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert sweep(tmp_path / "run", "--engine", "ray", "--ray-address", f"127.0.0.1:{port}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no Ray cluster answers" in err[0]
+
+
 @pytest.mark.parametrize("resources, device, want", [
     ({"CPU": 2}, "auto", {"actors": 1, "num_cpus": 1, "threads": 2}),   # crop tasks keep one CPU
     ({"CPU": 1}, "auto", {"actors": 1, "num_cpus": 0.5, "crop_cpus": 0.5}),

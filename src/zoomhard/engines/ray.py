@@ -100,7 +100,9 @@ class Classify:
 
 def _connect(ray, address: str | None) -> bool:
     """Join `address`, or start a local cluster; True when this call started Ray."""
-    if ray.is_initialized():
+    if address:
+        _reachable(address)
+    if ray.is_initialized():  # joined already (a library caller, the tests): use that cluster
         return False
     # Workers' logs stay in Ray's session folder; failures reach the driver as exceptions.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
@@ -114,6 +116,19 @@ def _connect(ray, address: str | None) -> bool:
     else:
         ray.init(num_cpus=os.cpu_count() or 1, **quiet)
     return True
+
+
+def _reachable(address: str) -> None:
+    """Fail in seconds on a HOST:PORT nobody listens on (Ray itself would retry for minutes)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit():
+        return  # auto, ray://..., a bare host: left to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise ValueError(f"--ray-address {address}: no Ray cluster answers there ({e.strerror or e})") from None
 
 
 def plan_actors(cluster: dict, device: str) -> dict:
