@@ -42,21 +42,39 @@ def rows(out):
 
 
 def test_ray_engine_matches_local_engine(cluster, tmp_path):
-    assert sweep(tmp_path / "local") == 0
-    assert sweep(tmp_path / "ray", "--engine", "ray") == 0
+    """The sample photos and every awkward kind of file, swept by both engines: the same
+    predictions, image table, errors and summary."""
+    from badimages import write_awkward
+
+    from zoomhard.data import open_source
+
+    folder = tmp_path / "imgs"
+    awkward = write_awkward(folder)
+    lines = [f"{n},n02123045;n02123159" for n in awkward] + ["missing.jpg,281"]
+    for it in open_source("samples"):
+        (folder / it.image_id).symlink_to(it.read())
+        lines.append(f"{it.image_id},{';'.join(map(str, it.labels))}")
+    (folder / "labels.csv").write_text("image,labels\n" + "\n".join(lines) + "\n")
+    for engine in ("local", "ray"):
+        assert main(["sweep", "-m", "lite0", "-d", str(folder), "-o", str(tmp_path / engine), "--scales", "128,256",
+                     "--no-progress", "--engine", engine]) == 0
+
     local, remote = rows(tmp_path / "local"), rows(tmp_path / "ray")
-    assert local.num_rows == remote.num_rows == 6 * 18
+    swept = 6 + sum(v == "ok" for v in awkward.values())
+    assert local.num_rows == remote.num_rows == swept * 18
     for col in KEY + ["top1", "correct", "top5"]:
         assert local.column(col).equals(remote.column(col)), col
     assert np.allclose(local.column("label_prob").to_numpy(), remote.column("label_prob").to_numpy(), atol=1e-5)
-    li, ri = (RunStore(tmp_path / k).images().sort_by("image_id") for k in ("local", "ray"))
-    assert li.equals(ri)
+    ls, rs = RunStore(tmp_path / "local"), RunStore(tmp_path / "ray")
+    assert ls.images().sort_by("image_id").equals(rs.images().sort_by("image_id"))
+    assert rs.errors() == ls.errors() and len(ls.errors()) == len(awkward) + 7 - swept
     config = json.loads((tmp_path / "ray" / "run.json").read_text())
     assert config["sessions"][-1]["engine"]["name"] == "ray"
     assert config["summary"] == json.loads((tmp_path / "local" / "run.json").read_text())["summary"]
 
     # The local engine resumes a Ray run: everything is done, nothing is added.
-    assert sweep(tmp_path / "ray") == 0
+    assert main(["sweep", "-m", "lite0", "-d", str(folder), "-o", str(tmp_path / "ray"), "--scales", "128,256",
+                 "--no-progress"]) == 0
     assert rows(tmp_path / "ray").equals(remote)
 
 

@@ -28,7 +28,6 @@ from ..store import RunError, RunStore
 from ..sweep import SweepConfig, _Image, _progress, prediction_tables, prepare_item, resolve_subset, summarize
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
-NO_LABEL = "no ImageNet-1k label"  # the reason zoomhard.sweep.prepare_item gives
 
 
 def import_ray():
@@ -252,7 +251,7 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, allowed
             if it.image_id in skip or it.image_id in todo:
                 continue
             if not it.labels:  # nothing to score against: recorded without a trip to the cluster
-                store.record_error(it.image_id, NO_LABEL)
+                store.record_error(it.image_id, str(prepare_item(it, cfg.grid)[2]))
                 errors += 1
                 bar.update(1)
                 continue
