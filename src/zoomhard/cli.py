@@ -59,6 +59,7 @@ def _triple(ctx, param, value):
 
 
 def sweep_options(f):
+    from .engines import ENGINES
     from .sweep import SUBSET_CHOICES
 
     f = click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model.")(f)
@@ -77,11 +78,11 @@ def sweep_options(f):
     f = click.option("--flush-seconds", default=30.0, show_default=True, type=click.FloatRange(0),
                      help="Write finished images at least this often (what a kill can cost).")(f)
     f = click.option("--progress/--no-progress", default=True, show_default=True)(f)
-    f = click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+    f = click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
                      help="local: threads here; ray: a Ray Data pipeline (pip install 'zoomhard[ray]').")(f)
     f = click.option("--ray-address", metavar="ADDR",
-                     help="With --engine ray: join this Ray cluster (e.g. ray://head:10001 or auto); "
-                          "default: start a local one.")(f)
+                     help="With --engine ray: join this Ray cluster (auto, or HEAD:6379, run on a cluster "
+                          "node); default: start a local one.")(f)
     return f
 
 
