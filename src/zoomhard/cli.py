@@ -71,6 +71,7 @@ def _shard(ctx, param, value):
 
 
 def sweep_options(f):
+    from .engines import ENGINES
     from .sweep import SUBSET_CHOICES
 
     f = click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model.")(f)
@@ -94,6 +95,11 @@ def sweep_options(f):
     f = click.option("--flush-seconds", default=30.0, show_default=True, type=click.FloatRange(0),
                      help="Write finished images at least this often (what a kill can cost).")(f)
     f = click.option("--progress/--no-progress", default=True, show_default=True)(f)
+    f = click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+                     help="local: threads here; ray: a Ray Data pipeline (pip install 'zoomhard[ray]').")(f)
+    f = click.option("--ray-address", metavar="ADDR",
+                     help="With --engine ray: join this Ray cluster (auto, or HEAD:6379, run on a cluster "
+                          "node); default: start a local one.")(f)
     return f
 
 
@@ -114,16 +120,19 @@ def sweep_options(f):
               help="open_clip models: CLIP's own mean/std, or ImageNet's (the study's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
-          device, mean, std, resize, shard, flush_seconds, progress, until_correct, order, real_labels, real_mode,
-          clip_norm, as_json):
+          device, mean, std, resize, shard, flush_seconds, progress, engine, ray_address, until_correct, order,
+          real_labels, real_mode, clip_norm, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
+    if ray_address and engine != "ray":
+        raise click.UsageError("--ray-address needs --engine ray")
     cfg = SweepConfig(model=model, data=data, out=out, weights=weights, labels=labels,
                       grid=make_grid(scales, anchors, crop), subset=subset, batch_size=batch_size,
                       backend=backend, device=device, mean=mean, std=std, resize=resize, shard=shard,
                       until_correct=until_correct, order=order, flush_seconds=flush_seconds, progress=progress,
-                      real_labels=real_labels, real_mode=real_mode, clip_norm=clip_norm)
+                      real_labels=real_labels, real_mode=real_mode, clip_norm=clip_norm, engine=engine,
+                      ray_address=ray_address)
     if workers:
         cfg.workers = workers
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))

@@ -63,6 +63,8 @@ class SweepConfig:
     real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
     real_mode: str = "original+real"
     clip_norm: str = "clip"           # open_clip models: "imagenet" for the study's normalisation
+    engine: str = "local"             # local | ray (zoomhard.engines)
+    ray_address: str | None = None    # join this Ray cluster; None: start a local one
 
 
 def resolve_subset(name: str, source: Source) -> tuple[str, tuple[int, ...] | None]:
@@ -299,44 +301,67 @@ def _spawn_gpu_workers(cfg: SweepConfig, n: int) -> list:
     return procs
 
 
-def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
-    """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary."""
-    from .models.clip import preprocess_override
-    from .protocols import RelabelledSource, objectnet_space
+def run_source(cfg: SweepConfig) -> Source:
+    """The images a sweep covers, relabelled with ReaL labels when asked."""
+    from .protocols import RelabelledSource
 
     source = open_source(cfg.data, labels=cfg.labels)
-    if cfg.real_labels:
-        source = RelabelledSource(source, cfg.real_labels, cfg.real_mode)
+    return RelabelledSource(source, cfg.real_labels, cfg.real_mode) if cfg.real_labels else source
+
+
+def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
+    from .models.clip import preprocess_override
+
+    return load_classifier(cfg.model, cfg.weights, cfg.backend, device, crop=cfg.grid.crop, mean=cfg.mean,
+                           std=cfg.std, preprocess=preprocess_override(cfg.model, cfg.weights, cfg.clip_norm))
+
+
+def class_space(subset_name: str, subset: tuple[int, ...] | None, num_classes: int):
+    """(allowed mask, ObjectNet groups, number of classes predicted) for score()."""
+    from .protocols import objectnet_space
+
+    if subset_name == "objectnet":  # 113 ObjectNet classes, each the max over its ImageNet classes
+        space = objectnet_space()
+        return space.allowed, space.groups, len(space.groups)
+    if subset is None:
+        return None, None, num_classes
+    allowed = np.zeros(num_classes, dtype=bool)
+    allowed[list(subset)] = True
+    return allowed, None, len(subset)
+
+
+def run_identity(cfg: SweepConfig, source: Source, subset_name: str, classes: int) -> dict:
+    """What must match for a run folder to be resumed (store.IDENTITY_KEYS), whatever the engine."""
+    return {
+        "model": cfg.model,
+        "weights": os.path.abspath(cfg.weights) if cfg.weights else None,
+        "grid": cfg.grid.to_dict(),
+        "data": {k: v for k, v in source.describe().items() if k != "images"},
+        "subset": {"name": subset_name, "classes": classes},
+        "mode": "until-correct" if cfg.until_correct else "full",
+    }
+
+
+def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
+    """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary."""
+    if cfg.engine == "ray":
+        from .engines.ray import run_ray_sweep
+
+        return run_ray_sweep(cfg, log)
+    source = run_source(cfg)
     subset_name, subset = resolve_subset(cfg.subset, source)
     gpus = 0
     if cfg.device in ("auto", "cuda") and cfg.shard is None and not cfg.child:
         import torch
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    device = "cuda:0" if gpus > 1 else cfg.device
-    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, device, crop=cfg.grid.crop,
-                                 mean=cfg.mean, std=cfg.std,
-                                 preprocess=preprocess_override(cfg.model, cfg.weights, cfg.clip_norm))
+    classifier = run_classifier(cfg, "cuda:0" if gpus > 1 else cfg.device)
     resize = _resize_mode(cfg, classifier)
     order = learned_order(cfg.grid, cfg.order) if cfg.until_correct else None
-    allowed, groups = None, None
-    if subset is not None:
-        allowed = np.zeros(classifier.num_classes, dtype=bool)
-        allowed[list(subset)] = True
-    if subset_name == "objectnet":  # 113 ObjectNet classes, each the max over its ImageNet classes
-        space = objectnet_space()
-        allowed, groups, subset = space.allowed, space.groups, space.groups
+    allowed, groups, classes = class_space(subset_name, subset, classifier.num_classes)
     store = RunStore(cfg.out)
-    identity = {
-        "model": cfg.model,
-        "weights": os.path.abspath(cfg.weights) if cfg.weights else None,
-        "grid": cfg.grid.to_dict(),
-        "data": {k: v for k, v in source.describe().items() if k != "images"},
-        "subset": {"name": subset_name, "classes": len(subset) if subset else classifier.num_classes},
-        "mode": "until-correct" if cfg.until_correct else "full",
-    }
     config = store.read_config() if cfg.child else store.open({
-        **identity,
+        **run_identity(cfg, source, subset_name, classes),
         "classifier": classifier.describe(),
         "resize": resize,
         "batch_size": cfg.batch_size,

@@ -1,0 +1,288 @@
+"""The sweep as a Ray Data pipeline, on a Ray cluster or on a local one.
+
+    driver: source items not yet done -> ray.data
+        -> decode + cut crops          CPU tasks, one image each (zoomhard.sweep.prepare_item)
+        -> classify                    actor pool: one model per GPU, or per CPU slot
+    driver: logits -> scores -> the same Parquet parts as the local engine (RunStore)
+
+Only the driver writes, each image once, so the run folder is the local engine's: resumable by
+either engine. A killed actor is restarted and its unfinished batch retried (Ray's actor fault
+tolerance); a killed crop task is retried; a killed driver resumes like any run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from ..data import Item
+from ..grid import ZoomGrid
+from ..store import RunError, RunStore
+from ..sweep import (SweepConfig, _Image, _progress, class_space, prediction_tables, prepare_item, resolve_subset,
+                     run_classifier, run_identity, run_source, summarize)
+
+INSTALL_HINT = "pip install 'zoomhard[ray]'"
+
+
+def import_ray():
+    """Ray and Ray Data, or a user error that says how to install them."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as e:
+        raise ValueError(f"--engine ray needs Ray Data ({e}); install it with: {INSTALL_HINT}") from None
+    return ray
+
+
+# -- the pipeline's steps (run in Ray workers) --------------------------------------------------
+
+def _crop_batch(batch: dict, grid: ZoomGrid) -> dict:
+    """One image per call: decode it once, cut every crop of the grid. A failure becomes an
+    `error` row (all-zero crops keep the column one fixed-shape tensor)."""
+    n, c = len(grid), grid.crop
+    out = {"image_id": [], "width": [], "height": [], "error": [], "crops": []}
+    for i in range(len(batch["image_id"])):
+        item = Item(str(batch["image_id"][i]), tuple(int(v) for v in batch["labels"][i]), str(batch["origin"][i]),
+                    str(batch["locator"][i]), bytes(batch["payload"][i]) or None)
+        _, crops, info = prepare_item(item, grid)
+        ok = crops is not None
+        out["image_id"].append(item.image_id)
+        out["width"].append(info[0] if ok else 0)
+        out["height"].append(info[1] if ok else 0)
+        out["error"].append("" if ok else str(info))
+        out["crops"].append(crops if ok else np.zeros((n, c, c, 3), np.uint8))
+    return {"image_id": np.array(out["image_id"], dtype=object), "width": np.array(out["width"], np.int32),
+            "height": np.array(out["height"], np.int32), "error": np.array(out["error"], dtype=object),
+            "crops": np.stack(out["crops"])}
+
+
+class Classify:
+    """An actor holding one classifier, loaded once; crops of a batch of images -> logits."""
+
+    def __init__(self, cfg: SweepConfig, device: str, threads: int):
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        clf = run_classifier(cfg, device)
+        from ..models.base import OnnxClassifier
+
+        if threads and isinstance(clf, OnnxClassifier):  # ONNX Runtime would take every core
+            clf = OnnxClassifier(clf.spec, clf.path, clf.preprocess, threads=threads)
+        self.classifier, self.batch_size = clf, cfg.batch_size
+        self.described = json.dumps(clf.describe())
+
+    def __call__(self, batch: dict) -> dict:
+        crops = batch["crops"]                     # (images, transforms, crop, crop, 3) uint8
+        k, n = crops.shape[:2]
+        ok = np.array([not e for e in batch["error"]], dtype=bool)
+        flat = crops[ok].reshape(-1, *crops.shape[2:])
+        logits = np.zeros((k, n, self.classifier.num_classes), np.float32)
+        if len(flat):
+            chunks = math.ceil(len(flat) / self.batch_size)  # even chunks: no tiny tail batch
+            step = math.ceil(len(flat) / chunks)
+            out = np.concatenate([self.classifier.logits(flat[i:i + step]) for i in range(0, len(flat), step)])
+            logits[ok] = out.reshape(int(ok.sum()), n, -1)
+        return {"image_id": batch["image_id"], "width": batch["width"], "height": batch["height"],
+                "error": batch["error"], "logits": logits,
+                "classifier": np.array([self.described] * k, dtype=object)}
+
+
+# -- the driver ----------------------------------------------------------------------------------
+
+def _connect(ray, address: str | None) -> bool:
+    """Join `address`, or start a local cluster; True when this call started Ray."""
+    if address:
+        _reachable(address)
+    if ray.is_initialized():  # joined already (a library caller, the tests): use that cluster
+        return False
+    # Workers' logs stay in Ray's session folder; failures reach the driver as exceptions.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    if address:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ValueError(f"--ray-address {address}: cannot join the Ray cluster "
+                             f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
+    else:
+        ray.init(num_cpus=os.cpu_count() or 1, **quiet)
+    return True
+
+
+def _reachable(address: str) -> None:
+    """Fail in seconds on a HOST:PORT nobody listens on (Ray itself would retry for minutes)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit():
+        return  # auto, ray://..., a bare host: left to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise ValueError(f"--ray-address {address}: no Ray cluster answers there ({e.strerror or e})") from None
+
+
+def plan_actors(cluster: dict, device: str) -> dict:
+    """How many classifier actors, with what resources and how many threads each.
+
+    GPUs: one actor per GPU. CPUs only: leave about a sixth of the CPUs (at least one) to the
+    decode-and-crop tasks, which cost roughly a sixth of classifying; each actor reserves one CPU
+    (two on larger clusters), and its threads share out the cluster's CPUs, so on a 2-CPU machine
+    one actor reserves one CPU (crop tasks always get the other) and runs two threads. On one
+    CPU the actor and the crop tasks each reserve half of it.
+    """
+    cpus = float(cluster.get("CPU", 1))
+    gpus = int(cluster.get("GPU", 0))
+    if device == "cuda" and not gpus:
+        raise ValueError("--device cuda: the Ray cluster has no GPUs")
+    crop_cpus = 1 if cpus >= 2 else cpus / 2
+    if gpus and device != "cpu":
+        return {"actors": gpus, "num_cpus": 1, "num_gpus": 1, "threads": 0, "crop_cpus": crop_cpus,
+                "device": "cuda" if device == "auto" else device}
+    if cpus < 2:
+        return {"actors": 1, "num_cpus": cpus / 2, "num_gpus": 0, "threads": 1, "crop_cpus": crop_cpus, "device": "cpu"}
+    reserve = max(1, math.ceil(cpus / 6))
+    per_actor = 1 if cpus <= 4 else 2
+    actors = max(1, int(cpus - reserve) // per_actor)
+    return {"actors": actors, "num_cpus": per_actor, "num_gpus": 0, "threads": max(1, int(cpus) // actors),
+            "crop_cpus": crop_cpus, "device": "cpu"}
+
+
+def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
+    """zoomhard.sweep.run_sweep on Ray: the same run folder, the same rows, resumable by either."""
+    ray = import_ray()
+    if cfg.until_correct or cfg.shard:
+        raise ValueError("--until-correct and --shard run on the local engine; Ray shards the images itself")
+    source = run_source(cfg)
+    subset_name, subset = resolve_subset(cfg.subset, source)
+    # Load once here, on the CPU (the driver may have no GPU): a wrong spec or weights file fails
+    # before any cluster work, and the ONNX export is cached for the actors on this node.
+    probe = run_classifier(cfg, "cpu")
+    described = probe.describe()
+    allowed, groups, classes = class_space(subset_name, subset, probe.num_classes)
+    del probe
+
+    started_ray = _connect(ray, cfg.ray_address)
+    try:
+        plan = plan_actors(ray.cluster_resources(), cfg.device)
+        store = RunStore(cfg.out)
+        config = store.open({
+            **run_identity(cfg, source, subset_name, classes),
+            "classifier": described,
+            "resize": "pil",
+            "batch_size": cfg.batch_size,
+            "order": None,
+        })
+        config["sessions"][-1]["engine"] = {"name": "ray", "address": cfg.ray_address, **plan}
+        return _sweep(ray, cfg, source, store, config, (allowed, groups), plan, log)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _dataset(ray, cfg: SweepConfig, items: list[Item], plan: dict):
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = False
+    for quiet in ("enable_progress_bars", "print_on_execution_start"):
+        if hasattr(ctx, quiet):
+            setattr(ctx, quiet, False)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # our own progress bar says how far it is
+
+    # b"" for "read it from the locator": a None would turn the column into floats
+    rows = [{"image_id": it.image_id, "labels": list(it.labels), "origin": it.origin, "locator": it.locator,
+             "payload": it.payload or b""} for it in items]
+    blocks = min(len(rows), 10_000)  # about one image per crop task
+    ds = ray.data.from_items(rows, **{"override_num_blocks" if _has_param(ray.data.from_items, "override_num_blocks")
+                                      else "parallelism": blocks})
+    # Ray Data retries a killed task, and restarts a killed actor and retries its batch, by
+    # default (max_retries / max_restarts / max_task_retries = -1).
+    # A crop task holds one image's crops, twice at most (the list and the stacked batch). The
+    # reservation also keeps Ray Data from fusing the crop step into the classifier actors,
+    # which would crop and classify in turn instead of side by side.
+    crop_bytes = len(cfg.grid) * cfg.grid.crop ** 2 * 3
+    ds = ds.map_batches(_crop_batch, fn_kwargs={"grid": cfg.grid}, batch_size=1, batch_format="numpy",
+                        num_cpus=plan["crop_cpus"], memory=2 * crop_bytes + (64 << 20))
+    per_call = max(1, round(cfg.batch_size / len(cfg.grid)))  # images per actor call
+    return ds.map_batches(
+        Classify, batch_size=per_call, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan["actors"]),
+        num_cpus=plan["num_cpus"], num_gpus=plan["num_gpus"] or None,
+        fn_constructor_kwargs=dict(cfg=replace(cfg, weights=os.path.abspath(cfg.weights) if cfg.weights else None),
+                                   device=plan["device"], threads=plan["threads"]))
+
+
+def _has_param(fn, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(fn).parameters
+
+
+def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: tuple, plan: dict, log) -> dict:
+    skip = store.done_ids() | set(store.errors())
+    already = sum(1 for it in source if it.image_id in skip) if skip else 0
+    if already:
+        log(f"resuming {cfg.out}: {already} of {len(source)} images already done")
+    started, images_done, errors, crops_done = time.time(), 0, 0, 0
+    bar = _progress(len(source), already, cfg.progress)
+    todo: dict[str, Item] = {}
+    finished: list[_Image] = []
+    last_flush = time.time()
+
+    def flush() -> None:
+        nonlocal finished, last_flush
+        if finished:
+            store.write_part(*prediction_tables(finished, cfg.grid, *space))
+            finished = []
+        last_flush = time.time()
+
+    try:
+        for it in source:
+            if it.image_id in skip or it.image_id in todo:
+                continue
+            if not it.labels:  # nothing to score against: recorded without a trip to the cluster
+                store.record_error(it.image_id, str(prepare_item(it, cfg.grid)[2]))
+                errors += 1
+                bar.update(1)
+                continue
+            todo[it.image_id] = it
+        if todo:
+            ds = _dataset(ray, cfg, list(todo.values()), plan)
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                config["classifier"] = json.loads(batch["classifier"][0])  # as the actors run it
+                for i, image_id in enumerate(batch["image_id"]):
+                    item = todo.pop(str(image_id), None)
+                    if item is None:  # already written this session: never twice
+                        continue
+                    if batch["error"][i]:
+                        store.record_error(item.image_id, str(batch["error"][i]))
+                        errors += 1
+                    else:
+                        finished.append(_Image(item, (int(batch["width"][i]), int(batch["height"][i])), None,
+                                               batch["logits"][i], 0))
+                        images_done += 1
+                        crops_done += len(cfg.grid)
+                    bar.update(1)
+                bar.set_postfix(crops_s=f"{crops_done / max(time.time() - started, 1e-9):.0f}", refresh=False)
+                if time.time() - last_flush > cfg.flush_seconds:
+                    flush()
+    finally:
+        flush()  # whatever completed is kept, even on Ctrl-C
+        bar.close()
+        elapsed = time.time() - started
+        config["sessions"][-1].update(ended=time.time(), seconds=round(elapsed, 3), images=images_done,
+                                      unreadable=errors, crops=crops_done,
+                                      crops_per_second=round(crops_done / max(elapsed, 1e-9), 2))
+        store.write_config(config)
+    if todo:
+        raise RunError(f"the Ray pipeline ended without {len(todo)} images; run the same command again to resume")
+    summary = summarize(store, cfg.grid)
+    config["summary"] = summary
+    store.write_config(config)
+    return summary
