@@ -1,6 +1,6 @@
 """Sweep throughput against its limit (the model alone) and against the study's loop, in one run.
 
-    python benchmarks/sweep_speed.py [--model lite0] [--images 2] [--rounds 3]
+    python benchmarks/sweep_speed.py [--model lite0] [--images 6] [--rounds 3]
 
 Prints crops/s for:
   model alone   the classifier's backend on ready, normalised tensors (the ceiling)
@@ -33,7 +33,7 @@ from zoomhard.sweep import SweepConfig, run_sweep
 
 
 def model_alone(classifier, crops: np.ndarray, batch: int, seconds: float) -> float:
-    ready = [classifier.preprocess.normalize(crops[i:i + batch]) for i in range(0, len(crops) - batch + 1, batch)]
+    ready = [classifier.prepare(crops[i:i + batch]) for i in range(0, len(crops) - batch + 1, batch)]
     session, name = classifier.session, classifier.session.get_inputs()[0].name
     session.run(None, {name: ready[0]})  # warm-up
     n, start = 0, time.perf_counter()
@@ -93,7 +93,7 @@ def study_loop(model: str, every: int, batch: int = 16) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="lite0")
-    ap.add_argument("--images", type=int, default=2, help="sample photos per sweep round (324 crops each)")
+    ap.add_argument("--images", type=int, default=6, help="sample photos per sweep round (324 crops each)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--study-every", type=int, default=3, help="time the study's loop on every N-th transform")
     ap.add_argument("--batch", type=int, default=64)

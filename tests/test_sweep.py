@@ -259,3 +259,20 @@ def test_parquet_in_the_imagenet_hard_layout(tmp_path):
     assert images["imagenet/cat.png"]["labels"] == [281, 282] and images["1"]["origin"] == "ObjectNet"
     assert "not an image" in store.errors()["sketch/broken.png"]
     assert rows_at(store, 256, 1, 1)["imagenet/cat.png"]["correct"]
+
+
+def test_a_float_input_onnx_file_takes_mean_and_std(samples_run, tmp_path, capsys):
+    import torch
+
+    from zoomhard.models import load_model
+
+    module, _ = load_model("lite0")
+    model = tmp_path / "plain.onnx"
+    torch.onnx.export(module, torch.zeros(1, 3, 224, 224), str(model), input_names=["x"],
+                      dynamic_axes={"x": {0: "n"}}, opset_version=17, dynamo=False)
+    out = tmp_path / "run"
+    lite = ",".join([str(127 / 255)] * 3), ",".join([str(128 / 255)] * 3)
+    assert main(["sweep", "-m", f"onnx:{model}", "-d", "samples", "-o", str(out), "--scales", "256",
+                 "--mean", lite[0], "--std", lite[1], "--no-progress"]) == 0
+    mine, theirs = rows_at(RunStore(out), 256, 1, 1), rows_at(RunStore(samples_run), 256, 1, 1)
+    assert {k: v["top1"] for k, v in mine.items()} == {k: v["top1"] for k, v in theirs.items()}

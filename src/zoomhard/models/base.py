@@ -133,6 +133,10 @@ class OnnxClassifier(Classifier):
         self.num_classes = out_shape[-1] if isinstance(out_shape[-1], int) else 1000
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: self.prepare(crops)})[0]
+
+    def prepare(self, crops) -> np.ndarray:
+        """uint8 (n, h, w, 3) crops as the model's input: normalised float32 NCHW."""
         if not isinstance(crops, np.ndarray):  # a torch tensor from device-side cropping
             crops = crops.cpu().numpy()
-        return self.session.run(None, {self._input: self.preprocess.normalize(crops)})[0]
+        return self.preprocess.normalize(crops)
