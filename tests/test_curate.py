@@ -150,7 +150,7 @@ def test_default_selection_is_the_unsolved_images(samples_run, tmp_path):
     assert len(ParquetSource(f"{out}/data/*.parquet")) == len(unsolved)  # loads even when empty
 
 
-def test_export_round_trip_is_byte_exact_and_sweeps(samples_run, tmp_path):
+def test_export_round_trip_is_byte_exact_sweeps_and_benches(samples_run, tmp_path, capsys):
     out = tmp_path / "set"
     assert cli("curate", samples_run, "--out", out, "--max-solved", 1) == 0  # every sample
     files = sorted((out / "data").glob("*.parquet"))
@@ -195,6 +195,13 @@ def test_export_round_trip_is_byte_exact_and_sweeps(samples_run, tmp_path):
     assert new.equals(old.sort_by([(c, "ascending") for c in cols[:4]]))
     images = RunStore(again).images()
     assert dict(zip(images["image_id"].to_pylist(), images["labels"].to_pylist())) == want_labels
+
+    # ... and benchmark it: the single-crop protocol over the exported labels, per origin.
+    capsys.readouterr()
+    assert cli("bench", "-m", "lite0", "-d", f"parquet:{out}/data/*.parquet", "--json", "--no-progress") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == len(originals) and set(report["per_origin"]) == {"skimage", "matplotlib"}
+    assert 0 < report["top1"] <= report["top5"] <= 1
 
     # A run over the exported parquet curates again, reading the images back from parquet rows.
     twice = tmp_path / "twice"
