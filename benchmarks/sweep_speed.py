@@ -5,6 +5,7 @@
 Prints crops/s for:
   model alone   the classifier's backend on ready, normalised tensors (the ceiling)
   sweep         zoomhard's engine: decode once, resize once per scale, batched, threaded
+                (steady state: a sweep of n photos subtracted from one of 2n)
   study loop    for every transform: decode, bicubic resize, crop, eager torch, batch 16
 and the ratios sweep / model alone (target >= 0.9) and sweep / study loop (target >= 6).
 Machines are noisy: the model alone and the sweep alternate for several rounds and each ratio
@@ -44,23 +45,38 @@ def model_alone(classifier, crops: np.ndarray, batch: int, seconds: float) -> fl
     return n / (time.perf_counter() - start)
 
 
-def sweep_rate(model: str, images: int, batch: int) -> tuple[float, float, float]:
-    """(crops/s while sweeping, seconds sweeping, seconds for the whole call) on fresh copies."""
-    items = list(open_source("samples"))[:images]
+def write_images(folder: str, n: int) -> None:
+    """n labelled photos: the samples, then mirrored copies of them."""
+    os.makedirs(folder)
+    samples = list(open_source("samples"))
+    with open(f"{folder}/labels.csv", "w") as f:
+        f.write("image,labels\n")
+        for i in range(n):
+            it = samples[i % len(samples)]
+            img = decode_image(it.read())
+            if (i // len(samples)) % 2:
+                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            name = f"{i:03d}_{it.image_id}"
+            img.save(f"{folder}/{name}")
+            f.write(f"{name},{' '.join(map(str, it.labels))}\n")
+
+
+def sweep_seconds(model: str, folder: str, out: str, batch: int) -> tuple[float, int]:
+    """(seconds of sweeping, crops) for one run, model load and summary excluded."""
+    run_sweep(SweepConfig(model=model, data=folder, out=out, batch_size=batch, progress=False), log=lambda m: None)
+    session = json.load(open(f"{out}/run.json"))["sessions"][-1]
+    return session["seconds"], session["crops"]
+
+
+def sweep_rate(model: str, images: int, batch: int) -> tuple[float, float]:
+    """(steady-state crops/s, seconds): sweeps of n and 2n images, differenced, so that the
+    start (first image cut before the model has work) and the end (last flush) cancel out."""
     with tempfile.TemporaryDirectory() as d:
-        folder = f"{d}/imgs"
-        os.makedirs(folder)
-        with open(f"{folder}/labels.csv", "w") as f:
-            f.write("image,labels\n")
-            for it in items:
-                decode_image(it.read()).save(f"{folder}/{it.image_id}")
-                f.write(f"{it.image_id},{' '.join(map(str, it.labels))}\n")
-        cfg = SweepConfig(model=model, data=folder, out=f"{d}/run", batch_size=batch, progress=False)
-        start = time.perf_counter()
-        run_sweep(cfg, log=lambda m: None)
-        total = time.perf_counter() - start
-        session = json.load(open(f"{d}/run/run.json"))["sessions"][-1]
-        return session["crops_per_second"], session["seconds"], total
+        write_images(f"{d}/small", images)
+        write_images(f"{d}/large", 2 * images)
+        t1, c1 = sweep_seconds(model, f"{d}/small", f"{d}/run1", batch)
+        t2, c2 = sweep_seconds(model, f"{d}/large", f"{d}/run2", batch)
+    return (c2 - c1) / (t2 - t1), t2 - t1
 
 
 def study_loop(model: str, every: int, batch: int = 16) -> float:
@@ -93,7 +109,7 @@ def study_loop(model: str, every: int, batch: int = 16) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="lite0")
-    ap.add_argument("--images", type=int, default=6, help="sample photos per sweep round (324 crops each)")
+    ap.add_argument("--images", type=int, default=6, help="photos a round's two sweeps differ by (324 crops each)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--study-every", type=int, default=3, help="time the study's loop on every N-th transform")
     ap.add_argument("--batch", type=int, default=64)
@@ -104,11 +120,11 @@ def main() -> None:
     crops = grid_crops(decode_image(next(iter(open_source("samples"))).read()), ZoomGrid())
     alone, swept = [], []
     for r in range(args.rounds):
-        rate, seconds, total = sweep_rate(args.model, args.images, args.batch)
+        rate, seconds = sweep_rate(args.model, args.images, args.batch)
         swept.append(rate)
         alone.append(model_alone(classifier, crops, args.batch, seconds))
         print(f"  round {r + 1}: model alone {alone[-1]:.1f} crops/s, sweep {rate:.1f} crops/s "
-              f"({seconds:.1f} s of sweeping; {total:.1f} s with model load and summary)")
+              f"(steady state over {args.images} more images, {seconds:.1f} s)")
     study = study_loop(args.model, args.study_every)
     ratio = float(np.median(np.array(swept) / np.array(alone)))
     print(f"{'':14}{'crops/s':>10}  (medians of {args.rounds} rounds)")

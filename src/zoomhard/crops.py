@@ -75,23 +75,20 @@ def _scale_crops(img: Image.Image, grid: ZoomGrid, scale: int, out: np.ndarray) 
     w0, h0 = img.size
     W, H = resized_size(w0, h0, scale)
     c = grid.crop
-    spans = []  # (k, part of the crop inside the resized image: x0, y0, x1, y1, and the crop's left, top)
-    for k, (_, left, top) in enumerate(grid.origins(w0, h0, scale)):
-        x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + c, W), min(top + c, H)
-        if x0 < x1 and y0 < y1:
-            spans.append((k, x0, y0, x1, y1, left, top))
-    if not spans:
-        return
+    origins = grid.origins(w0, h0, scale)
     if W * H <= FULL_RESIZE_MAX_PIXELS:
-        full = np.asarray(img.resize((W, H), Image.BICUBIC))
-        for k, x0, y0, x1, y1, left, top in spans:
-            out[k, y0 - top:y1 - top, x0 - left:x1 - left] = full[y0:y1, x0:x1]
+        # Pillow's crop fills outside the image with zeros, and copies only the crop to numpy.
+        full = img.resize((W, H), Image.BICUBIC)
+        for k, (_, left, top) in enumerate(origins):
+            out[k] = np.asarray(full.crop((left, top, left + c, top + c)))
         return
     sx, sy = w0 / W, h0 / H
-    for k, x0, y0, x1, y1, left, top in spans:
-        box = (x0 * sx, y0 * sy, min(x1 * sx, w0), min(y1 * sy, h0))
-        part = img.resize((x1 - x0, y1 - y0), Image.BICUBIC, box=box)
-        out[k, y0 - top:y1 - top, x0 - left:x1 - left] = np.asarray(part)
+    for k, (_, left, top) in enumerate(origins):
+        x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + c, W), min(top + c, H)
+        if x0 < x1 and y0 < y1:
+            box = (x0 * sx, y0 * sy, min(x1 * sx, w0), min(y1 * sy, h0))
+            part = img.resize((x1 - x0, y1 - y0), Image.BICUBIC, box=box)
+            out[k, y0 - top:y1 - top, x0 - left:x1 - left] = np.asarray(part)
 
 
 def grid_crops(img: Image.Image, grid: ZoomGrid, scales: tuple[int, ...] | None = None) -> np.ndarray:
