@@ -25,27 +25,12 @@ import torchvision.transforms as T
 import torchvision.transforms.functional as F
 from PIL import Image
 
+from photos import write_images
 from zoomhard.crops import decode_image, device_grid_crops
 from zoomhard.data import open_source
 from zoomhard.grid import ZoomGrid, crop_origin
 from zoomhard.models import load_classifier
 from zoomhard.sweep import SweepConfig, run_sweep
-
-
-def write_images(folder: str, n: int) -> None:
-    """n labelled copies of the sample photos (mirrored every other round, so not identical)."""
-    os.makedirs(folder)
-    samples = list(open_source("samples"))
-    with open(f"{folder}/labels.csv", "w") as f:
-        f.write("image,labels\n")
-        for i in range(n):
-            it = samples[i % len(samples)]
-            img = decode_image(it.read())
-            if (i // len(samples)) % 2:
-                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            name = f"{i:05d}_{it.image_id.rsplit('.', 1)[0]}.jpg"
-            img.save(f"{folder}/{name}", quality=90)
-            f.write(f"{name},{' '.join(map(str, it.labels))}\n")
 
 
 def model_alone(classifier, device: str, batch: int, seconds: float) -> float:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 
@@ -26,6 +25,7 @@ import torchvision.transforms as T
 import torchvision.transforms.functional as F
 from PIL import Image
 
+from photos import write_images
 from zoomhard.crops import decode_image, grid_crops
 from zoomhard.data import open_source
 from zoomhard.grid import ZoomGrid, crop_origin
@@ -43,22 +43,6 @@ def model_alone(classifier, crops: np.ndarray, batch: int, seconds: float) -> fl
             session.run(None, {name: x})
             n += len(x)
     return n / (time.perf_counter() - start)
-
-
-def write_images(folder: str, n: int) -> None:
-    """n labelled photos: the samples, then mirrored copies of them."""
-    os.makedirs(folder)
-    samples = list(open_source("samples"))
-    with open(f"{folder}/labels.csv", "w") as f:
-        f.write("image,labels\n")
-        for i in range(n):
-            it = samples[i % len(samples)]
-            img = decode_image(it.read())
-            if (i // len(samples)) % 2:
-                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            name = f"{i:03d}_{it.image_id}"
-            img.save(f"{folder}/{name}")
-            f.write(f"{name},{' '.join(map(str, it.labels))}\n")
 
 
 def sweep_seconds(model: str, folder: str, out: str, batch: int) -> tuple[float, int]:

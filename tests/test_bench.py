@@ -1,7 +1,6 @@
 """bench: single-crop accuracy with each model's own preprocessing, class spaces, ReaL, Parquet."""
 
 import csv
-import io
 import json
 import shutil
 import time

@@ -12,7 +12,7 @@ from PIL import Image
 
 from zoomhard.cli import main
 from zoomhard.data.samples import SAMPLES, sample_path
-from zoomhard.tta import METHODS, Memo, TTAConfig, batchnorm_prior, marginal_entropy, parse_transforms, run_tta
+from zoomhard.tta import METHODS, TTAConfig, batchnorm_prior, marginal_entropy, parse_transforms, run_tta
 from zoomhard.tta import reference as R
 from zoomhard.tta import views as V
 from zoomhard.tta.run import MemoRunner
