@@ -144,16 +144,15 @@ def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batc
 @click.option("--model", "-m", default="lite0", show_default=True)
 def demo(out, model):
     """Sweep the bundled sample photos with EfficientNet-Lite0 (offline), analyse them and write a report."""
+    from pathlib import Path
+
+    from .report.html import write_report
+    from .report.run import analyze_run
     from .sweep import SweepConfig, format_summary, run_sweep
 
     click.echo(f"zoomhard demo: {model} on the bundled samples, {len(ZoomGrid())} transforms each", err=True)
     summary = run_sweep(SweepConfig(model=model, data="samples", out=out), log=lambda m: click.echo(m, err=True))
     click.echo(format_summary(summary, out))
-    from pathlib import Path
-
-    from .report.html import write_report
-    from .report.run import analyze_run
-
     analyze_run(out)
     click.echo(f"analysis: {Path(out) / 'analysis.json'}, figures: {Path(out) / 'figures'}")
     click.echo(f"report: {write_report([out], Path(out) / 'report.html')}")
@@ -169,8 +168,9 @@ def models_cmd(as_json):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    width = max(len(r["spec"]) for r in rows) + 2
     for r in rows:
-        click.echo(f"{r['spec']:<20} weights: {r['weights']}")
+        click.echo(f"{r['spec']:<{width}}weights: {r['weights']}")
 
 
 @cli.command("datasets")
