@@ -375,19 +375,26 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
 
     skip = store.done_ids() | set(store.errors())
     total = len(source) if shard is None else len(range(shard[0], len(source), shard[1]))
-    already = sum(1 for it in mine() if it.image_id in skip) if skip else 0
-    if already:
-        log(f"resuming {cfg.out}: {already} of {total} images already done")
+    if skip:
+        log(f"resuming {cfg.out}: {len(skip)} of {len(source)} images already done")
 
     started, counts = time.time(), {"images": 0, "unreadable": 0}
     batcher = _Batcher(classifier, cfg.batch_size, cfg.grid.crop)
-    bar = _progress(total, already, cfg.progress and not cfg.child)
-    todo = (it for it in mine() if it.image_id not in skip)
+    bar = _progress(total, 0, cfg.progress and not cfg.child)
+
+    def todo() -> Iterator[Item]:
+        """The source in one pass: images already done only move the progress bar."""
+        for it in mine():
+            if it.image_id in skip:
+                bar.update(1)
+            else:
+                yield it
+
     try:
         if order is not None:
-            _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, groups, store, bar, counts)
+            _until_correct(cfg, todo(), order, classifier, resize, batcher, allowed, groups, store, bar, counts)
         else:
-            _full(cfg, todo, classifier, resize, batcher, allowed, groups, store, bar, counts, started)
+            _full(cfg, todo(), classifier, resize, batcher, allowed, groups, store, bar, counts, started)
     finally:
         bar.close()
         elapsed = time.time() - started
