@@ -15,12 +15,11 @@ import csv
 import math
 import os
 import time
-from collections import defaultdict, deque
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -29,7 +28,7 @@ from .crops import ImageDecodeError, decode_image
 from .data import Item, Source, open_source
 from .models import Classifier, ModelError, Preprocess, load_classifier
 from .protocols import ClassSpace, RelabelledSource, class_space
-from .sweep import score
+from .sweep import ordered_map, score
 
 # The study's ImageNet-Hard figures (resources/imagenet_hard_top1.csv) and the specs that name
 # the same models.
@@ -109,19 +108,6 @@ def _prepare(item: Item, transform: Callable) -> tuple[Item, np.ndarray | None, 
         return item, None, f"{type(e).__name__}: {e}"
 
 
-def ordered_map(fn: Callable, items: Iterable, workers: int) -> Iterator:
-    """fn over items in threads, results in order, a bounded number in flight."""
-    ahead = 4 * max(1, workers)
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bench") as pool:
-        window: deque = deque()
-        for item in items:
-            window.append(pool.submit(fn, item))
-            if len(window) > ahead:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
-
-
 def _param_count(classifier: Classifier) -> float | None:
     module = getattr(classifier, "module", None)
     return round(sum(p.numel() for p in module.parameters()) / 1e6, 3) if module is not None else None
@@ -153,7 +139,7 @@ def run_model(classifier: Classifier, source: Source, space: ClassSpace, cfg: Be
 
     started = time.perf_counter()
     with tqdm(total=len(source), unit="img", desc=classifier.spec, disable=not cfg.progress, dynamic_ncols=True) as bar:
-        for item, crop, why in ordered_map(lambda it: _prepare(it, transform), source, cfg.workers):
+        for item, crop, why in ordered_map(lambda it: _prepare(it, transform), source, cfg.workers, ahead=4 * max(1, cfg.workers)):
             bar.update(1)
             if crop is None:
                 if why == "no label":

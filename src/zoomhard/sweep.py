@@ -22,6 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -104,16 +105,33 @@ def prepare_item(item: Item, grid: ZoomGrid, mode: str = "crops") -> tuple[Item,
         return item, None, f"{type(e).__name__}: {e}"
 
 
-def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int, mode: str = "crops") -> Iterator:
-    """Map prepare_item over items in threads, in order, with only a few images in flight."""
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crops") as pool:
+def ordered_map(fn: Callable, items: Iterable, workers: int, ahead: int) -> Iterator:
+    """fn over items in threads, results in order, at most `ahead` + 1 in flight (so memory
+    stays flat however many items there are)."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zoomhard") as pool:
         window: deque = deque()
         for item in items:
-            window.append(pool.submit(prepare_item, item, grid, mode))
-            if len(window) > workers:
+            window.append(pool.submit(fn, item))
+            if len(window) > ahead:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
+
+
+def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int, mode: str = "crops") -> Iterator:
+    """prepare_item over items in threads; a whole image's crops each, so only a few ahead."""
+    return ordered_map(partial(prepare_item, grid=grid, mode=mode), items, workers, ahead=max(1, workers))
+
+
+def masked_softmax(logits: np.ndarray, allowed: np.ndarray | None, dtype=np.float32) -> np.ndarray:
+    """Softmax over the allowed classes only (the others get probability 0)."""
+    z = logits.astype(dtype, copy=True)
+    if allowed is not None:
+        z[:, ~allowed] = -np.inf
+    z -= z.max(axis=1, keepdims=True)
+    prob = np.exp(z)
+    prob /= prob.sum(axis=1, keepdims=True)
+    return prob
 
 
 def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | None,
@@ -126,12 +144,7 @@ def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | Non
         from .protocols import score_groups
 
         return score_groups(logits, labels, groups)
-    logits = logits.astype(np.float32, copy=True)
-    if allowed is not None:
-        logits[:, ~allowed] = -np.inf
-    logits -= logits.max(axis=1, keepdims=True)
-    prob = np.exp(logits)
-    prob /= prob.sum(axis=1, keepdims=True)
+    prob = masked_softmax(logits, allowed)
     k = min(5, prob.shape[1])
     top5 = np.argpartition(-prob, k - 1, axis=1)[:, :k]
     order = np.take_along_axis(prob, top5, axis=1).argsort(axis=1)[:, ::-1]

@@ -226,11 +226,10 @@ def _has_param(fn, name: str) -> bool:
 
 def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: tuple, plan: dict, log) -> dict:
     skip = store.done_ids() | set(store.errors())
-    already = sum(1 for it in source if it.image_id in skip) if skip else 0
-    if already:
-        log(f"resuming {cfg.out}: {already} of {len(source)} images already done")
+    if skip:
+        log(f"resuming {cfg.out}: {len(skip)} of {len(source)} images already done")
     started, images_done, errors, crops_done = time.time(), 0, 0, 0
-    bar = _progress(len(source), already, cfg.progress)
+    bar = _progress(len(source), 0, cfg.progress)
     todo: dict[str, Item] = {}
     finished: list[_Image] = []
     last_flush = time.time()
@@ -243,8 +242,11 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
         last_flush = time.time()
 
     try:
-        for it in source:
-            if it.image_id in skip or it.image_id in todo:
+        for it in source:  # one pass: images already done only move the progress bar
+            if it.image_id in skip:
+                bar.update(1)
+                continue
+            if it.image_id in todo:
                 continue
             if not it.labels:  # nothing to score against: recorded without a trip to the cluster
                 store.record_error(it.image_id, str(prepare_item(it, cfg.grid)[2]))

@@ -24,8 +24,8 @@ from ..crops import ImageDecodeError, decode_image, zoom_crop
 from ..data import DataError, open_source
 from ..grid import ZoomGrid
 from ..models import ModelError, load_classifier, load_model, parse_spec
-from ..sweep import resolve_subset, score
-from .zoom import ensemble, masked_softmax, parse_transforms, zoom_crops
+from ..sweep import masked_softmax, resolve_subset, score
+from .zoom import ensemble, parse_transforms, zoom_crops
 
 METHODS = ("memo-augmix", "memo-rrc", "zoom-mean", "zoom-max")
 GRADIENT_METHODS = ("memo-augmix", "memo-rrc")
@@ -151,13 +151,13 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
             for m in methods:
                 t0, shared = time.perf_counter(), 0.0
                 if m in GRADIENT_METHODS:
-                    prob = masked_softmax(memo(m, img, standard, item.image_id)[None], allowed)[0]
+                    prob = masked_softmax(memo(m, img, standard, item.image_id)[None], allowed, np.float64)[0]
                 else:
                     if zoom_probs is None:
                         crops = zoom_crops(img, zooms, cfg.grid.crop)
                         logits = np.concatenate([classifier.logits(crops[i:i + cfg.batch_size])
                                                  for i in range(0, len(crops), cfg.batch_size)])
-                        zoom_probs = masked_softmax(logits, allowed), time.perf_counter() - t0
+                        zoom_probs = masked_softmax(logits, allowed, np.float64), time.perf_counter() - t0
                     else:
                         shared = zoom_probs[1]
                     prob = ensemble(zoom_probs[0], m.removeprefix("zoom-"))

@@ -82,16 +82,6 @@ def zoom_crops(img: Image.Image, zooms: list[Zoom], crop: int = CROP_SIZE) -> np
     return crops[[position[z] for z in zooms]]
 
 
-def masked_softmax(logits: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
-    """Softmax over the allowed classes only (others get probability 0)."""
-    z = logits.astype(np.float64, copy=True)
-    if allowed is not None:
-        z[:, ~allowed] = -np.inf
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
-
-
 def ensemble(probs: np.ndarray, how: str) -> np.ndarray:
     """(views, classes) -> (classes,): 'mean' or 'max' over views."""
     if how == "mean":
