@@ -45,21 +45,22 @@ def model_alone(classifier, crops: np.ndarray, batch: int, seconds: float) -> fl
     return n / (time.perf_counter() - start)
 
 
-def sweep_seconds(model: str, folder: str, out: str, batch: int) -> tuple[float, int]:
+def sweep_seconds(model: str, folder: str, out: str, batch: int, workers: int) -> tuple[float, int]:
     """(seconds of sweeping, crops) for one run, model load and summary excluded."""
-    run_sweep(SweepConfig(model=model, data=folder, out=out, batch_size=batch, progress=False), log=lambda m: None)
+    cfg = SweepConfig(model=model, data=folder, out=out, batch_size=batch, workers=workers, progress=False)
+    run_sweep(cfg, log=lambda m: None)
     session = json.load(open(f"{out}/run.json"))["sessions"][-1]
     return session["seconds"], session["crops"]
 
 
-def sweep_rate(model: str, images: int, batch: int) -> tuple[float, float]:
+def sweep_rate(model: str, images: int, batch: int, workers: int) -> tuple[float, float]:
     """(steady-state crops/s, seconds): sweeps of n and 2n images, differenced, so that the
     start (first image cut before the model has work) and the end (last flush) cancel out."""
     with tempfile.TemporaryDirectory() as d:
         write_images(f"{d}/small", images)
         write_images(f"{d}/large", 2 * images)
-        t1, c1 = sweep_seconds(model, f"{d}/small", f"{d}/run1", batch)
-        t2, c2 = sweep_seconds(model, f"{d}/large", f"{d}/run2", batch)
+        t1, c1 = sweep_seconds(model, f"{d}/small", f"{d}/run1", batch, workers)
+        t2, c2 = sweep_seconds(model, f"{d}/large", f"{d}/run2", batch, workers)
     return (c2 - c1) / (t2 - t1), t2 - t1
 
 
@@ -97,6 +98,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--study-every", type=int, default=3, help="time the study's loop on every N-th transform")
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=SweepConfig.workers, help="the sweep's decode + resize threads")
     args = ap.parse_args()
 
     print(f"model {args.model}, full grid of {len(ZoomGrid())} transforms, {torch.get_num_threads()} threads")
@@ -104,7 +106,7 @@ def main() -> None:
     crops = grid_crops(decode_image(next(iter(open_source("samples"))).read()), ZoomGrid())
     alone, swept = [], []
     for r in range(args.rounds):
-        rate, seconds = sweep_rate(args.model, args.images, args.batch)
+        rate, seconds = sweep_rate(args.model, args.images, args.batch, args.workers)
         swept.append(rate)
         alone.append(model_alone(classifier, crops, args.batch, seconds))
         print(f"  round {r + 1}: model alone {alone[-1]:.1f} crops/s, sweep {rate:.1f} crops/s "

@@ -276,3 +276,30 @@ def test_a_float_input_onnx_file_takes_mean_and_std(samples_run, tmp_path, capsy
                  "--mean", lite[0], "--std", lite[1], "--no-progress"]) == 0
     mine, theirs = rows_at(RunStore(out), 256, 1, 1), rows_at(RunStore(samples_run), 256, 1, 1)
     assert {k: v["top1"] for k, v in mine.items()} == {k: v["top1"] for k, v in theirs.items()}
+
+
+def test_batches_across_images_give_each_image_its_own_logits():
+    """One batch is in the model while the next is filled: every image still gets exactly the
+    logits of its own crops, in order, whether its crops span several batches or share one."""
+    from zoomhard.crops import decode_image, grid_crops
+    from zoomhard.data import open_source
+    from zoomhard.grid import ZoomGrid
+    from zoomhard.models import load_classifier
+    from zoomhard.sweep import Batcher, ImageCrops
+
+    classifier = load_classifier("lite0")
+    grid = ZoomGrid(scales=(64, 256, 512))
+    items = list(open_source("samples"))[:4]
+    crops = [grid_crops(decode_image(it.read()), grid)[:n] for it, n in zip(items, (11, 3, 27, 1))]
+    batcher = Batcher(classifier, batch_size=8, crop=224)
+    images, done = [], []
+    for it, c in zip(items, crops):
+        images.append(ImageCrops(it, (0, 0), c.copy(), np.full((len(c), 1000), np.nan, np.float32), len(c)))
+        done += batcher.add(images[-1])
+    done += batcher.run()
+    batcher.close()
+    assert [im.item.image_id for im in done] == [it.image_id for it in items]
+    assert batcher.crops_done == 42
+    for im, c in zip(images, crops):
+        assert im.remaining == 0
+        np.testing.assert_allclose(im.logits, classifier.logits(c), atol=1e-3)

@@ -28,7 +28,7 @@ from .crops import ImageDecodeError, decode_image
 from .data import Item, Source, open_source
 from .models import Classifier, ModelError, Preprocess, load_classifier
 from .protocols import ClassSpace, RelabelledSource, class_space
-from .sweep import ordered_map, score
+from .sweep import Batcher, ImageCrops, ordered_map, score
 
 # The study's ImageNet-Hard figures (resources/imagenet_hard_top1.csv) and the specs that name
 # the same models.
@@ -117,41 +117,38 @@ def run_model(classifier: Classifier, source: Source, space: ClassSpace, cfg: Be
     """Evaluate one classifier; returns (summary, one row per scored image)."""
     transform = eval_transform(classifier.preprocess)
     size = classifier.preprocess.input_size
-    buf = np.empty((cfg.batch_size, size, size, 3), dtype=np.uint8)
-    pending: list[Item] = []
+    batcher = Batcher(classifier, cfg.batch_size, size)
     rows: list[dict] = []
     unreadable: dict[str, str] = {}
     skipped = 0
 
-    def run_batch() -> None:
-        if not pending:
-            return
-        logits = classifier.logits(buf[:len(pending)])
-        for i, item in enumerate(pending):
-            s = score(logits[i:i + 1], item.labels, space.allowed, space.groups)
+    def scored(images: list[ImageCrops]) -> None:
+        for im in images:
+            s = score(im.logits, im.item.labels, space.allowed, space.groups)
             top5 = [int(c) for c in s["top5"][0]]
-            rows.append({"image_id": item.image_id, "origin": item.origin, "labels": item.labels,
+            rows.append({"image_id": im.item.image_id, "origin": im.item.origin, "labels": im.item.labels,
                          "top1": int(s["top1"][0]), "top5": top5, "correct": bool(s["correct"][0]),
-                         "correct5": bool(set(top5) & set(item.labels))})
-        pending.clear()
+                         "correct5": bool(set(top5) & set(im.item.labels))})
 
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
+    prepared = ordered_map(lambda it: _prepare(it, transform), source, cfg.workers, ahead=4 * max(1, cfg.workers))
     with tqdm(total=len(source), unit="img", desc=classifier.spec, disable=not cfg.progress, dynamic_ncols=True) as bar:
-        for item, crop, why in ordered_map(lambda it: _prepare(it, transform), source, cfg.workers, ahead=4 * max(1, cfg.workers)):
-            bar.update(1)
-            if crop is None:
-                if why == "no label":
-                    skipped += 1
-                else:
-                    unreadable[item.image_id] = why
-                continue
-            buf[len(pending)] = crop
-            pending.append(item)
-            if len(pending) == cfg.batch_size:
-                run_batch()
-        run_batch()
+        try:
+            for item, crop, why in prepared:
+                bar.update(1)
+                if crop is None:
+                    if why == "no label":
+                        skipped += 1
+                    else:
+                        unreadable[item.image_id] = why
+                    continue
+                logits = np.empty((1, classifier.num_classes), np.float32)
+                scored(batcher.add(ImageCrops(item, (size, size), crop[None], logits, 1)))
+            scored(batcher.run())
+        finally:
+            batcher.close()
     seconds = time.perf_counter() - started
     return summarize(classifier, source, space, rows, unreadable, skipped, seconds), rows
 

@@ -1,8 +1,8 @@
 """Decode an image once and cut every crop of a grid from it, as uint8 arrays.
 
 The reference is torchvision's PIL path: Resize(scale, BICUBIC) then functional.crop with zero
-padding, and crops equal it exactly. Each scale is resized once and all its anchors are cut
-from that. Only a resized image too large to hold (a panorama zoomed to 1024, say) is never
+padding, and crops equal it exactly. Each scale is resized once (only the column strips that
+crops fall in, for the second of Pillow's two passes) and all its anchors are cut from that. Only a resized image too large to hold (a panorama zoomed to 1024, say) is never
 built whole: Pillow then resamples just the region of each crop (`Image.resize(box=...)`) with
 the taps it would use on the full image; its float32 box arithmetic can move a pixel by a level
 or two, no more.
@@ -70,6 +70,20 @@ def decode_image(source: str | os.PathLike | bytes | BinaryIO, max_pixels: int =
         raise ImageDecodeError(f"unreadable image: {e}") from None
 
 
+def _spans(starts: list[int], width: int, size: int) -> list[tuple[int, int]]:
+    """The windows [s, s + width), clipped to [0, size) and merged where they touch."""
+    out: list[list[int]] = []
+    for s in sorted(set(starts)):
+        a, b = max(s, 0), min(s + width, size)
+        if a >= b:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
 def _scale_crops(img: Image.Image, grid: ZoomGrid, scale: int, out: np.ndarray) -> None:
     """Fill out[k] with the k-th anchor crop of one scale (anchors in row, col order)."""
     w0, h0 = img.size
@@ -77,10 +91,17 @@ def _scale_crops(img: Image.Image, grid: ZoomGrid, scale: int, out: np.ndarray) 
     c = grid.crop
     origins = grid.origins(w0, h0, scale)
     if W * H <= FULL_RESIZE_MAX_PIXELS:
-        # Pillow's crop fills outside the image with zeros, and copies only the crop to numpy.
-        full = img.resize((W, H), Image.BICUBIC)
-        for k, (_, left, top) in enumerate(origins):
-            out[k] = np.asarray(full.crop((left, top, left + c, top + c)))
+        # Pillow resamples in two passes, horizontal then vertical, rounding to 8 bits between
+        # them. Running the passes one at a time gives the same pixels, and each column of the
+        # vertical pass is independent: only the column strips under the crops are resampled.
+        # Outside the image the crops keep out's zeros.
+        wide = img.resize((W, h0), Image.BICUBIC)
+        for a, b in _spans([left for _, left, _ in origins], c, W):
+            strip = np.asarray(wide.crop((a, 0, b, h0)).resize((b - a, H), Image.BICUBIC))
+            for k, (_, left, top) in enumerate(origins):
+                x0, x1, y0, y1 = max(left, a), min(left + c, b), max(top, 0), min(top + c, H)
+                if x0 < x1 and y0 < y1:
+                    out[k, y0 - top:y1 - top, x0 - left:x1 - left] = strip[y0:y1, x0 - a:x1 - a]
         return
     sx, sy = w0 / W, h0 / H
     for k, (_, left, top) in enumerate(origins):

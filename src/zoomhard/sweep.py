@@ -80,7 +80,7 @@ def resolve_subset(name: str, source: Source) -> tuple[str, tuple[int, ...] | No
 
 
 @dataclass
-class _Image:
+class ImageCrops:
     item: Item
     size: tuple[int, int]
     crops: np.ndarray | None          # numpy, or a torch tensor already on the model's device
@@ -160,19 +160,26 @@ def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | Non
     }
 
 
-class _Batcher:
-    """Packs crops of consecutive images into fixed-size batches and hands logits back."""
+class Batcher:
+    """Packs crops of consecutive images into fixed-size batches and hands logits back.
+
+    One batch is in the classifier (in its own thread) while the next is filled and prepared:
+    normalisation, copies and scoring overlap inference instead of stalling it."""
 
     def __init__(self, classifier: Classifier, batch_size: int, crop: int):
         self.classifier = classifier
         self.shape = (batch_size, crop, crop, 3)
         self.buf = None  # allocated like the first crops: numpy, or torch on their device
         self.fill = 0
-        self.owners: list[tuple[_Image, int, int, int]] = []  # image, offset in image, count, offset in batch
+        self.owners: list[tuple[ImageCrops, int, int, int]] = []  # image, offset in image, count, offset in batch
         self.crops_done = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoomhard-infer")
+        self._inflight = None  # (future of logits, its owners)
+        self._inputs = [None, None]  # prepared batches, reused in turn: one in the model, one being made
 
-    def add(self, image: _Image) -> list[_Image]:
-        done: list[_Image] = []
+    def add(self, image: ImageCrops) -> list[ImageCrops]:
+        """Queue an image's crops; returns the images whose logits are now all known."""
+        done: list[ImageCrops] = []
         n, off = len(image.crops), 0
         if self.buf is None:
             if isinstance(image.crops, np.ndarray):
@@ -181,33 +188,64 @@ class _Batcher:
                 import torch
 
                 self.buf = torch.empty(self.shape, dtype=torch.uint8, device=image.crops.device)
+        size = len(self.buf)
         while off < n:
-            k = min(len(self.buf) - self.fill, n - off)
+            if self.fill == 0 and n - off >= size:  # a whole batch of this image: no copy
+                self.owners.append((image, off, size, 0))
+                self.fill = size
+                done += self._submit(image.crops[off:off + size])
+                off += size
+                continue
+            k = min(size - self.fill, n - off)
             self.buf[self.fill:self.fill + k] = image.crops[off:off + k]
             self.owners.append((image, off, k, self.fill))
             self.fill += k
             off += k
-            if self.fill == len(self.buf):
-                done += self.run()
-        image.crops = None  # copied into batches: free it now
+            if self.fill == size:
+                done += self._submit()
+        image.crops = None  # all in batches now: free it
         return done
 
-    def run(self) -> list[_Image]:
+    def run(self) -> list[ImageCrops]:
+        """Flush: every image added so far gets its logits."""
+        return self._submit() + self._collect()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, crops=None) -> list[ImageCrops]:
+        """Prepare the batch (`crops`, else the buffer) and start it once the previous one is
+        collected; returns the images the previous batch completed."""
         if not self.fill:
             return []
-        logits = self.classifier.logits(self.buf[:self.fill])
+        crops = self.buf[:self.fill] if crops is None else crops
+        free, busy = self._inputs  # busy: the batch in the model, free after _collect
+        x = self.classifier.prepare(crops, free)  # while the previous batch runs
+        if free is None and len(x) == len(self.buf):
+            free = x
+        self._inputs = [busy, free]
+        done = self._collect()
+        self._inflight = (self._pool.submit(self.classifier.infer, x), self.owners)
+        self.fill, self.owners = 0, []
+        return done
+
+    def _collect(self) -> list[ImageCrops]:
+        if self._inflight is None:
+            return []
+        future, owners = self._inflight
+        self._inflight = None
+        logits = future.result()
         done = []
-        for image, off, k, b in self.owners:
+        for image, off, k, b in owners:
             image.logits[off:off + k] = logits[b:b + k]
             image.remaining -= k
             if image.remaining == 0:
                 done.append(image)
-        self.crops_done += self.fill
-        self.fill, self.owners = 0, []
+        self.crops_done += len(logits)
         return done
 
 
-def prediction_tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray | None,
+def prediction_tables(images: list[ImageCrops], grid: ZoomGrid, allowed: np.ndarray | None,
                       groups: tuple[tuple[int, ...], ...] | None = None) -> tuple[pa.Table, pa.Table]:
     """Rows for finished images (several entries may share an image under --until-correct)."""
     full = list(grid)
@@ -227,7 +265,7 @@ def prediction_tables(images: list[_Image], grid: ZoomGrid, allowed: np.ndarray 
                        .cast(pa.list_(pa.float32())),
         "label_prob": cat["label_prob"].astype(np.float32),
     }, schema=PREDICTIONS)
-    unique: dict[str, _Image] = {}
+    unique: dict[str, ImageCrops] = {}
     for im in images:
         unique.setdefault(im.item.image_id, im)
     images = list(unique.values())
@@ -392,7 +430,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
         log(f"resuming {cfg.out}: {len(skip)} of {len(source)} images already done")
 
     started, counts = time.time(), {"images": 0, "unreadable": 0}
-    batcher = _Batcher(classifier, cfg.batch_size, cfg.grid.crop)
+    batcher = Batcher(classifier, cfg.batch_size, cfg.grid.crop)
     bar = _progress(total, 0, cfg.progress and not cfg.child)
 
     def todo() -> Iterator[Item]:
@@ -409,6 +447,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
         else:
             _full(cfg, todo(), classifier, resize, batcher, allowed, groups, store, bar, counts, started)
     finally:
+        batcher.close()
         bar.close()
         elapsed = time.time() - started
         if not cfg.child:
@@ -431,7 +470,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
 
 def _full(cfg, todo, classifier, resize, batcher, allowed, groups, store, bar, counts, started) -> None:
     """Every transform of every image; finished images flushed at least every flush_seconds."""
-    finished: list[_Image] = []
+    finished: list[ImageCrops] = []
     last_flush = time.time()
     mode = "array" if resize == "device" else "crops"
     try:
@@ -442,7 +481,7 @@ def _full(cfg, todo, classifier, resize, batcher, allowed, groups, store, bar, c
                 bar.update(1)
                 continue
             crops = device_grid_crops(data, cfg.grid, classifier.device) if resize == "device" else data
-            image = _Image(item, info, crops, np.empty((len(crops), classifier.num_classes), np.float32), len(crops))
+            image = ImageCrops(item, info, crops, np.empty((len(crops), classifier.num_classes), np.float32), len(crops))
             completed = batcher.add(image)
             finished += completed
             counts["images"] += len(completed)
@@ -489,7 +528,7 @@ def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, group
                 for item, data, size in unsolved:
                     zooms = order[start:end]
                     crops = _crops_for(data, zooms, cfg.grid, crop_fn)
-                    im = _Image(item, size, crops, np.empty((len(zooms), classifier.num_classes), np.float32),
+                    im = ImageCrops(item, size, crops, np.empty((len(zooms), classifier.num_classes), np.float32),
                                 len(zooms), zooms)
                     stage.append(im)
                     batcher.add(im)

@@ -25,7 +25,7 @@ import numpy as np
 from ..data import Item
 from ..grid import ZoomGrid
 from ..store import RunError, RunStore
-from ..sweep import (SweepConfig, _Image, _progress, class_space, prediction_tables, prepare_item, resolve_subset,
+from ..sweep import (ImageCrops, SweepConfig, _progress, class_space, prediction_tables, prepare_item, resolve_subset,
                      run_classifier, run_identity, run_source, summarize)
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
@@ -231,7 +231,7 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
     started, images_done, errors, crops_done = time.time(), 0, 0, 0
     bar = _progress(len(source), 0, cfg.progress)
     todo: dict[str, Item] = {}
-    finished: list[_Image] = []
+    finished: list[ImageCrops] = []
     last_flush = time.time()
 
     def flush() -> None:
@@ -266,7 +266,7 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
                         store.record_error(item.image_id, str(batch["error"][i]))
                         errors += 1
                     else:
-                        finished.append(_Image(item, (int(batch["width"][i]), int(batch["height"][i])), None,
+                        finished.append(ImageCrops(item, (int(batch["width"][i]), int(batch["height"][i])), None,
                                                batch["logits"][i], 0))
                         images_done += 1
                         crops_done += len(cfg.grid)

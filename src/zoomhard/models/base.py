@@ -32,12 +32,16 @@ class Preprocess:
         """The command line's mean/std win over the model's own."""
         return replace(self, mean=tuple(mean) if mean else self.mean, std=tuple(std) if std else self.std)
 
-    def normalize(self, crops: np.ndarray) -> np.ndarray:
-        """uint8 (n, h, w, 3) -> float32 (n, 3, h, w), (x / 255 - mean) / std."""
+    def normalize(self, crops: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """uint8 (n, h, w, 3) -> float32 (n, 3, h, w), (x / 255 - mean) / std; written into
+        `out` when it is large enough (fresh 40 MB arrays cost page faults, batch after batch)."""
         scale = (1.0 / (255.0 * np.asarray(self.std, dtype=np.float32))).reshape(1, 3, 1, 1)
         shift = (np.asarray(self.mean, dtype=np.float32) / np.asarray(self.std, dtype=np.float32)).reshape(1, 3, 1, 1)
-        x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
-        x *= scale
+        n, h, w = crops.shape[:3]
+        if out is None or out.dtype != np.float32 or out.shape[1:] != (3, h, w) or len(out) < n:
+            out = np.empty((n, 3, h, w), dtype=np.float32)
+        x = out[:n]
+        np.multiply(crops.transpose(0, 3, 1, 2), scale, out=x)
         x -= shift
         return x
 
@@ -52,6 +56,19 @@ class Classifier:
     num_classes: int = 1000
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
+        return self.infer(self.prepare(crops))
+
+    def prepare(self, crops, out=None):
+        """uint8 (n, h, w, 3) crops -> this model's input, not sharing memory with `crops` (the
+        caller may reuse them); written into `out`, an earlier result, where it fits. Cheap work
+        that can run while the previous batch is in `infer`."""
+        if out is None or out.shape[1:] != crops.shape[1:] or len(out) < len(crops):
+            return crops.clone() if hasattr(crops, "clone") else np.array(crops)
+        out[:len(crops)] = crops
+        return out[:len(crops)]
+
+    def infer(self, prepared) -> np.ndarray:
+        """Logits for what `prepare` returned."""
         raise NotImplementedError
 
     def describe(self) -> dict:
@@ -72,6 +89,9 @@ class TorchClassifier(Classifier):
         self._std = torch.tensor(preprocess.std, device=device).view(1, 3, 1, 1) * 255
 
     max_batch: int | None = None  # learned from out-of-memory errors
+
+    def infer(self, crops) -> np.ndarray:
+        return self.logits(crops)
 
     def logits(self, crops) -> np.ndarray:
         """Batches too large for the device are split, and the size that fits is remembered."""
@@ -132,11 +152,11 @@ class OnnxClassifier(Classifier):
         out_shape = self.session.get_outputs()[0].shape
         self.num_classes = out_shape[-1] if isinstance(out_shape[-1], int) else 1000
 
-    def logits(self, crops: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: self.prepare(crops)})[0]
+    def infer(self, prepared: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: prepared})[0]
 
-    def prepare(self, crops) -> np.ndarray:
+    def prepare(self, crops, out: np.ndarray | None = None) -> np.ndarray:
         """uint8 (n, h, w, 3) crops as the model's input: normalised float32 NCHW."""
         if not isinstance(crops, np.ndarray):  # a torch tensor from device-side cropping
             crops = crops.cpu().numpy()
-        return self.preprocess.normalize(crops)
+        return self.preprocess.normalize(crops, out)
