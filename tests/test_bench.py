@@ -258,3 +258,53 @@ def test_offline_hub_requests_fail_fast_with_one_line(args, needle, capsys):
     err = capsys.readouterr().err.strip()
     assert time.perf_counter() - started < 30
     assert err.startswith("zoomhard: error:") and needle in err and len(err.splitlines()) == 1
+
+
+def test_hf_source_pins_the_commit_it_loads(tmp_path, monkeypatch):
+    """hf:REPO without @REVISION resolves the default branch's commit once, loads exactly that
+    revision with Hugging Face datasets and records it; with @REVISION the hub is not asked.
+    (The hub itself is out of reach here: its two calls are replaced, the parquet is real.)"""
+    import datasets
+    import huggingface_hub
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from zoomhard.data import hub, open_source
+
+    _, package, relative, _ = next(s for s in SAMPLES if s[0] == "chelsea.png")
+    pq.write_table(pa.table({
+        "image": pa.array([{"bytes": sample_path(package, relative).read_bytes(), "path": "imagenet/cat.png"}],
+                          pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        "label": pa.array([[281, 282]], pa.list_(pa.int64())),
+        "origin": ["ImageNet"],
+        "english_label": [["tabby", "tiger cat"]],
+    }), tmp_path / "validation-0.parquet")
+    commit = "3c1e2f4a5b6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"
+    asked, loaded = [], []
+    real_load = datasets.load_dataset
+
+    class Info:
+        sha = commit
+
+    def dataset_info(self, repo, **kw):
+        asked.append(repo)
+        return Info
+
+    def load_dataset(repo, split, revision):
+        loaded.append((repo, split, revision))
+        return real_load("parquet", data_files={split: str(tmp_path / "validation-*.parquet")}, split=split)
+
+    monkeypatch.setattr(hub, "require_network", lambda *a: None)
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", dataset_info)
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+
+    source = open_source("hf:taesiri/imagenet-hard")
+    assert asked == ["taesiri/imagenet-hard"] and loaded == [("taesiri/imagenet-hard", "validation", commit)]
+    assert source.describe()["revision"] == commit
+    assert source.spec == f"hf:taesiri/imagenet-hard@{commit}:validation"  # what bench --json and run.json name
+    (item,) = list(source)
+    assert (item.image_id, item.labels, item.origin) == ("imagenet/cat.png", (281, 282), "ImageNet")
+    assert item.locator == f"hf:taesiri/imagenet-hard@{commit}:validation#0"
+
+    open_source("hf:taesiri/imagenet-hard@v1.0:test")
+    assert asked == ["taesiri/imagenet-hard"] and loaded[-1] == ("taesiri/imagenet-hard", "test", "v1.0")

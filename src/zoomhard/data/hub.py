@@ -1,4 +1,7 @@
-"""A Hugging Face dataset in the ImageNet-Hard layout: hf:REPO[@REVISION][:SPLIT]."""
+"""A Hugging Face dataset in the ImageNet-Hard layout: hf:REPO[@REVISION][:SPLIT].
+
+Without a revision, the default branch's commit at load time is used and recorded, so a run
+or a benchmark names the exact files it read."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from ..net import OfflineError, require_network
 from .base import DataError, Item
 from .parquet import _labels
 
-# ImageNet-Hard as published; a revision pins the exact files.
 DEFAULT_SPLIT = "validation"
 
 
@@ -16,7 +18,6 @@ class HubSource:
     auto_subset = None
 
     def __init__(self, ref: str):
-        self.spec = f"hf:{ref}"
         repo, _, split = ref.partition(":")
         repo, _, revision = repo.partition("@")
         self.repo, self.revision, self.split = repo, revision or None, split or DEFAULT_SPLIT
@@ -29,6 +30,13 @@ class HubSource:
                             "download it where there is a network and use parquet:PATH_OR_GLOB")
         except OfflineError as e:
             raise DataError(str(e)) from None
+        if self.revision is None:
+            # Pin what the default branch is now: the run and the bench JSON record this commit,
+            # and `hf:REPO@COMMIT` loads exactly these files again later.
+            from huggingface_hub import HfApi
+
+            self.revision = HfApi().dataset_info(repo).sha
+        self.spec = f"hf:{repo}@{self.revision}:{self.split}"
         ds = datasets.load_dataset(repo, split=self.split, revision=self.revision)
         self._ds = ds.cast_column("image", datasets.Image(decode=False))
 
@@ -40,7 +48,7 @@ class HubSource:
             image = row["image"]
             image_id = image.get("path") or str(i)
             yield Item(image_id, _labels(row.get("label")), row.get("origin") or "",
-                       f"hf:{self.repo}@{self.revision or 'main'}:{self.split}#{i}", payload=image["bytes"])
+                       f"hf:{self.repo}@{self.revision}:{self.split}#{i}", payload=image["bytes"])
 
     def describe(self) -> dict:
         return {"spec": self.spec, "kind": "hf", "repo": self.repo, "revision": self.revision,
