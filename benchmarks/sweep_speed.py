@@ -8,8 +8,8 @@ Prints crops/s for:
                 (steady state: a sweep of n photos subtracted from one of 2n)
   study loop    for every transform: decode, bicubic resize, crop, eager torch, batch 16
 and the ratios sweep / model alone (target >= 0.9) and sweep / study loop (target >= 6).
-Machines are noisy: the model alone and the sweep alternate for several rounds and each ratio
-is the median of the rounds' ratios.
+Machines are noisy: each round times the model alone just before and just after its sweeps,
+and each ratio is the median of the rounds' ratios.
 """
 
 from __future__ import annotations
@@ -106,9 +106,12 @@ def main() -> None:
     crops = grid_crops(decode_image(next(iter(open_source("samples"))).read()), ZoomGrid())
     alone, swept = [], []
     for r in range(args.rounds):
+        # The model alone runs just before and just after the sweeps, so that a machine getting
+        # busier or quieter during the round moves both figures alike.
+        before = model_alone(classifier, crops, args.batch, 5.0)
         rate, seconds = sweep_rate(args.model, args.images, args.batch, args.workers)
         swept.append(rate)
-        alone.append(model_alone(classifier, crops, args.batch, seconds))
+        alone.append((before + model_alone(classifier, crops, args.batch, 5.0)) / 2)
         print(f"  round {r + 1}: model alone {alone[-1]:.1f} crops/s, sweep {rate:.1f} crops/s "
               f"(steady state over {args.images} more images, {seconds:.1f} s)")
     study = study_loop(args.model, args.study_every)

@@ -190,7 +190,7 @@ def test_local_weights_torch_and_onnx_backends_agree(tmp_path):
     assert np.mean(np.array(a["top1"].to_pylist()) == np.array(b["top1"].to_pylist())) >= 0.95
 
 
-def test_onnx_file_carries_its_preprocessing(samples_run, tmp_path):
+def test_onnx_file_carries_its_preprocessing(samples_run, tmp_path, capsys):
     cached = list(Path(os.environ["ZOOMHARD_CACHE"]).glob("onnx/lite-lite0-*.onnx"))
     assert cached, "the lite0 sweep exports and caches an ONNX file"
     model = tmp_path / "lite0.onnx"
@@ -200,6 +200,11 @@ def test_onnx_file_carries_its_preprocessing(samples_run, tmp_path):
                  "--no-progress"]) == 0
     mine, theirs = rows_at(RunStore(out), 256, 1, 1), rows_at(RunStore(samples_run), 256, 1, 1)
     assert {k: v["top1"] for k, v in mine.items()} == {k: v["top1"] for k, v in theirs.items()}
+    # it takes uint8 pixels and normalises them itself: another mean cannot be honoured
+    assert main(["sweep", "-m", f"onnx:{model}", "-d", "samples", "-o", str(tmp_path / "other"), "--scales", "256",
+                 "--mean", "0.5,0.5,0.5", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "inside the graph" in err and len(err.splitlines()) == 1
 
 
 def test_wnid_folders_restrict_predictions_to_the_classes_present(tmp_path):

@@ -147,8 +147,11 @@ class OnnxClassifier(Classifier):
         self.preprocess = preprocess or Preprocess()
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
-            raise ModelError(f"{path}: expected one input (NCHW float32 images), found {len(inputs)}")
+            raise ModelError(f"{path}: expected one input (NCHW float32 or NHWC uint8 images), found {len(inputs)}")
         self._input = inputs[0].name
+        # uint8 (n, h, w, 3) pixels, normalised inside the graph (zoomhard's own exports), or
+        # float32 (n, 3, h, w) normalised here with `preprocess`.
+        self.pixels = inputs[0].type == "tensor(uint8)"
         out_shape = self.session.get_outputs()[0].shape
         self.num_classes = out_shape[-1] if isinstance(out_shape[-1], int) else 1000
 
@@ -156,7 +159,10 @@ class OnnxClassifier(Classifier):
         return self.session.run(None, {self._input: prepared})[0]
 
     def prepare(self, crops, out: np.ndarray | None = None) -> np.ndarray:
-        """uint8 (n, h, w, 3) crops as the model's input: normalised float32 NCHW."""
+        """uint8 (n, h, w, 3) crops as the model's input: the pixels themselves, or normalised
+        float32 NCHW for a float model."""
         if not isinstance(crops, np.ndarray):  # a torch tensor from device-side cropping
             crops = crops.cpu().numpy()
+        if self.pixels:
+            return super().prepare(crops, out)
         return self.preprocess.normalize(crops, out)

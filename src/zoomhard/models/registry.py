@@ -181,18 +181,43 @@ def _module_digest(module) -> str:
     return h.hexdigest()[:16]
 
 
-def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = None) -> Path:
-    """Export once per (weights, crop size, torch version), cached under ZOOMHARD_CACHE."""
+def _pixels_module(module, preprocess: Preprocess):
+    """module behind its normalisation: uint8 (n, h, w, 3) pixels in, logits out. ONNX Runtime
+    then normalises inside the graph, in its own threads, as fast as it reads float input."""
     import torch
 
-    path = cache_dir() / "onnx" / f"{key}-{_module_digest(module)}-c{crop}-t{torch.__version__}.onnx"
+    class Pixels(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = module
+            self.register_buffer("shift", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255)
+            self.register_buffer("scale", 1 / (torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255))
+
+        def forward(self, x):
+            return self.module((x.permute(0, 3, 1, 2).float() - self.shift) * self.scale)
+
+    return Pixels().eval()
+
+
+def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = None) -> Path:
+    """Export once per (weights, crop size, normalisation, torch version), cached under
+    ZOOMHARD_CACHE. With `preprocess`, the file takes uint8 pixels (n, crop, crop, 3) and
+    normalises them itself; its metadata records the preprocessing either way."""
+    import torch
+
+    tag = "" if preprocess is None else "-u8" + hashlib.sha256(repr((preprocess.mean, preprocess.std)).encode()).hexdigest()[:8]
+    path = cache_dir() / "onnx" / f"{key}-{_module_digest(module)}-c{crop}{tag}-t{torch.__version__}.onnx"
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if preprocess is None:
+        graph, example = module, torch.zeros(1, 3, crop, crop)
+    else:
+        graph, example = _pixels_module(module, preprocess), torch.zeros(1, crop, crop, 3, dtype=torch.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, torch.zeros(1, 3, crop, crop), str(tmp), input_names=["x"],
+        torch.onnx.export(graph, example, str(tmp), input_names=["x"],
                           output_names=["logits"], dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
                           opset_version=17, dynamo=False)
     if preprocess is not None:  # the file carries its preprocessing: onnx:PATH then needs no flags
@@ -231,7 +256,11 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
         if not Path(name).is_file():
             raise ModelError(f"{spec}: no such ONNX file")
         clf = OnnxClassifier(spec, name)
-        clf.preprocess = (preprocess or clf.preprocess).override(mean, std)
+        wanted = (preprocess or clf.preprocess).override(mean, std)
+        if clf.pixels and (wanted.mean, wanted.std) != (clf.preprocess.mean, clf.preprocess.std):
+            raise ModelError(f"{spec} normalises its uint8 input inside the graph "
+                             f"(mean {clf.preprocess.mean}, std {clf.preprocess.std}); --mean/--std cannot change that")
+        clf.preprocess = wanted
         return clf
     import torch
 
