@@ -41,12 +41,18 @@ def rows(out):
     return RunStore(out).predictions().sort_by([(k, "ascending") for k in KEY])
 
 
-def test_ray_engine_matches_local_engine(cluster, tmp_path):
+def test_ray_engine_matches_local_engine(cluster, tmp_path, monkeypatch):
     """The sample photos and every awkward kind of file, swept by both engines: the same
-    predictions, image table, errors and summary."""
+    predictions, image table, errors and summary. Ray takes the images in waves of 5."""
     from badimages import write_awkward
 
     from zoomhard.data import open_source
+    from zoomhard.engines import ray as engine
+
+    monkeypatch.setattr(engine, "WAVE_IMAGES", 5)
+    waves, dataset = [], engine._dataset
+    monkeypatch.setattr(engine, "_dataset", lambda ray, cfg, items, plan: waves.append(len(items)) or
+                        dataset(ray, cfg, items, plan))
 
     folder = tmp_path / "imgs"
     awkward = write_awkward(folder)
@@ -61,6 +67,7 @@ def test_ray_engine_matches_local_engine(cluster, tmp_path):
 
     local, remote = rows(tmp_path / "local"), rows(tmp_path / "ray")
     swept = 6 + sum(v == "ok" for v in awkward.values())
+    assert len(waves) >= 3 and max(waves) == 5
     assert local.num_rows == remote.num_rows == swept * 18
     for col in KEY + ["top1", "correct", "top5"]:
         assert local.column(col).equals(remote.column(col)), col

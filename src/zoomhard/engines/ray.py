@@ -1,6 +1,6 @@
 """The sweep as a Ray Data pipeline, on a Ray cluster or on a local one.
 
-    driver: source items not yet done -> ray.data
+    driver: source items not yet done, in waves -> ray.data
         -> decode + cut crops          CPU tasks, one image each (zoomhard.sweep.prepare_item)
         -> classify                    actor pool: one model per GPU, or per CPU slot
     driver: logits -> scores -> the same Parquet parts as the local engine (RunStore)
@@ -18,7 +18,7 @@ import math
 import os
 import time
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from ..sweep import (ImageCrops, SweepConfig, _progress, class_space, prediction
                      run_classifier, run_identity, run_source, summarize)
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
+# The driver hands the cluster the images in waves of at most this many, or this many bytes.
+WAVE_IMAGES = 10_000
+WAVE_BYTES = 1 << 30
 
 
 def import_ray():
@@ -199,7 +202,7 @@ def _dataset(ray, cfg: SweepConfig, items: list[Item], plan: dict):
     # b"" for "read it from the locator": a None would turn the column into floats
     rows = [{"image_id": it.image_id, "labels": list(it.labels), "origin": it.origin, "locator": it.locator,
              "payload": it.payload or b""} for it in items]
-    blocks = min(len(rows), 10_000)  # about one image per crop task
+    blocks = len(rows)  # one image per crop task (a wave is at most WAVE_IMAGES)
     ds = ray.data.from_items(rows, **{"override_num_blocks" if _has_param(ray.data.from_items, "override_num_blocks")
                                       else "parallelism": blocks})
     # Ray Data retries a killed task, and restarts a killed actor and retries its batch, by
@@ -224,6 +227,19 @@ def _has_param(fn, name: str) -> bool:
     return name in inspect.signature(fn).parameters
 
 
+def _waves(items: Iterator[Item]) -> Iterator[list[Item]]:
+    """Consecutive groups of items, at most WAVE_IMAGES images or WAVE_BYTES of image bytes each."""
+    wave, size = [], 0
+    for it in items:
+        wave.append(it)
+        size += len(it.payload or b"")
+        if len(wave) >= WAVE_IMAGES or size >= WAVE_BYTES:
+            yield wave
+            wave, size = [], 0
+    if wave:
+        yield wave
+
+
 def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: tuple, plan: dict, log) -> dict:
     skip = store.done_ids() | set(store.errors())
     if skip:
@@ -241,21 +257,28 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
             finished = []
         last_flush = time.time()
 
-    try:
-        for it in source:  # one pass: images already done only move the progress bar
+    def pending() -> Iterator[Item]:
+        """The source in one pass: images already done only move the progress bar."""
+        nonlocal errors
+        seen: set[str] = set()
+        for it in source:
             if it.image_id in skip:
                 bar.update(1)
-                continue
-            if it.image_id in todo:
-                continue
-            if not it.labels:  # nothing to score against: recorded without a trip to the cluster
-                store.record_error(it.image_id, str(prepare_item(it, cfg.grid)[2]))
-                errors += 1
-                bar.update(1)
-                continue
-            todo[it.image_id] = it
-        if todo:
-            ds = _dataset(ray, cfg, list(todo.values()), plan)
+            elif it.image_id not in seen:
+                seen.add(it.image_id)
+                if it.labels:
+                    yield it
+                else:  # nothing to score against: recorded without a trip to the cluster
+                    store.record_error(it.image_id, str(prepare_item(it, cfg.grid)[2]))
+                    errors += 1
+                    bar.update(1)
+
+    try:
+        # One Ray Data pipeline per wave: the driver never holds (nor puts in the object store)
+        # more than a wave of image bytes, however large the source.
+        for wave in _waves(pending()):
+            todo = {it.image_id: it for it in wave}
+            ds = _dataset(ray, cfg, wave, plan)
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 config["classifier"] = json.loads(batch["classifier"][0])  # as the actors run it
                 for i, image_id in enumerate(batch["image_id"]):
@@ -267,13 +290,15 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
                         errors += 1
                     else:
                         finished.append(ImageCrops(item, (int(batch["width"][i]), int(batch["height"][i])), None,
-                                               batch["logits"][i], 0))
+                                                   batch["logits"][i], 0))
                         images_done += 1
                         crops_done += len(cfg.grid)
                     bar.update(1)
                 bar.set_postfix(crops_s=f"{crops_done / max(time.time() - started, 1e-9):.0f}", refresh=False)
                 if time.time() - last_flush > cfg.flush_seconds:
                     flush()
+            if todo:
+                break
     finally:
         flush()  # whatever completed is kept, even on Ctrl-C
         bar.close()
