@@ -24,10 +24,8 @@ import csv
 import json
 import os
 import shutil
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +38,8 @@ import pyarrow.parquet as pq
 
 from . import __version__, analysis
 from . import labels as L
-from .data import DataError, open_locator
+from .data import DataError
+from .data.base import LocatorReader
 from .grid import ZoomGrid
 from .store import RunError, RunStore
 
@@ -277,46 +276,12 @@ def apply_quotas(c: Candidates, order: list[int], quotas: dict[str, int]) -> tup
 
 # -- near-duplicates -------------------------------------------------------------------------------
 
-class ImageReader:
-    """The original encoded files of images, from the locators their runs recorded.
-
-    A `parquet:FILE#ROW` locator names a row of a file whose row groups may hold hundreds of
-    images; each group is read once and kept while nearby rows are asked for (callers go in
-    data order), instead of once per image."""
-
-    def __init__(self, keep_groups: int = 8):
-        self.keep = keep_groups
-        self._groups: OrderedDict[tuple[str, int], list] = OrderedDict()
-        self._starts: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
+class ImageReader(LocatorReader):
+    """The original encoded files of images, from the locators their runs recorded."""
 
     def read(self, locator: str) -> bytes:
-        kind, _, rest = locator.partition(":")
-        if kind != "parquet":
-            where = open_locator(locator)
-            return bytes(where) if isinstance(where, (bytes, bytearray)) else Path(where).read_bytes()
-        path, _, row = rest.rpartition("#")
-        with self._lock:
-            if path not in self._starts:
-                meta = pq.ParquetFile(path).metadata
-                self._starts[path] = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
-            starts = self._starts[path]
-        row_n = int(row)
-        group = int(np.searchsorted(starts, row_n, side="right")) - 1
-        if not 0 <= row_n < starts[-1]:
-            raise DataError(f"{locator}: row out of range")
-        with self._lock:
-            cells = self._groups.get((path, group))
-            if cells is not None:
-                self._groups.move_to_end((path, group))
-        if cells is None:
-            cells = pq.ParquetFile(path).read_row_group(group, columns=["image"]).column(0).to_pylist()
-            with self._lock:
-                self._groups[(path, group)] = cells
-                while len(self._groups) > self.keep:
-                    self._groups.popitem(last=False)
-        cell = cells[row_n - starts[group]]
-        return cell["bytes"] if isinstance(cell, dict) else cell
+        where = super().read(locator)
+        return bytes(where) if isinstance(where, (bytes, bytearray)) else Path(where).read_bytes()
 
 
 def perceptual_hash(data: bytes) -> bytes:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
+
+import numpy as np
 
 
 class DataError(Exception):
@@ -34,25 +38,58 @@ class Source(Protocol):
     def describe(self) -> dict: ...
 
 
-def open_locator(locator: str) -> str | bytes:
-    """Read an image back from where a source said it lives."""
-    kind, _, rest = locator.partition(":")
-    if kind == "file":
-        return rest
-    if kind == "parquet":
+class LocatorReader:
+    """Reads images back from the locators sources give them.
+
+    A `parquet:FILE#ROW` locator names a row of a file whose row groups may hold hundreds of
+    images; each group is read once and the last `keep_groups` are kept, so callers going
+    through rows in data order read each group once, not once per image. Thread-safe."""
+
+    def __init__(self, keep_groups: int = 2):
+        self.keep = max(1, keep_groups)
+        self._groups: OrderedDict[tuple[str, int], list] = OrderedDict()
+        self._starts: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def read(self, locator: str) -> str | bytes:
+        """The file path ('file:'), or the encoded bytes ('parquet:')."""
+        kind, _, rest = locator.partition(":")
+        if kind == "file":
+            return rest
+        if kind != "parquet":
+            raise DataError(f"cannot read back {locator!r}")
         import pyarrow.parquet as pq
 
         path, _, row = rest.rpartition("#")
-        pf = pq.ParquetFile(path)
-        row = int(row)
-        for g in range(pf.num_row_groups):
-            n = pf.metadata.row_group(g).num_rows
-            if row < n:
-                cell = pf.read_row_group(g, columns=["image"]).column(0)[row].as_py()
-                return cell["bytes"] if isinstance(cell, dict) else cell
-            row -= n
-        raise DataError(f"{locator}: row out of range")
-    raise DataError(f"cannot read back {locator!r}")
+        with self._lock:
+            if path not in self._starts:
+                meta = pq.ParquetFile(path).metadata
+                self._starts[path] = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+            starts = self._starts[path]
+        row_n = int(row)
+        if not 0 <= row_n < starts[-1]:
+            raise DataError(f"{locator}: row out of range")
+        group = int(np.searchsorted(starts, row_n, side="right")) - 1
+        with self._lock:
+            cells = self._groups.get((path, group))
+            if cells is not None:
+                self._groups.move_to_end((path, group))
+        if cells is None:
+            cells = pq.ParquetFile(path).read_row_group(group, columns=["image"]).column(0).to_pylist()
+            with self._lock:
+                self._groups[(path, group)] = cells
+                while len(self._groups) > self.keep:
+                    self._groups.popitem(last=False)
+        cell = cells[row_n - starts[group]]
+        return cell["bytes"] if isinstance(cell, dict) else cell
+
+
+_reader = LocatorReader()
+
+
+def open_locator(locator: str) -> str | bytes:
+    """Read an image back from where a source said it lives (a path, or the image's bytes)."""
+    return _reader.read(locator)
 
 
 def relative_id(path: Path, root: Path) -> str:
