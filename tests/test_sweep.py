@@ -308,3 +308,17 @@ def test_batches_across_images_give_each_image_its_own_logits():
     for im, c in zip(images, crops):
         assert im.remaining == 0
         np.testing.assert_allclose(im.logits, classifier.logits(c), atol=1e-3)
+
+
+def test_a_model_fixed_to_another_input_size_is_refused_up_front(tmp_path, capsys):
+    import timm
+    import torch
+
+    weights = tmp_path / "vit.pth"
+    torch.save(timm.create_model("vit_tiny_patch16_224", pretrained=False).state_dict(), weights)
+    started = time.perf_counter()
+    assert main(["sweep", "-m", "timm:vit_tiny_patch16_224", "--weights", str(weights), "-d", "samples",
+                 "-o", str(tmp_path / "run"), "--crop", "160", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot classify 160x160 crops" in err and "--crop 224" in err
+    assert time.perf_counter() - started < 60 and not (tmp_path / "run" / "predictions").exists()

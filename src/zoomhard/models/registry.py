@@ -231,6 +231,19 @@ def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = Non
     return path
 
 
+def _takes_crops(classifier: Classifier, crop: int) -> Classifier:
+    """classifier, once it has classified one crop: a model fixed to another input size (a ViT
+    at 384, say) is refused now, in one line, rather than in the middle of a run."""
+    try:
+        classifier.logits(np.zeros((1, crop, crop, 3), dtype=np.uint8))
+    except Exception as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        own = classifier.preprocess.input_size
+        hint = f"; its own input size is {own}: --crop {own}" if own != crop else ""
+        raise ModelError(f"{classifier.spec} cannot classify {crop}x{crop} crops ({reason}){hint}") from None
+    return classifier
+
+
 def _agrees(a: Classifier, b: Classifier, crop: int) -> bool:
     """Top-1 agreement on a fixed probe batch, ignoring near-ties of the reference."""
     rng = np.random.default_rng(0)
@@ -261,7 +274,7 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
             raise ModelError(f"{spec} normalises its uint8 input inside the graph "
                              f"(mean {clf.preprocess.mean}, std {clf.preprocess.std}); --mean/--std cannot change that")
         clf.preprocess = wanted
-        return clf
+        return _takes_crops(clf, crop or clf.preprocess.input_size)
     import torch
 
     if device == "auto":
@@ -269,7 +282,7 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
     module, own = load_model(spec, weights)
     preprocess = (preprocess or own).override(mean, std)
     crop = crop or preprocess.input_size
-    eager = TorchClassifier(spec, module, preprocess, device)
+    eager = _takes_crops(TorchClassifier(spec, module, preprocess, device), crop)
     if backend == "torch" or (backend == "auto" and device != "cpu"):
         return eager
     if device != "cpu":
