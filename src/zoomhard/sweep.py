@@ -87,6 +87,7 @@ class ImageCrops:
     logits: np.ndarray
     remaining: int
     zooms: list[Zoom] | None = None   # the transforms of `crops`; None: the whole grid
+    scores: dict | None = None        # score() of the logits, once computed
 
 
 def prepare_item(item: Item, grid: ZoomGrid, mode: str = "crops") -> tuple[Item, object, tuple[int, int] | str]:
@@ -251,7 +252,7 @@ def prediction_tables(images: list[ImageCrops], grid: ZoomGrid, allowed: np.ndar
     full = list(grid)
     zooms = [z for im in images for z in (im.zooms or full)]
     counts = [len(im.zooms or full) for im in images]
-    parts = [score(im.logits, im.item.labels, allowed, groups) for im in images]
+    parts = [im.scores or score(im.logits, im.item.labels, allowed, groups) for im in images]
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     predictions = pa.table({
         "image_id": pa.array(np.repeat([im.item.image_id for im in images], counts)),
@@ -534,8 +535,9 @@ def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, group
                     batcher.add(im)
                 batcher.run()
                 entries += stage
-                solved = {im.item.image_id for im in stage
-                          if score(im.logits, im.item.labels, allowed, groups)["correct"].any()}
+                for im in stage:
+                    im.scores = score(im.logits, im.item.labels, allowed, groups)
+                solved = {im.item.image_id for im in stage if im.scores["correct"].any()}
                 unsolved = [u for u in unsolved if u[0].image_id not in solved]
                 start = end
                 if not unsolved:
