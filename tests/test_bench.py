@@ -90,6 +90,18 @@ def test_several_models_from_a_spec_file(tmp_path, capsys):
     assert len((tmp_path / "r.csv").read_text().strip().splitlines()) == 3  # header + one row per model
 
 
+def test_model_specs_repeated_joined_by_commas_or_in_a_file(tmp_path):
+    from zoomhard.bench import read_model_specs
+
+    specs = tmp_path / "models.txt"
+    specs.write_text("lite1  # the second\ntimm:resnet18 /w/r18.pth\n")
+    odd = tmp_path / "a,b.onnx"
+    odd.write_bytes(b"")
+    assert read_model_specs(["lite0,lite2", str(specs), "torchvision:resnet50", f"onnx:{odd}"]) == [
+        ("lite0", None), ("lite2", None), ("lite1", None), ("timm:resnet18", "/w/r18.pth"),
+        ("torchvision:resnet50", None), (f"onnx:{odd}", None)]
+
+
 @pytest.fixture(scope="module")
 def lite0():
     from zoomhard.models import load_classifier

@@ -235,7 +235,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict
 
 
 def read_model_specs(values: Iterable[str]) -> list[tuple[str, str | None]]:
-    """--model values: specs, or files with one 'SPEC [WEIGHTS]' per line ('#' comments)."""
+    """--model values: specs (several may be joined by commas), or files with one
+    'SPEC [WEIGHTS]' per line ('#' comments)."""
     out = []
     for v in values:
         p = Path(v).expanduser()
@@ -244,8 +245,10 @@ def read_model_specs(values: Iterable[str]) -> list[tuple[str, str | None]]:
                 parts = line.split("#")[0].split()
                 if parts:
                     out.append((parts[0], parts[1] if len(parts) > 1 else None))
-        else:
+        elif v.startswith("onnx:") and Path(v[5:]).expanduser().is_file():  # a path may hold commas
             out.append((v, None))
+        else:
+            out += [(spec.strip(), None) for spec in v.split(",") if spec.strip()]
     return out
 
 

@@ -268,7 +268,7 @@ def compare(runs, paper, paper_dataset, as_json):
 
 @cli.command()
 @click.option("--model", "-m", "models", required=True, multiple=True,
-              help="A model spec (repeatable), or a file of 'SPEC [WEIGHTS]' lines.")
+              help="A model spec (repeatable, or several joined by commas), or a file of 'SPEC [WEIGHTS]' lines.")
 @click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict (with a single --model).")
 @click.option("--labels", type=click.Path(dir_okay=False), help="Labels CSV for a plain folder of images.")
