@@ -60,6 +60,15 @@ def test_sweep_prints_summary_and_json(tmp_path, capsys):
     assert 0 <= summary["standard_top1"] <= summary["upper_bound"] <= 1
 
 
+def test_nothing_to_sweep_says_so(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "imgs" / "labels.csv").write_text("image,labels\nbroken.jpg,281\n")
+    assert main(["sweep", "-m", "lite0", "-d", str(tmp_path / "imgs"), "-o", str(tmp_path / "run"),
+                 "--scales", "256", "--no-progress"]) == 0
+    assert capsys.readouterr().out.strip().startswith("no images swept (1 unreadable) ->")
+
+
 def test_awkward_files_are_swept_or_recorded(tmp_path, capsys):
     folder = tmp_path / "awkward"
     expected = write_awkward(folder)

@@ -561,6 +561,8 @@ def _progress(total: int, initial: int, enabled: bool):
 
 
 def format_summary(summary: dict, out: str) -> str:
+    if not summary["images"]:
+        return f"no images swept ({summary['unreadable']} unreadable) -> {out}"
     standard = "not evaluated" if summary["standard_top1"] is None else f"{summary['standard_top1']:.2%}"
     evaluated = "" if summary["evaluated"] >= 1 else f" ({summary['evaluated']:.1%} of the grid evaluated)"
     return (f"{summary['images']} images x {summary['transforms']} transforms: "
