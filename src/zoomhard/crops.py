@@ -1,11 +1,11 @@
 """Decode an image once and cut every crop of a grid from it, as uint8 arrays.
 
 The reference is torchvision's PIL path: Resize(scale, BICUBIC) then functional.crop with zero
-padding, and crops equal it exactly. Each scale is resized once (only the column strips that
-crops fall in, for the second of Pillow's two passes) and all its anchors are cut from that. Only a resized image too large to hold (a panorama zoomed to 1024, say) is never
-built whole: Pillow then resamples just the region of each crop (`Image.resize(box=...)`) with
-the taps it would use on the full image; its float32 box arithmetic can move a pixel by a level
-or two, no more.
+padding, and crops equal it exactly. Each scale is resized once (the second of Pillow's two
+passes only on the column strips the crops fall in) and all its anchors are cut from that. Only
+a resized image too large to hold (a panorama zoomed to 1024, say) is never built whole: Pillow
+then resamples just the region of each crop (`Image.resize(box=...)`) with the taps it would use
+on the full image; its float32 box arithmetic can move a pixel by a level or two, no more.
 """
 
 from __future__ import annotations

@@ -205,7 +205,9 @@ def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = Non
     normalises them itself; its metadata records the preprocessing either way."""
     import torch
 
-    tag = "" if preprocess is None else "-u8" + hashlib.sha256(repr((preprocess.mean, preprocess.std)).encode()).hexdigest()[:8]
+    tag = ""
+    if preprocess is not None:  # the normalisation is part of the file
+        tag = "-u8" + hashlib.sha256(repr((preprocess.mean, preprocess.std)).encode()).hexdigest()[:8]
     path = cache_dir() / "onnx" / f"{key}-{_module_digest(module)}-c{crop}{tag}-t{torch.__version__}.onnx"
     if path.exists():
         return path
