@@ -17,6 +17,7 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
@@ -64,10 +65,11 @@ class BenchConfig:
     extra: dict = field(default_factory=dict)
 
 
-def paper_figures() -> list[tuple[str, float]]:
+@lru_cache(maxsize=1)
+def paper_figures() -> tuple[tuple[str, float], ...]:
     text = resources.files("zoomhard.resources").joinpath("imagenet_hard_top1.csv").read_text()
     rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    return [(r["model"], float(r["top1"]) / 100) for r in rows]
+    return tuple((r["model"], float(r["top1"]) / 100) for r in rows)
 
 
 def paper_name(spec: str) -> str | None:

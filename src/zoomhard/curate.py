@@ -41,7 +41,7 @@ from . import labels as L
 from .data import DataError
 from .data.base import LocatorReader
 from .grid import ZoomGrid
-from .store import RunError, RunStore
+from .store import RunError, RunStore, write_csv
 
 DEFAULT_DEDUP_THRESHOLD = 8  # bits of 64; unrelated photos differ in ~32, a resized JPEG copy in 0-2
 SHARD_BYTES = 256 * 2**20     # image bytes per parquet file
@@ -386,13 +386,6 @@ def write_parquet(folder: Path, c: Candidates, chosen: list[int], sizes: list[in
     return files
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-
-
 def _origin_counts(c: Candidates, chosen: list[int]) -> list[tuple[str, int]]:
     counts: dict[str, int] = {}
     for i in chosen:
@@ -550,13 +543,13 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
     try:
         files = write_parquet(tmp, c, chosen, chosen_sizes, reader)
         solved_by = (c.solved & c.swept).sum(axis=1)
-        _write_csv(tmp / "selection.csv",
+        write_csv(tmp / "selection.csv",
                    ["image_id", "origin", "labels", "swept_by", "solved_by", "solved_in", "hit_rate", "phash"],
                    [[c.image_ids[i], c.origins[i], " ".join(map(str, c.labels[i])), int(c.swept[i].sum()),
                      int(solved_by[i]), ";".join(n for n, s in zip(c.run_names, c.solved[i] & c.swept[i]) if s),
                      round(float(c.hit_rate[i][c.swept[i]].mean()), 6), hashes[position[i]].tobytes().hex()]
                     for i in chosen])
-        _write_csv(tmp / "removed.csv", ["image_id", "origin", "reason", "duplicate_of", "distance", "detail"],
+        write_csv(tmp / "removed.csv", ["image_id", "origin", "reason", "duplicate_of", "distance", "detail"],
                    [[r.image_id, r.origin, r.reason, r.duplicate_of, "" if r.distance is None else r.distance,
                      r.detail] for r in removed])
         counts = _origin_counts(c, chosen)

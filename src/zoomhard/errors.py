@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import labels as L
+from .store import write_csv
 
 KINDS = ("common", "rare")
 
@@ -138,19 +139,14 @@ def analyze_errors(source: str, out: str | None = None, model: str | None = None
         "confusions": confusions, "out": str(out_dir),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_csv(out_dir / "errors.csv", mistakes, ["image_id", "labels", "label_names", "top1", "top1_name", "kind",
-                                                  "hops", "meets_at"])
-    _write_csv(out_dir / "confusions.csv", confusions, ["label", "top1", "kind", "count"])
+    for name, table, columns in (
+            ("errors.csv", mistakes, ["image_id", "labels", "label_names", "top1", "top1_name", "kind", "hops",
+                                      "meets_at"]),
+            ("confusions.csv", confusions, ["label", "top1", "kind", "count"])):
+        write_csv(out_dir / name, columns, ([r[c] for c in columns] for r in table))
     (out_dir / "errors.json").write_text(json.dumps(summary, indent=2) + "\n")
     _figure(summary, out_dir / "errors.png")
     return summary
-
-
-def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _figure(summary: dict, path: Path) -> None:

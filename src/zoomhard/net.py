@@ -10,10 +10,15 @@ class OfflineError(Exception):
     pass
 
 
+def hf_offline() -> bool:
+    """HF_HUB_OFFLINE is set (to anything but 0): the Hugging Face hub is not to be asked."""
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
+
+
 def require_network(host: str, what: str, fix: str) -> None:
     """Raise OfflineError within seconds if `host` cannot be reached (or HF_HUB_OFFLINE is set
     for the Hugging Face hub), instead of letting a download retry for minutes."""
-    if host.endswith("huggingface.co") and os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+    if host.endswith("huggingface.co") and hf_offline():
         raise OfflineError(f"{what} needs the Hugging Face hub but HF_HUB_OFFLINE is set; {fix}")
     try:
         socket.create_connection((host, 443), timeout=3).close()

@@ -25,6 +25,15 @@ import pyarrow.parquet as pq
 
 FORMAT_VERSION = 1
 
+
+def write_csv(path: Path, header: list[str], rows: Iterable) -> None:
+    """A CSV table with a header line; its folder is created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
 PREDICTIONS = pa.schema([
     ("image_id", pa.string()),
     ("scale", pa.int16()),

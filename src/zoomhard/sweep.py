@@ -530,7 +530,7 @@ def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, group
                     zooms = order[start:end]
                     crops = _crops_for(data, zooms, cfg.grid, crop_fn)
                     im = ImageCrops(item, size, crops, np.empty((len(zooms), classifier.num_classes), np.float32),
-                                len(zooms), zooms)
+                                    len(zooms), zooms)
                     stage.append(im)
                     batcher.add(im)
                 batcher.run()

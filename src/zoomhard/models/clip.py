@@ -19,7 +19,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from ..net import require_network
+from ..net import hf_offline, require_network
 from .base import IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess
 
 CLIP_NORMS = ("clip", "imagenet")
@@ -172,7 +172,7 @@ def _ensure_pretrained(open_clip, arch: str, tag: str, spec: str) -> None:
                          + (f"; tags: {', '.join(tags)}" if tags else "") + "; or pass --weights PATH")
     fix = "pass --weights PATH with a local state dict (open_clip.create_model(arch).state_dict())"
     if cfg.get("hf_hub"):
-        if os.environ.get("HF_HUB_OFFLINE", "0") in ("", "0"):
+        if not hf_offline():
             require_network("huggingface.co", f"{spec} pretrained weights", fix)
         return  # offline: open_clip reads the local hub cache, or fails (caught by the builder)
     url = cfg.get("url", "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..net import require_network
+from ..net import hf_offline, require_network
 from .base import IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess
 
 # PIL resample codes as stored in image processor configs
@@ -39,7 +39,7 @@ def build_hfmodel(name: str, weights: str | None):
     if weights is not None:
         raise ModelError("hfmodel: takes no --weights; give a local save_pretrained folder as hfmodel:PATH")
     local = Path(name).expanduser().is_dir()
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
+    offline = hf_offline()
     if not local and not offline:
         require_network("huggingface.co", f"hfmodel:{name}", "save it with save_pretrained where there is a "
                         "network and pass hfmodel:PATH")

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..net import OfflineError, require_network
+from ..net import OfflineError, hf_offline, require_network
 from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier
 
 # name -> (source, name): bare names accepted on the command line
@@ -113,7 +113,7 @@ def _build_timm(name: str, weights: str | None):
         close = difflib.get_close_matches(arch, timm.list_models(), n=3)
         raise ModelError(f"timm has no model {name!r}" + (f"; close: {', '.join(close)}" if close else ""))
     if weights is None:
-        if os.environ.get("HF_HUB_OFFLINE", "0") in ("", "0"):  # offline, timm reads the local cache
+        if not hf_offline():  # offline, timm reads the local cache
             require_network("huggingface.co", f"timm:{name} pretrained weights",
                             "pass --weights PATH with a local state dict (or set HF_HUB_OFFLINE=1 with a filled cache)")
         try:

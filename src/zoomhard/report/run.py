@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -24,7 +23,7 @@ import pyarrow.parquet as pq
 from .. import analysis as A
 from .. import labels as L
 from ..grid import ZoomGrid
-from ..store import RunError, RunStore
+from ..store import RunError, RunStore, write_csv
 
 ANALYSIS_VERSION = 1
 TOP_K = 36          # the study's "36 crops"
@@ -154,29 +153,21 @@ def summary(path: str | os.PathLike) -> dict:
     return fresh if fresh is not None else compute(load_run(path))
 
 
-def _write_csv(path: Path, header: list[str], rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-
-
 def write_tables(run: LoadedRun, result: dict, out: Path) -> None:
     c, grid = run.c, run.grid
     acc = A.per_transform(c)
-    _write_csv(out / "per_transform.csv", ["transform", "scale", "row", "col", "top1"],
+    write_csv(out / "per_transform.csv", ["transform", "scale", "row", "col", "top1"],
                ([z.id, z.scale, z.row, z.col, f"{a:.6f}"] for z, a in zip(c.zooms, acc)))
-    _write_csv(out / "per_scale.csv", ["scale", "upper_bound_9_anchors", "center"],
+    write_csv(out / "per_scale.csv", ["scale", "upper_bound_9_anchors", "center"],
                ([s, f"{result['per_scale'][str(s)]:.6f}", f"{result['center_per_scale'][str(s)]:.6f}"]
                 for s in grid.scales))
-    _write_csv(out / "per_anchor.csv", ["row", "col", "upper_bound"],
+    write_csv(out / "per_anchor.csv", ["row", "col", "upper_bound"],
                ([r, col, f"{v:.6f}"] for r, line in enumerate(result["per_anchor"]) for col, v in enumerate(line)))
-    _write_csv(out / "min_cover.csv", ["rank", "transform", "newly_covered", "accuracy"],
+    write_csv(out / "min_cover.csv", ["rank", "transform", "newly_covered", "accuracy"],
                ([k + 1, t, n, f"{a:.6f}"] for k, (t, n, a) in
                 enumerate(zip(result["min_cover"], result["min_cover_new"], result["cover_curve"]))))
     rows = A.per_class(c, grid, _labels(run))
-    _write_csv(out / "per_class.csv", ["class", "wnid", "name", "images", "standard_top1", "upper_bound"],
+    write_csv(out / "per_class.csv", ["class", "wnid", "name", "images", "standard_top1", "upper_bound"],
                ([r["class"], L.wnids()[r["class"]] if r["class"] < len(L.wnids()) else "", _name(r["class"]),
                  r["images"], f"{r['standard_top1']:.6f}", f"{r['upper_bound']:.6f}"] for r in rows))
     std = c.column(grid.standard)
@@ -184,7 +175,7 @@ def write_tables(run: LoadedRun, result: dict, out: Path) -> None:
     ids = c.image_ids
     origin = run.images.column("origin").to_pylist()
     labels = _labels(run)
-    _write_csv(out / "per_image.csv", ["image_id", "labels", "origin", "standard_correct", "transforms_correct"],
+    write_csv(out / "per_image.csv", ["image_id", "labels", "origin", "standard_correct", "transforms_correct"],
                ([ids[i], " ".join(map(str, labels[i])), origin[i], int(std[i]), int(n_correct[i])]
                 for i in range(len(ids))))
 

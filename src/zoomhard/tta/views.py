@@ -29,7 +29,6 @@ RATIO = (3 / 4, 4 / 3)
 OPS = ("autocontrast", "equalize", "rotate", "solarize", "shear_x", "shear_y",
        "translate_x", "translate_y", "posterize")
 _COLOUR_OPS = (0, 1, 3, 8)
-_AFFINE_OPS = (2, 4, 5, 6, 7)
 # AugMix pads geometric operations with Pillow's fillcolor=128, which Pillow reads as the packed
 # RGB integer 128, i.e. (128, 0, 0). Kept as published.
 FILL = (128.0, 0.0, 0.0)
