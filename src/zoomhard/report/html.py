@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import labels as L
-from .figures import prob_text
-from .run import TOP_K, AnalyzedRun, analyze_run, load_run, read_fresh
+from .figures import _n, prob_text
+from .run import TOP_K, AnalyzedRun, _name, analyze_run, load_run, read_fresh
 
 EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sweep order)
 THUMBNAIL_LIMIT = 200    # runs with at most this many images get thumbnails in the explorer
@@ -34,10 +33,6 @@ _FIGURES = (("spatial_bias", "Spatial bias: the fraction of images some scale at
 
 def e(x) -> str:
     return html.escape(str(x), quote=True)
-
-
-def _n(k: int, word: str) -> str:
-    return f"{k} {word}" + ("" if k == 1 else "s")
 
 
 def _data_uri(data: bytes, mime: str) -> str:
@@ -96,7 +91,7 @@ def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
     origin = run.images.column("origin").to_pylist()
     locator = run.images.column("locator").to_pylist()
     used = set(int(k) for k in np.unique(top1[top1 >= 0])) | {k for ls in labels[:n] for k in ls}
-    classes = {str(k): (L.short_name(k) if k < len(L.wnids()) else str(k)) for k in sorted(used)}
+    classes = {str(k): _name(k) for k in sorted(used)}
     with_thumbs = len(c.image_ids) <= thumbs
     images = [{"id": c.image_ids[i], "labels": list(labels[i]), "origin": origin[i],
                "cells": cells[i].tolist(), "thumb": _thumbnail(locator[i]) if with_thumbs else None}
