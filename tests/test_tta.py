@@ -227,6 +227,22 @@ def test_a_class_subset_limits_every_method(two_samples):
         assert {row["baseline_top1"], row["memo-rrc_top1"], row["zoom-max_top1"]} <= allowed
 
 
+def test_memo_on_the_torch_classifier_shares_its_module_and_leaves_it_as_found(two_samples):
+    """With a torch classifier, MEMO adapts that very module (no second copy of the weights):
+    its results equal MEMO on a separately loaded module (the ONNX backend's case), and the
+    zoom method run after it on the same module sees the original weights."""
+    common = dict(model="lite0", data=str(two_samples), views=2, lr=0.05, transforms="s320-r0c0,s512-r2c2",
+                  progress=False)
+    separate = run_tta(TTAConfig(methods=("memo-rrc", "zoom-max"), backend="onnx", **common), log=lambda m: None)
+    shared = run_tta(TTAConfig(methods=("memo-rrc", "zoom-max"), backend="torch", **common), log=lambda m: None)
+    alone = run_tta(TTAConfig(methods=("zoom-max",), backend="torch", **common), log=lambda m: None)
+    for a, b, c in zip(separate.images, shared.images, alone.images):
+        assert a["memo-rrc_top1"] == b["memo-rrc_top1"]
+        assert a["memo-rrc_prob"] == pytest.approx(b["memo-rrc_prob"], abs=1e-5)
+        assert (b["baseline_top1"], b["zoom-max_top1"]) == (c["baseline_top1"], c["zoom-max_top1"])
+        assert b["zoom-max_prob"] == pytest.approx(c["zoom-max_prob"], abs=1e-6)
+
+
 # -- zoom ensembles --------------------------------------------------------------------------------
 
 def test_parse_transforms(tmp_path):

@@ -5,7 +5,8 @@
     timm:NAME                      timm (pretrained from the hub, or --weights PATH)
     open_clip:ARCH/PRETRAINED      zero-shot CLIP as a 1000-way classifier (models/clip.py)
     hfmodel:ORG/NAME               a transformers image classifier (models/hf.py)
-    onnx:PATH                      an ONNX model taking normalised NCHW float32 crops
+    onnx:PATH                      an ONNX model taking normalised NCHW float32 crops, or uint8
+                                   NHWC pixels it normalises itself (zoomhard's own exports)
 
 `load_model` gives the torch module (for anything that needs gradients); `load_classifier` gives
 the fast inference path: ONNX Runtime on CPU, torch with bf16 and channels_last on CUDA.

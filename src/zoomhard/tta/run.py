@@ -23,7 +23,8 @@ import numpy as np
 from ..crops import ImageDecodeError, decode_image, zoom_crop
 from ..data import DataError, open_source
 from ..grid import ZoomGrid
-from ..models import ModelError, load_classifier, load_model, parse_spec
+from ..models import Classifier, ModelError, load_classifier, load_model, parse_spec
+from ..models.base import TorchClassifier
 from ..sweep import masked_softmax, resolve_subset, score
 from .zoom import ensemble, parse_transforms, zoom_crops
 
@@ -72,15 +73,20 @@ class TTAReport:
 class MemoRunner:
     """The torch side: one module, its normalisation on its device, one Memo per view kind."""
 
-    def __init__(self, cfg: TTAConfig, classes: np.ndarray | None):
+    def __init__(self, cfg: TTAConfig, classes: np.ndarray | None, classifier: Classifier | None = None):
+        """`classifier`: a torch classifier already loaded for the rest of the run, whose module
+        MEMO then adapts (and restores) rather than holding a second copy of the weights."""
         import torch
 
         from .memo import Memo
 
-        device = cfg.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        module, preprocess = load_model(cfg.model, cfg.weights)
+        if isinstance(classifier, TorchClassifier):
+            module, preprocess, device = classifier.module, classifier.preprocess, classifier.device
+        else:
+            device = cfg.device
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            module, preprocess = load_model(cfg.model, cfg.weights)
         self.torch, self.device, self.cfg = torch, device, cfg
         # channels_last: the convolutions' forward and backward run about 1.3x faster on CPU too
         self.module = module.to(device).float().to(memory_format=torch.channels_last)
@@ -126,7 +132,7 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     if subset is not None:
         allowed = np.zeros(classifier.num_classes, dtype=bool)
         allowed[list(subset)] = True
-    memo = MemoRunner(cfg, None if subset is None else np.asarray(subset)) if gradient else None
+    memo = MemoRunner(cfg, None if subset is None else np.asarray(subset), classifier) if gradient else None
 
     standard_zoom = cfg.grid.standard
     seconds = {m: 0.0 for m in methods}
