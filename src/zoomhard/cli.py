@@ -72,7 +72,7 @@ def _shard(ctx, param, value):
 
 def sweep_options(f):
     from .engines import ENGINES
-    from .sweep import SUBSET_CHOICES
+    from .protocols import SUBSET_CHOICES
 
     f = click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model.")(f)
     f = click.option("--labels", type=click.Path(dir_okay=False),
@@ -341,7 +341,7 @@ def objectnet_labels(images, out):
 
 
 def _subset_option(f):
-    from .sweep import SUBSET_CHOICES
+    from .protocols import SUBSET_CHOICES
 
     return click.option("--subset", type=click.Choice(SUBSET_CHOICES), default="auto", show_default=True,
                         help="Restrict predictions to a class subset, as sweep does.")(f)

@@ -50,16 +50,18 @@ class ClassSpace:
     allowed: np.ndarray | None = None
     groups: tuple[tuple[int, ...], ...] | None = None
     group_names: tuple[str, ...] | None = None
+    outputs: int = 1000  # the model's logits
 
     @property
     def classes(self) -> int:
+        """How many classes a prediction chooses from."""
         if self.groups is not None:
             return len(self.groups)
-        return int(self.allowed.sum()) if self.allowed is not None else 1000
+        return int(self.allowed.sum()) if self.allowed is not None else self.outputs
 
 
-def _mask(indices) -> np.ndarray:
-    m = np.zeros(1000, dtype=bool)
+def _mask(indices, size: int = 1000) -> np.ndarray:
+    m = np.zeros(size, dtype=bool)
     m[list(indices)] = True
     return m
 
@@ -71,17 +73,26 @@ def objectnet_space() -> ClassSpace:
     return ClassSpace("objectnet", _mask([i for g in groups for i in g]), groups, names)
 
 
-def class_space(name: str, source: Source | None = None) -> ClassSpace:
+def resolve_subset(name: str, source: Source | None = None) -> tuple[str, tuple[int, ...] | None]:
+    """(the subset's recorded name, its ImageNet-1k indices or None for all classes). auto: the
+    class folders a source holds (the study's rule), else all."""
     if name not in SUBSET_CHOICES:
         raise ValueError(f"unknown subset {name!r}; choose one of: {', '.join(SUBSET_CHOICES)}")
     if name == "none":
-        return ClassSpace("none")
+        return "none", None
     if name == "auto":
         subset = getattr(source, "auto_subset", None)
-        return ClassSpace("folders-present", _mask(subset)) if subset else ClassSpace("none")
+        return ("folders-present", subset) if subset else ("none", None)
+    return name, L.subset_indices(name)
+
+
+def class_space(name: str, source: Source | None = None, outputs: int = 1000) -> ClassSpace:
+    """The classes predictions choose from under --subset `name`, for a model with `outputs`
+    logits. ObjectNet scores 113 groups of ImageNet classes."""
+    name, subset = resolve_subset(name, source)
     if name == "objectnet":
         return objectnet_space()
-    return ClassSpace(name, _mask(L.subset_indices(name)))
+    return ClassSpace(name, None if subset is None else _mask(subset, outputs), outputs=outputs)
 
 
 def group_logits(logits: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -29,14 +29,13 @@ import numpy as np
 import pyarrow as pa
 
 from . import analysis
-from . import labels as L
 from .crops import ImageDecodeError, decode_image, device_grid_crops, grid_crops
 from .data import Item, Source, open_source
 from .grid import Zoom, ZoomGrid
 from .models import Classifier, load_classifier
+from .protocols import ClassSpace, RelabelledSource, class_space, resolve_subset, score_groups
 from .store import IMAGES, PREDICTIONS, RunStore
 
-SUBSET_CHOICES = ("auto", "none") + L.SUBSETS
 
 
 @dataclass
@@ -66,17 +65,6 @@ class SweepConfig:
     clip_norm: str = "clip"           # open_clip models: "imagenet" for the study's normalisation
     engine: str = "local"             # local | ray (zoomhard.engines)
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
-
-
-def resolve_subset(name: str, source: Source) -> tuple[str, tuple[int, ...] | None]:
-    if name not in SUBSET_CHOICES:
-        raise ValueError(f"unknown subset {name!r}; choose one of: {', '.join(SUBSET_CHOICES)}")
-    if name == "none":
-        return "none", None
-    if name == "auto":
-        subset = source.auto_subset
-        return ("folders-present" if subset else "none"), subset
-    return name, L.subset_indices(name)
 
 
 @dataclass
@@ -142,8 +130,6 @@ def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | Non
     `groups` (ObjectNet) scores each group of ImageNet classes by its best member's logit and
     ranks groups, not classes; each ranked group is reported as that best member."""
     if groups is not None:
-        from .protocols import score_groups
-
         return score_groups(logits, labels, groups)
     prob = masked_softmax(logits, allowed)
     k = min(5, prob.shape[1])
@@ -355,8 +341,6 @@ def _spawn_gpu_workers(cfg: SweepConfig, n: int) -> list:
 
 def run_source(cfg: SweepConfig) -> Source:
     """The images a sweep covers, relabelled with ReaL labels when asked."""
-    from .protocols import RelabelledSource
-
     source = open_source(cfg.data, labels=cfg.labels)
     return RelabelledSource(source, cfg.real_labels, cfg.real_mode) if cfg.real_labels else source
 
@@ -368,28 +352,14 @@ def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
                            std=cfg.std, preprocess=preprocess_override(cfg.model, cfg.weights, cfg.clip_norm))
 
 
-def class_space(subset_name: str, subset: tuple[int, ...] | None, num_classes: int):
-    """(allowed mask, ObjectNet groups, number of classes predicted) for score()."""
-    from .protocols import objectnet_space
-
-    if subset_name == "objectnet":  # 113 ObjectNet classes, each the max over its ImageNet classes
-        space = objectnet_space()
-        return space.allowed, space.groups, len(space.groups)
-    if subset is None:
-        return None, None, num_classes
-    allowed = np.zeros(num_classes, dtype=bool)
-    allowed[list(subset)] = True
-    return allowed, None, len(subset)
-
-
-def run_identity(cfg: SweepConfig, source: Source, subset_name: str, classes: int) -> dict:
+def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
     """What must match for a run folder to be resumed (store.IDENTITY_KEYS), whatever the engine."""
     return {
         "model": cfg.model,
         "weights": os.path.abspath(cfg.weights) if cfg.weights else None,
         "grid": cfg.grid.to_dict(),
         "data": {k: v for k, v in source.describe().items() if k != "images"},
-        "subset": {"name": subset_name, "classes": classes},
+        "subset": {"name": space.name, "classes": space.classes},
         "mode": "until-correct" if cfg.until_correct else "full",
     }
 
@@ -401,7 +371,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
 
         return run_ray_sweep(cfg, log)
     source = run_source(cfg)
-    subset_name, subset = resolve_subset(cfg.subset, source)
+    resolve_subset(cfg.subset, source)  # a wrong --subset fails before the model loads
     gpus = 0
     if cfg.device in ("auto", "cuda") and cfg.shard is None and not cfg.child:
         import torch
@@ -410,10 +380,11 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     classifier = run_classifier(cfg, "cuda:0" if gpus > 1 else cfg.device)
     resize = _resize_mode(cfg, classifier)
     order = learned_order(cfg.grid, cfg.order) if cfg.until_correct else None
-    allowed, groups, classes = class_space(subset_name, subset, classifier.num_classes)
+    space = class_space(cfg.subset, source, classifier.num_classes)
+    allowed, groups = space.allowed, space.groups
     store = RunStore(cfg.out)
     config = store.read_config() if cfg.child else store.open({
-        **run_identity(cfg, source, subset_name, classes),
+        **run_identity(cfg, source, space),
         "classifier": classifier.describe(),
         "resize": resize,
         "batch_size": cfg.batch_size,

@@ -25,8 +25,9 @@ import numpy as np
 from ..data import Item
 from ..grid import ZoomGrid
 from ..store import RunError, RunStore
-from ..sweep import (ImageCrops, SweepConfig, _progress, class_space, prediction_tables, prepare_item, resolve_subset,
-                     run_classifier, run_identity, run_source, summarize)
+from ..protocols import class_space, resolve_subset
+from ..sweep import (ImageCrops, SweepConfig, _progress, prediction_tables, prepare_item, run_classifier, run_identity,
+                     run_source, summarize)
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
 # The driver hands the cluster the images in waves of at most this many, or this many bytes.
@@ -165,12 +166,12 @@ def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     if cfg.until_correct or cfg.shard:
         raise ValueError("--until-correct and --shard run on the local engine; Ray shards the images itself")
     source = run_source(cfg)
-    subset_name, subset = resolve_subset(cfg.subset, source)
+    resolve_subset(cfg.subset, source)  # a wrong --subset fails before the model loads
     # Load once here, on the CPU (the driver may have no GPU): a wrong spec or weights file fails
     # before any cluster work, and the ONNX export is cached for the actors on this node.
     probe = run_classifier(cfg, "cpu")
     described = probe.describe()
-    allowed, groups, classes = class_space(subset_name, subset, probe.num_classes)
+    space = class_space(cfg.subset, source, probe.num_classes)
     del probe
 
     started_ray = _connect(ray, cfg.ray_address)
@@ -178,14 +179,14 @@ def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
         plan = plan_actors(ray.cluster_resources(), cfg.device)
         store = RunStore(cfg.out)
         config = store.open({
-            **run_identity(cfg, source, subset_name, classes),
+            **run_identity(cfg, source, space),
             "classifier": described,
             "resize": "pil",
             "batch_size": cfg.batch_size,
             "order": None,
         })
         config["sessions"][-1]["engine"] = {"name": "ray", "address": cfg.ray_address, **plan}
-        return _sweep(ray, cfg, source, store, config, (allowed, groups), plan, log)
+        return _sweep(ray, cfg, source, store, config, (space.allowed, space.groups), plan, log)
     finally:
         if started_ray:
             ray.shutdown()

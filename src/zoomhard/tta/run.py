@@ -25,7 +25,8 @@ from ..data import DataError, open_source
 from ..grid import ZoomGrid
 from ..models import Classifier, ModelError, load_classifier, load_model, parse_spec
 from ..models.base import TorchClassifier
-from ..sweep import masked_softmax, resolve_subset, score
+from ..protocols import resolve_subset
+from ..sweep import masked_softmax, score
 from .zoom import ensemble, parse_transforms, zoom_crops
 
 METHODS = ("memo-augmix", "memo-rrc", "zoom-mean", "zoom-max")
