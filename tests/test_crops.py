@@ -5,7 +5,7 @@ import torchvision.transforms.functional as F
 from PIL import Image
 
 from badimages import sample, write_awkward
-from zoomhard.crops import ImageDecodeError, decode_image, grid_crops, zoom_crop
+from zoomhard.crops import ImageDecodeError, decode_image, grid_crops, zoom_crop, zoom_crops
 from zoomhard.grid import Zoom, ZoomGrid, crop_origin
 
 
@@ -86,3 +86,13 @@ def test_device_crops_match_the_pil_path():
     device = device_grid_crops(np.asarray(img), grid, "cpu").numpy().astype(int)
     diff = np.abs(ours - device)
     assert diff.max() <= 2 and (diff > 0).mean() < 1e-3
+
+
+def test_zoom_crops_are_the_named_transforms_in_the_order_given():
+    img = sample("coffee.png")
+    grid = ZoomGrid()
+    zooms = [Zoom(512, 2, 0), Zoom(96, 1, 1), Zoom(512, 0, 2), Zoom(256, 1, 1)]
+    crops = zoom_crops(img, zooms, grid)
+    assert crops.shape == (4, 224, 224, 3)
+    for crop, zoom in zip(crops, zooms):
+        assert np.array_equal(crop, reference_crop(img, zoom)), zoom

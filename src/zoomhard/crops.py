@@ -122,6 +122,15 @@ def grid_crops(img: Image.Image, grid: ZoomGrid, scales: tuple[int, ...] | None 
     return out
 
 
+def zoom_crops(img, zooms: list[Zoom], grid: ZoomGrid, crop_fn=grid_crops):
+    """The crops of `zooms`, in that order: each scale they use resized once. `crop_fn` is
+    grid_crops, or device_grid_crops bound to a device (its `img` an RGB array then)."""
+    scales = sorted({z.scale for z in zooms})
+    per = grid.rows * grid.cols
+    crops = crop_fn(img, grid, tuple(scales))
+    return crops[[scales.index(z.scale) * per + z.row * grid.cols + z.col for z in zooms]]
+
+
 def zoom_crop(img: Image.Image, zoom: Zoom, grid: ZoomGrid | None = None) -> np.ndarray:
     """One crop, (crop, crop, 3) uint8: for figures and galleries."""
     grid = grid or ZoomGrid(scales=(zoom.scale,))

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import analysis
-from .crops import ImageDecodeError, decode_image, device_grid_crops, grid_crops
+from .crops import ImageDecodeError, decode_image, device_grid_crops, grid_crops, zoom_crops
 from .data import Item, Source, open_source
 from .grid import Zoom, ZoomGrid
 from .models import Classifier, load_classifier
@@ -309,13 +309,6 @@ def learned_order(grid: ZoomGrid, analysis_json: str | None) -> list[Zoom]:
 UNTIL_CORRECT_STAGES = (1, 9, 36, 108)
 
 
-def _crops_for(img, zooms: list[Zoom], grid: ZoomGrid, crop_fn) -> object:
-    scales = sorted({z.scale for z in zooms})
-    per = grid.rows * grid.cols
-    crops = crop_fn(img, grid, tuple(scales))
-    return crops[[scales.index(z.scale) * per + z.row * grid.cols + z.col for z in zooms]]
-
-
 def _resize_mode(cfg: SweepConfig, classifier: Classifier) -> str:
     if cfg.resize not in ("auto", "pil", "device"):
         raise ValueError(f"unknown resize {cfg.resize!r}; choose one of: auto, pil, device")
@@ -499,7 +492,7 @@ def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, group
                 stage = []
                 for item, data, size in unsolved:
                     zooms = order[start:end]
-                    crops = _crops_for(data, zooms, cfg.grid, crop_fn)
+                    crops = zoom_crops(data, zooms, cfg.grid, crop_fn)
                     im = ImageCrops(item, size, crops, np.empty((len(zooms), classifier.num_classes), np.float32),
                                     len(zooms), zooms)
                     stage.append(im)

@@ -20,14 +20,14 @@ from typing import Callable
 
 import numpy as np
 
-from ..crops import ImageDecodeError, decode_image, zoom_crop
+from ..crops import ImageDecodeError, decode_image, zoom_crop, zoom_crops
 from ..data import DataError, open_source
 from ..grid import ZoomGrid
 from ..models import Classifier, ModelError, load_classifier, load_model, parse_spec
 from ..models.base import TorchClassifier
 from ..protocols import resolve_subset
 from ..sweep import masked_softmax, score
-from .zoom import ensemble, parse_transforms, zoom_crops
+from .zoom import ensemble, parse_transforms
 
 METHODS = ("memo-augmix", "memo-rrc", "zoom-mean", "zoom-max")
 GRADIENT_METHODS = ("memo-augmix", "memo-rrc")
@@ -162,7 +162,7 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
                     prob = masked_softmax(memo(m, img, standard, item.image_id)[None], allowed, np.float64)[0]
                 else:
                     if zoom_probs is None:
-                        crops = zoom_crops(img, zooms, cfg.grid.crop)
+                        crops = zoom_crops(img, zooms, cfg.grid)
                         logits = np.concatenate([classifier.logits(crops[i:i + cfg.batch_size])
                                                  for i in range(0, len(crops), cfg.batch_size)])
                         zoom_probs = masked_softmax(logits, allowed, np.float64), time.perf_counter() - t0

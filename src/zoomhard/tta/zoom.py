@@ -1,7 +1,7 @@
 """Zoom ensembles: the softmax of several zoom transforms of an image, averaged or max-pooled.
 
 No gradient and no randomness: each image is decoded once, each scale resized once, and the
-crops of all chosen transforms go to the classifier in batches (crops.grid_crops).
+crops of all chosen transforms go to the classifier in batches (crops.zoom_crops).
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from ..crops import grid_crops
-from ..grid import CROP_SIZE, Zoom, ZoomGrid
+from ..grid import Zoom, ZoomGrid
 
 _JSON_SPEC = re.compile(r"^(?P<path>.+\.json)(?::(?P<k>\d+))?$")
 
@@ -72,14 +70,6 @@ def parse_transforms(text: str | None, grid: ZoomGrid | None = None) -> list[Zoo
     if not zooms:
         raise ValueError("--transforms names no transform")
     return list(dict.fromkeys(zooms))  # each once, in the order given
-
-
-def zoom_crops(img: Image.Image, zooms: list[Zoom], crop: int = CROP_SIZE) -> np.ndarray:
-    """uint8 (len(zooms), crop, crop, 3): each scale resized once, every anchor cut from it."""
-    grid = ZoomGrid(scales=tuple({z.scale for z in zooms}), crop=crop)
-    crops = grid_crops(img, grid)
-    position = {z: k for k, z in enumerate(grid)}
-    return crops[[position[z] for z in zooms]]
 
 
 def ensemble(probs: np.ndarray, how: str) -> np.ndarray:
