@@ -17,7 +17,7 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
@@ -25,11 +25,10 @@ from typing import Callable, Iterable
 import numpy as np
 
 from . import labels as L
-from .crops import ImageDecodeError, decode_image
-from .data import Item, Source, open_source
+from .data import Source, open_source
 from .models import Classifier, ModelError, Preprocess, load_classifier
 from .protocols import ClassSpace, RelabelledSource, class_space
-from .sweep import Batcher, ImageCrops, ordered_map, score
+from .sweep import NO_LABEL, Batcher, ImageCrops, ordered_map, prepare_item, score
 
 # The study's ImageNet-Hard figures (resources/imagenet_hard_top1.csv) and the specs that name
 # the same models.
@@ -99,17 +98,6 @@ def eval_transform(pp: Preprocess) -> Callable:
     return T.Compose([T.Resize(resize, interpolation=interpolation), T.CenterCrop(pp.input_size)])
 
 
-def _prepare(item: Item, transform: Callable) -> tuple[Item, np.ndarray | None, str]:
-    if not item.labels:
-        return item, None, "no label"
-    try:
-        return item, np.asarray(transform(decode_image(item.read())), dtype=np.uint8), ""
-    except ImageDecodeError as e:
-        return item, None, str(e)
-    except Exception as e:  # one bad image must not end the benchmark
-        return item, None, f"{type(e).__name__}: {e}"
-
-
 def _param_count(classifier: Classifier) -> float | None:
     module = getattr(classifier, "module", None)
     return round(sum(p.numel() for p in module.parameters()) / 1e6, 3) if module is not None else None
@@ -135,13 +123,14 @@ def run_model(classifier: Classifier, source: Source, space: ClassSpace, cfg: Be
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    prepared = ordered_map(lambda it: _prepare(it, transform), source, cfg.workers, ahead=4 * max(1, cfg.workers))
+    make = lambda img: np.asarray(transform(img), dtype=np.uint8)  # noqa: E731
+    prepared = ordered_map(partial(prepare_item, make=make), source, cfg.workers, ahead=4 * max(1, cfg.workers))
     with tqdm(total=len(source), unit="img", desc=classifier.spec, disable=not cfg.progress, dynamic_ncols=True) as bar:
         try:
             for item, crop, why in prepared:
                 bar.update(1)
                 if crop is None:
-                    if why == "no label":
+                    if why == NO_LABEL:
                         skipped += 1
                     else:
                         unreadable[item.image_id] = why

@@ -78,16 +78,17 @@ class ImageCrops:
     scores: dict | None = None        # score() of the logits, once computed
 
 
-def prepare_item(item: Item, grid: ZoomGrid, mode: str = "crops") -> tuple[Item, object, tuple[int, int] | str]:
-    """Decode one image in a worker: its grid crops ('crops'), its RGB array for resizing on
-    the device ('array') or the image itself ('image'); or (item, None, reason)."""
+NO_LABEL = "no ImageNet-1k label"
+
+
+def prepare_item(item: Item, make: Callable) -> tuple[Item, object, tuple[int, int] | str]:
+    """Decode one image in a worker and make what the model side needs of it (its grid crops,
+    its RGB array, an eval crop): (item, make(image), (width, height)), or (item, None, reason)."""
     if not item.labels:
-        return item, None, "no ImageNet-1k label"
+        return item, None, NO_LABEL
     try:
         img = decode_image(item.read())
-        if mode == "array":
-            return item, np.asarray(img), img.size
-        return item, (img if mode == "image" else grid_crops(img, grid)), img.size
+        return item, make(img), img.size
     except ImageDecodeError as e:
         return item, None, str(e)
     except Exception as e:  # never let one image end the run; record why instead
@@ -108,8 +109,11 @@ def ordered_map(fn: Callable, items: Iterable, workers: int, ahead: int) -> Iter
 
 
 def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int, mode: str = "crops") -> Iterator:
-    """prepare_item over items in threads; a whole image's crops each, so only a few ahead."""
-    return ordered_map(partial(prepare_item, grid=grid, mode=mode), items, workers, ahead=max(1, workers))
+    """prepare_item over items in threads: each image's grid crops ('crops'), its RGB array for
+    resizing on the device ('array') or the image itself ('image'). A whole image's crops each,
+    so only a few ahead."""
+    make = {"crops": partial(grid_crops, grid=grid), "array": np.asarray, "image": lambda img: img}[mode]
+    return ordered_map(partial(prepare_item, make=make), items, workers, ahead=max(1, workers))
 
 
 def masked_softmax(logits: np.ndarray, allowed: np.ndarray | None, dtype=np.float32) -> np.ndarray:

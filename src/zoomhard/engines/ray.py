@@ -18,16 +18,18 @@ import math
 import os
 import time
 from dataclasses import replace
+from functools import partial
 from typing import Callable, Iterator
 
 import numpy as np
 
+from ..crops import grid_crops
 from ..data import Item
 from ..grid import ZoomGrid
 from ..store import RunError, RunStore
 from ..protocols import class_space, resolve_subset
-from ..sweep import (ImageCrops, SweepConfig, _progress, prediction_tables, prepare_item, run_classifier, run_identity,
-                     run_source, summarize)
+from ..sweep import (NO_LABEL, ImageCrops, SweepConfig, _progress, prediction_tables, prepare_item, run_classifier,
+                     run_identity, run_source, summarize)
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
 # The driver hands the cluster the images in waves of at most this many, or this many bytes.
@@ -55,7 +57,7 @@ def _crop_batch(batch: dict, grid: ZoomGrid) -> dict:
     for i in range(len(batch["image_id"])):
         item = Item(str(batch["image_id"][i]), tuple(int(v) for v in batch["labels"][i]), str(batch["origin"][i]),
                     str(batch["locator"][i]), bytes(batch["payload"][i]) or None)
-        _, crops, info = prepare_item(item, grid)
+        _, crops, info = prepare_item(item, partial(grid_crops, grid=grid))
         ok = crops is not None
         out["image_id"].append(item.image_id)
         out["width"].append(info[0] if ok else 0)
@@ -270,7 +272,7 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
                 if it.labels:
                     yield it
                 else:  # nothing to score against: recorded without a trip to the cluster
-                    store.record_error(it.image_id, str(prepare_item(it, cfg.grid)[2]))
+                    store.record_error(it.image_id, NO_LABEL)
                     errors += 1
                     bar.update(1)
 
