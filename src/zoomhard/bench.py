@@ -199,7 +199,7 @@ def append_results(path: str, summaries: list[dict]) -> None:
 
 def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict]:
     """Benchmark every model of `cfg` on its data; returns one summary per model."""
-    from .models.clip import preprocess_override
+    from .models.clip import clip_norm_stats
 
     if not cfg.models:
         raise ValueError("give at least one --model")
@@ -209,8 +209,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict
     space = class_space(cfg.subset, source)
     results = []
     for spec, weights in cfg.models:
-        classifier = load_classifier(spec, weights, cfg.backend, cfg.device, crop=None,
-                                     preprocess=preprocess_override(spec, weights, cfg.clip_norm))
+        mean, std = clip_norm_stats(spec, cfg.clip_norm)
+        classifier = load_classifier(spec, weights, cfg.backend, cfg.device, crop=None, mean=mean, std=std)
         if classifier.num_classes != 1000:
             raise ModelError(f"{spec} has {classifier.num_classes} outputs; bench needs ImageNet-1k logits")
         summary, rows = run_model(classifier, source, space, cfg)

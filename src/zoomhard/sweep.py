@@ -343,10 +343,11 @@ def run_source(cfg: SweepConfig) -> Source:
 
 
 def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
-    from .models.clip import preprocess_override
+    from .models.clip import clip_norm_stats
 
-    return load_classifier(cfg.model, cfg.weights, cfg.backend, device, crop=cfg.grid.crop, mean=cfg.mean,
-                           std=cfg.std, preprocess=preprocess_override(cfg.model, cfg.weights, cfg.clip_norm))
+    mean, std = clip_norm_stats(cfg.model, cfg.clip_norm)  # the command line's own --mean/--std win
+    return load_classifier(cfg.model, cfg.weights, cfg.backend, device, crop=cfg.grid.crop, mean=cfg.mean or mean,
+                           std=cfg.std or std)
 
 
 def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from ..net import hf_offline, require_network
@@ -62,15 +61,14 @@ def clip_preprocess(arch: str, tag: str = "") -> Preprocess:
                       pre.get("interpolation", cfg.interpolation), 1.0, int(size))
 
 
-def preprocess_override(spec: str, weights: str | None, clip_norm: str = "clip") -> Preprocess | None:
-    """The preprocessing to force on `spec` for a --clip-norm choice (None: the model's own).
-    Only open_clip models are affected."""
+def clip_norm_stats(spec: str, clip_norm: str = "clip") -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """(mean, std) that --clip-norm puts on `spec` in place of its own, or (None, None): only
+    open_clip models with --clip-norm imagenet (the study's) change."""
     if clip_norm not in CLIP_NORMS:
         raise ValueError(f"unknown --clip-norm {clip_norm!r}; choose one of: {', '.join(CLIP_NORMS)}")
     if clip_norm == "clip" or not spec.strip().startswith("open_clip:"):
-        return None
-    arch, tag = split_name(spec.strip().partition(":")[2])
-    return replace(clip_preprocess(arch, tag), mean=IMAGENET_MEAN, std=IMAGENET_STD)
+        return None, None
+    return IMAGENET_MEAN, IMAGENET_STD
 
 
 def imagenet_prompts() -> tuple[tuple[str, ...], tuple[str, ...]]:
