@@ -62,9 +62,10 @@ class AnalyzedRun:
 COLUMNS = ["image_id", "scale", "row", "col", "correct", "top1", "label_prob"]
 
 
-def _fingerprint(store: RunStore) -> str:
+def _fingerprint(parts: list[Path]) -> str:
+    """Names the prediction parts an analysis was computed from."""
     h = hashlib.sha1()
-    for p in store.prediction_parts():
+    for p in parts:
         h.update(p.name.encode())
     return h.hexdigest()[:16]
 
@@ -95,7 +96,7 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
         images = _with_missing(images, c.image_ids, order)
         order = pc.index_in(pa.array(c.image_ids, pa.string()), value_set=images.column("image_id"))
     images = images.take(order)
-    return LoadedRun(Path(path), config, grid, table, images, c, _fingerprint(store), lay, parts, ends)
+    return LoadedRun(Path(path), config, grid, table, images, c, _fingerprint(parts), lay, parts, ends)
 
 
 def _with_missing(images: pa.Table, ids: list[str], order) -> pa.Table:
@@ -141,7 +142,7 @@ def read_fresh(path: str | os.PathLike) -> dict | None:
         result = json.loads(f.read_text())
     except json.JSONDecodeError:
         return None
-    if result.get("analysis_version") != ANALYSIS_VERSION or result.get("fingerprint") != _fingerprint(store):
+    if result.get("analysis_version") != ANALYSIS_VERSION or result.get("fingerprint") != _fingerprint(store.prediction_parts()):
         return None
     return result
 
@@ -166,7 +167,8 @@ def write_tables(run: LoadedRun, result: dict, out: Path) -> None:
     write_csv(out / "min_cover.csv", ["rank", "transform", "newly_covered", "accuracy"],
                ([k + 1, t, n, f"{a:.6f}"] for k, (t, n, a) in
                 enumerate(zip(result["min_cover"], result["min_cover_new"], result["cover_curve"]))))
-    rows = A.per_class(c, grid, _labels(run))
+    labels = _labels(run)
+    rows = A.per_class(c, grid, labels)
     write_csv(out / "per_class.csv", ["class", "wnid", "name", "images", "standard_top1", "upper_bound"],
                ([r["class"], L.wnids()[r["class"]] if r["class"] < len(L.wnids()) else "", _name(r["class"]),
                  r["images"], f"{r['standard_top1']:.6f}", f"{r['upper_bound']:.6f}"] for r in rows))
@@ -174,7 +176,6 @@ def write_tables(run: LoadedRun, result: dict, out: Path) -> None:
     n_correct = c.matrix.sum(axis=1)
     ids = c.image_ids
     origin = run.images.column("origin").to_pylist()
-    labels = _labels(run)
     write_csv(out / "per_image.csv", ["image_id", "labels", "origin", "standard_correct", "transforms_correct"],
                ([ids[i], " ".join(map(str, labels[i])), origin[i], int(std[i]), int(n_correct[i])]
                 for i in range(len(ids))))
@@ -196,13 +197,12 @@ def gallery_entries(run: LoadedRun, limit: int = GALLERY_SIZE) -> list[dict]:
     for part in run.parts_of([i for i, _ in picks]):   # only the parts that hold these images
         for r in pq.read_table(part, columns=["image_id", "top5_prob"], filters=wanted).to_pylist():
             std_prob[r["image_id"]] = (r["top5_prob"] or [0.0])[0]
-    labels = _labels(run)
     out = []
     for i, j in picks:
         row = run.images.slice(i, 1).to_pylist()[0]
         out.append({
             "image_id": c.image_ids[i],
-            "labels": [_name(k) for k in labels[i]],
+            "labels": [_name(k) for k in row["labels"]],
             "origin": row["origin"],
             "locator": row["locator"],
             "standard": {"transform": grid.standard.id, "top1": int(top1[i, std_j]),
