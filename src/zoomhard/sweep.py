@@ -362,6 +362,29 @@ def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
     }
 
 
+def done_before(cfg: SweepConfig, store: RunStore, source: Source, log: Callable[[str], None]) -> set[str]:
+    """Ids of the images a run folder already holds (swept or recorded unusable), said when any."""
+    skip = store.done_ids() | set(store.errors())
+    if skip:
+        log(f"resuming {cfg.out}: {len(skip)} of {len(source)} images already done")
+    return skip
+
+
+def end_session(store: RunStore, config: dict, started: float, images: int, unreadable: int, crops: int) -> None:
+    """This session's counts and timing, into run.json."""
+    elapsed = time.time() - started
+    config["sessions"][-1].update(ended=time.time(), seconds=round(elapsed, 3), images=images, unreadable=unreadable,
+                                  crops=crops, crops_per_second=round(crops / max(elapsed, 1e-9), 2))
+    store.write_config(config)
+
+
+def write_summary(store: RunStore, config: dict, grid: ZoomGrid) -> dict:
+    """The run's summary over everything it holds, also kept in run.json."""
+    config["summary"] = summarize(store, grid)
+    store.write_config(config)
+    return config["summary"]
+
+
 def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary."""
     if cfg.engine == "ray":
@@ -394,10 +417,8 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     def mine() -> Iterator[Item]:
         return (it for i, it in enumerate(source) if shard is None or i % shard[1] == shard[0])
 
-    skip = store.done_ids() | set(store.errors())
+    skip = done_before(cfg, store, source, log)
     total = len(source) if shard is None else len(range(shard[0], len(source), shard[1]))
-    if skip:
-        log(f"resuming {cfg.out}: {len(skip)} of {len(source)} images already done")
 
     started, counts = time.time(), {"images": 0, "unreadable": 0}
     batcher = Batcher(classifier, cfg.batch_size, cfg.grid.crop)
@@ -419,23 +440,14 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     finally:
         batcher.close()
         bar.close()
-        elapsed = time.time() - started
         if not cfg.child:
-            config["sessions"][-1].update(
-                ended=time.time(), seconds=round(elapsed, 3), images=counts["images"],
-                unreadable=counts["unreadable"], crops=batcher.crops_done,
-                crops_per_second=round(batcher.crops_done / max(elapsed, 1e-9), 2))
-            store.write_config(config)
+            end_session(store, config, started, counts["images"], counts["unreadable"], batcher.crops_done)
     for p in workers:
         p.join()
         if p.exitcode != 0:
             raise RuntimeError(f"the sweep process of one GPU failed (exit code {p.exitcode}); "
                                "run the same command again to resume")
-    summary = summarize(store, cfg.grid)
-    if not cfg.child:
-        config["summary"] = summary
-        store.write_config(config)
-    return summary
+    return summarize(store, cfg.grid) if cfg.child else write_summary(store, config, cfg.grid)
 
 
 def _full(cfg, todo, classifier, resize, batcher, allowed, groups, store, bar, counts, started) -> None:

@@ -28,8 +28,8 @@ from ..data import Item
 from ..grid import ZoomGrid
 from ..store import RunError, RunStore
 from ..protocols import class_space, resolve_subset
-from ..sweep import (NO_LABEL, ImageCrops, SweepConfig, _progress, prediction_tables, prepare_item, run_classifier,
-                     run_identity, run_source, summarize)
+from ..sweep import (NO_LABEL, ImageCrops, SweepConfig, _progress, done_before, end_session, prediction_tables,
+                     prepare_item, run_classifier, run_identity, run_source, write_summary)
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
 # The driver hands the cluster the images in waves of at most this many, or this many bytes.
@@ -244,9 +244,7 @@ def _waves(items: Iterator[Item]) -> Iterator[list[Item]]:
 
 
 def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: tuple, plan: dict, log) -> dict:
-    skip = store.done_ids() | set(store.errors())
-    if skip:
-        log(f"resuming {cfg.out}: {len(skip)} of {len(source)} images already done")
+    skip = done_before(cfg, store, source, log)
     started, images_done, errors, crops_done = time.time(), 0, 0, 0
     bar = _progress(len(source), 0, cfg.progress)
     todo: dict[str, Item] = {}
@@ -305,14 +303,7 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
     finally:
         flush()  # whatever completed is kept, even on Ctrl-C
         bar.close()
-        elapsed = time.time() - started
-        config["sessions"][-1].update(ended=time.time(), seconds=round(elapsed, 3), images=images_done,
-                                      unreadable=errors, crops=crops_done,
-                                      crops_per_second=round(crops_done / max(elapsed, 1e-9), 2))
-        store.write_config(config)
+        end_session(store, config, started, images_done, errors, crops_done)
     if todo:
         raise RunError(f"the Ray pipeline ended without {len(todo)} images; run the same command again to resume")
-    summary = summarize(store, cfg.grid)
-    config["summary"] = summary
-    store.write_config(config)
-    return summary
+    return write_summary(store, config, cfg.grid)
