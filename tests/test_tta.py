@@ -12,10 +12,14 @@ from PIL import Image
 
 from zoomhard.cli import main
 from zoomhard.data.samples import SAMPLES, sample_path
+from zoomhard.labels import objectnet_to_imagenet, wnid_index
+from zoomhard.protocols import class_space, objectnet_space
+from zoomhard.sweep import score
 from zoomhard.tta import METHODS, TTAConfig, batchnorm_prior, marginal_entropy, parse_transforms, run_tta
 from zoomhard.tta import reference as R
 from zoomhard.tta import views as V
-from zoomhard.tta.run import MemoRunner
+from zoomhard.tta.memo import Memo
+from zoomhard.tta.run import MemoRunner, choice_probs
 
 
 @pytest.fixture(autouse=True)
@@ -216,15 +220,39 @@ def test_reversing_the_image_order_changes_nothing(tmp_path):
     assert [same(r) for r in a.results] == [same(r) for r in b.results]
 
 
-def test_a_class_subset_limits_every_method(two_samples):
-    from zoomhard.labels import subset_indices
-
+@pytest.mark.parametrize("subset", ["imagenet-a", "objectnet"])
+def test_a_class_subset_limits_every_method(two_samples, subset):
     report = run_tta(TTAConfig(model="lite0", data=str(two_samples), methods=("memo-rrc", "zoom-max"), views=2,
-                               subset="imagenet-a", transforms="s256-r1c1,s512-r0c0", progress=False),
+                               subset=subset, transforms="s256-r1c1,s512-r0c0", progress=False),
                      log=lambda m: None)
-    allowed = set(subset_indices("imagenet-a"))
+    allowed = set(class_space(subset).members.ravel().tolist())
+    assert len(allowed) == {"imagenet-a": 200, "objectnet": 125}[subset]
     for row in report.images:
         assert {row["baseline_top1"], row["memo-rrc_top1"], row["zoom-max_top1"]} <= allowed
+
+
+def test_objectnet_methods_choose_among_its_113_classes_as_bench_does():
+    """Under --subset objectnet every method ranks the 113 ObjectNet classes, each by the best
+    logit of its ImageNet classes, as sweep and bench score them: MEMO's loss included."""
+    space = objectnet_space()
+    mapping = objectnet_to_imagenet()
+    clock, bicycle = mapping["Alarm clock"], mapping["Bicycle"]
+    logits = np.zeros((2, 1000), np.float32)
+    logits[:, wnid_index()["n02123045"]] = 99.0   # tabby: no ObjectNet class
+    logits[0, clock[0]] = 5.0
+    logits[0, list(bicycle)] = 4.0                # two members at 4.0 count once
+    logits[1, bicycle[1]] = 6.0
+    probs, members = choice_probs(logits, space)
+    assert probs.shape == members.shape == (2, 113)
+    s = score(logits, bicycle, space.allowed, space.groups)
+    np.testing.assert_allclose(-np.sort(-probs, axis=1)[:, :5], s["top5_prob"], rtol=1e-5)
+    b = space.group_names.index("Bicycle")
+    assert members[1, b] == bicycle[1] and members[0, b] in bicycle
+    assert probs[:, b].mean() > probs[:, space.group_names.index("Alarm clock")].mean()  # zoom-mean's pick
+    group_max = np.array([[logits[v, list(g)].max() for g in space.groups] for v in range(2)], np.float64)
+    memo = Memo(torch.nn.Linear(2, 1000), members=space.members)
+    assert memo.loss(torch.tensor(logits, dtype=torch.float64)).item() == pytest.approx(
+        marginal_entropy(torch.tensor(group_max)).item(), abs=1e-12)
 
 
 def test_memo_on_the_torch_classifier_shares_its_module_and_leaves_it_as_found(two_samples):

@@ -28,6 +28,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -58,6 +59,16 @@ class ClassSpace:
         if self.groups is not None:
             return len(self.groups)
         return int(self.allowed.sum()) if self.allowed is not None else self.outputs
+
+    @property
+    def members(self) -> np.ndarray:
+        """(classes, width) the ImageNet indices behind each class a prediction chooses from: one
+        per row for all or a subset of the classes, an ObjectNet group's members padded with its
+        first (a repeat changes no maximum)."""
+        if self.groups is not None:
+            return group_members(self.groups)
+        idx = np.flatnonzero(self.allowed) if self.allowed is not None else np.arange(self.outputs)
+        return idx[:, None]
 
 
 def _mask(indices, size: int = 1000) -> np.ndarray:
@@ -95,24 +106,25 @@ def class_space(name: str, source: Source | None = None, outputs: int = 1000) ->
     return ClassSpace(name, None if subset is None else _mask(subset, outputs), outputs=outputs)
 
 
-def group_logits(logits: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
-    """(n, groups) best logit of each group, and (n, groups) the ImageNet index that gave it."""
-    n = len(logits)
-    best = np.empty((n, len(groups)), dtype=np.float32)
-    arg = np.empty((n, len(groups)), dtype=np.int64)
-    rows = np.arange(n)
-    for g, members in enumerate(groups):
-        idx = np.asarray(members)
-        a = logits[:, idx].argmax(axis=1)
-        best[:, g] = logits[rows, idx[a]]
-        arg[:, g] = idx[a]
-    return best, arg
+@lru_cache(maxsize=8)
+def group_members(groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    width = max(map(len, groups))
+    return np.array([g + (g[0],) * (width - len(g)) for g in groups], dtype=np.int64)
+
+
+def choice_logits(logits: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, outputs) logits -> (n, classes) each class's logit, its best member's (ClassSpace.members),
+    and (n, classes) the ImageNet index of that member."""
+    gathered = logits[:, members]                       # (n, classes, width)
+    best = gathered.argmax(axis=2)
+    return (np.take_along_axis(gathered, best[..., None], axis=2)[..., 0],
+            members[np.arange(len(members)), best])
 
 
 def score_groups(logits: np.ndarray, labels: tuple[int, ...], groups: tuple[tuple[int, ...], ...]) -> dict:
     """sweep.score for grouped classes: softmax and top-5 over groups, each reported as its best
     ImageNet class; correct when that class is one of the labels."""
-    best, arg = group_logits(logits.astype(np.float32, copy=False), groups)
+    best, arg = choice_logits(logits.astype(np.float32, copy=False), group_members(groups))
     best -= best.max(axis=1, keepdims=True)
     prob = np.exp(best)
     prob /= prob.sum(axis=1, keepdims=True)

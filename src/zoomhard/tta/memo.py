@@ -85,7 +85,7 @@ class Memo:
     """Episodic MEMO on one torch module: `adapt_predict` leaves the weights as it found them."""
 
     def __init__(self, module: nn.Module, steps: int = 1, lr: float = 0.00025,
-                 prior_strength: float = DEFAULT_PRIOR_STRENGTH, classes: np.ndarray | None = None):
+                 prior_strength: float = DEFAULT_PRIOR_STRENGTH, members: np.ndarray | None = None):
         if steps < 0:
             raise ValueError("steps must be 0 or more")
         if lr < 0:
@@ -93,9 +93,10 @@ class Memo:
         self.module = module.eval()
         self.steps, self.lr, self.prior_strength = steps, lr, prior_strength
         self.params = [p for p in module.parameters() if p.requires_grad]
-        # Class indices the loss sees (a class subset), as MEMO restricts ImageNet-A/R outputs.
+        # The classes the loss sees, as MEMO restricts ImageNet-A/R outputs: (classes, width)
+        # ImageNet indices, each class scored by its best member (ClassSpace.members).
         device = next(module.parameters()).device
-        self.classes = None if classes is None else torch.as_tensor(classes, dtype=torch.long, device=device)
+        self.members = None if members is None else torch.as_tensor(members, dtype=torch.long, device=device)
         self.original = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
     @torch.no_grad()
@@ -104,8 +105,8 @@ class Memo:
             v.copy_(self.original[k])
 
     def loss(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.classes is not None:
-            logits = logits[:, self.classes]
+        if self.members is not None:
+            logits = logits[:, self.members].amax(dim=-1)
         return marginal_entropy(logits)
 
     def adapt_predict(self, make_views: Callable[[], torch.Tensor], standard: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ from ..data import DataError, open_source
 from ..grid import ZoomGrid
 from ..models import Classifier, ModelError, load_classifier, load_model, parse_spec
 from ..models.base import TorchClassifier
-from ..protocols import resolve_subset
+from ..protocols import ClassSpace, choice_logits, class_space
 from ..sweep import masked_softmax, score
 from .zoom import ensemble, parse_transforms
 
@@ -74,7 +74,7 @@ class TTAReport:
 class MemoRunner:
     """The torch side: one module, its normalisation on its device, one Memo per view kind."""
 
-    def __init__(self, cfg: TTAConfig, classes: np.ndarray | None, classifier: Classifier | None = None):
+    def __init__(self, cfg: TTAConfig, members: np.ndarray | None, classifier: Classifier | None = None):
         """`classifier`: a torch classifier already loaded for the rest of the run, whose module
         MEMO then adapts (and restores) rather than holding a second copy of the weights."""
         import torch
@@ -93,7 +93,7 @@ class MemoRunner:
         self.module = module.to(device).float().to(memory_format=torch.channels_last)
         self.mean = torch.tensor(preprocess.mean, device=device, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(preprocess.std, device=device, dtype=torch.float32).view(1, 3, 1, 1)
-        self.memo = Memo(self.module, cfg.steps, cfg.lr, cfg.prior_strength, classes)
+        self.memo = Memo(self.module, cfg.steps, cfg.lr, cfg.prior_strength, members)
 
     def normalize(self, u8):
         return (u8.float() / 255 - self.mean) / self.std
@@ -120,7 +120,6 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
         raise ValueError("--views must be at least 1")
     zooms = parse_transforms(cfg.transforms, cfg.grid) if any(m.startswith("zoom") for m in methods) else []
     source = open_source(cfg.data, labels=cfg.labels)
-    _, subset = resolve_subset(cfg.subset, source)
 
     gradient = [m for m in methods if m in GRADIENT_METHODS]
     if gradient and parse_spec(cfg.model)[0] == "onnx":
@@ -129,11 +128,8 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     if gradient and cfg.backend == "onnx":
         log(f"{', '.join(gradient)} needs gradients: it runs the torch model; --backend onnx serves the rest")
     classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop)
-    allowed = None
-    if subset is not None:
-        allowed = np.zeros(classifier.num_classes, dtype=bool)
-        allowed[list(subset)] = True
-    memo = MemoRunner(cfg, None if subset is None else np.asarray(subset), classifier) if gradient else None
+    space = class_space(cfg.subset, source, classifier.num_classes)
+    memo = MemoRunner(cfg, space.members, classifier) if gradient else None
 
     standard_zoom = cfg.grid.standard
     seconds = {m: 0.0 for m in methods}
@@ -152,27 +148,31 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
                 skipped[item.image_id] = str(e)
                 continue
             standard = zoom_crop(img, standard_zoom, cfg.grid)
-            base = score(classifier.logits(standard[None]), item.labels, allowed)
+            base = score(classifier.logits(standard[None]), item.labels, space.allowed, space.groups)
             row = {"image_id": item.image_id, "labels": list(item.labels),
                    "baseline_top1": int(base["top1"][0]), "baseline_correct": bool(base["correct"][0])}
             zoom_probs = None  # zoom-mean and zoom-max share the crops' softmax (and each is charged its time)
             for m in methods:
                 t0, shared = time.perf_counter(), 0.0
                 if m in GRADIENT_METHODS:
-                    prob = masked_softmax(memo(m, img, standard, item.image_id)[None], allowed, np.float64)[0]
+                    probs, members = choice_probs(memo(m, img, standard, item.image_id)[None], space)
+                    prob = probs[0]
                 else:
                     if zoom_probs is None:
                         crops = zoom_crops(img, zooms, cfg.grid)
                         logits = np.concatenate([classifier.logits(crops[i:i + cfg.batch_size])
                                                  for i in range(0, len(crops), cfg.batch_size)])
-                        zoom_probs = masked_softmax(logits, allowed, np.float64), time.perf_counter() - t0
+                        zoom_probs = choice_probs(logits, space), time.perf_counter() - t0
                     else:
                         shared = zoom_probs[1]
-                    prob = ensemble(zoom_probs[0], m.removeprefix("zoom-"))
-                top1 = int(prob.argmax())
+                    probs, members = zoom_probs[0]
+                    prob = ensemble(probs, m.removeprefix("zoom-"))
+                k = int(prob.argmax())
+                # an ObjectNet class is reported as its best member in the view surest of it
+                top1 = int(members[probs[:, k].argmax(), k])
                 seconds[m] += time.perf_counter() - t0 + shared
                 row[f"{m}_top1"] = top1
-                row[f"{m}_prob"] = float(prob[top1])
+                row[f"{m}_prob"] = float(prob[k])
                 row[f"{m}_correct"] = top1 in item.labels
             images.append(row)
     finally:
@@ -186,6 +186,13 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     results = [{"method": m, "n": n, "top1": float(np.mean([r[f"{m}_correct"] for r in images])),
                 "baseline_top1": baseline, "seconds_per_image": round(seconds[m] / n, 4)} for m in methods]
     return TTAReport(results, images, skipped)
+
+
+def choice_probs(logits: np.ndarray, space: ClassSpace) -> tuple[np.ndarray, np.ndarray]:
+    """(views, classes) softmax over the classes a prediction chooses from (ObjectNet: its groups,
+    as sweep and bench score them) and (views, classes) the ImageNet index behind each."""
+    z, members = choice_logits(logits, space.members)
+    return masked_softmax(z, None, np.float64), members
 
 
 def _progress(total: int, enabled: bool):
