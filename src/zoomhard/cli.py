@@ -70,21 +70,50 @@ def _shard(ctx, param, value):
     return k, n
 
 
-def sweep_options(f):
-    from .engines import ENGINES
+def data_options(f):
+    """--weights, --labels, --subset: what sweep, bench and tta share about model and data."""
     from .protocols import SUBSET_CHOICES
 
     f = click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model.")(f)
     f = click.option("--labels", type=click.Path(dir_okay=False),
                      help="Labels CSV (image,labels[,origin]) for a plain folder of images.")(f)
     f = click.option("--subset", type=click.Choice(SUBSET_CHOICES), default="auto", show_default=True,
-                     help="Restrict predictions to a class subset; auto = the wnid folders present.")(f)
+                     help="Class space of the prediction; auto = the wnid folders present.")(f)
+    return f
+
+
+def protocol_options(f):
+    """--real-labels, --real-mode, --clip-norm: sweep and bench score alike."""
+    from .protocols import REAL_MODES
+
+    f = click.option("--real-labels", type=click.Path(dir_okay=False),
+                     help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images.")(f)
+    f = click.option("--real-mode", type=click.Choice(REAL_MODES), default=REAL_MODES[0], show_default=True)(f)
+    f = click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default="clip", show_default=True,
+                     help="open_clip models: CLIP's own mean/std, or ImageNet's (the study's).")(f)
+    return f
+
+
+def device_option(f):
+    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
+
+
+def batch_options(f):
+    """--batch-size and --workers: sweep and bench feed the model alike."""
     f = click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 65536))(f)
     f = click.option("--workers", default=None, type=click.IntRange(1, 256),
                      help="Decode/resize threads [default: min(4, cores)].")(f)
+    return f
+
+
+def sweep_options(f):
+    from .engines import ENGINES
+
+    f = data_options(f)
+    f = batch_options(f)
     f = click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
                      help="auto: ONNX Runtime on CPU, torch (bf16, channels_last) on CUDA.")(f)
-    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
+    f = device_option(f)
     f = click.option("--mean", callback=_triple, help="Override the model's normalisation mean, e.g. 0.5,0.5,0.5.")(f)
     f = click.option("--std", callback=_triple, help="Override the model's normalisation std.")(f)
     f = click.option("--resize", type=click.Choice(["auto", "pil", "device"]), default="auto", show_default=True,
@@ -113,11 +142,7 @@ def sweep_options(f):
               help="Stop at each image's first correct transform: the upper bound for a fraction of the work.")
 @click.option("--order", type=click.Path(exists=True, dir_okay=False),
               help="With --until-correct: a previous run's analysis.json whose min_cover goes first.")
-@click.option("--real-labels", type=click.Path(dir_okay=False),
-              help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images.")
-@click.option("--real-mode", type=click.Choice(["original+real", "real"]), default="original+real", show_default=True)
-@click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default="clip", show_default=True,
-              help="open_clip models: CLIP's own mean/std, or ImageNet's (the study's).")
+@protocol_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
           device, mean, std, resize, shard, flush_seconds, progress, engine, ray_address, until_correct, order,
@@ -270,19 +295,11 @@ def compare(runs, paper, paper_dataset, as_json):
 @click.option("--model", "-m", "models", required=True, multiple=True,
               help="A model spec (repeatable, or several joined by commas), or a file of 'SPEC [WEIGHTS]' lines.")
 @click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO.")
-@click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict (with a single --model).")
-@click.option("--labels", type=click.Path(dir_okay=False), help="Labels CSV for a plain folder of images.")
-@click.option("--subset", type=click.Choice(["auto", "none", "imagenet-a", "imagenet-r", "objectnet"]),
-              default="auto", show_default=True, help="Class space of the prediction; auto = wnid folders present.")
-@click.option("--real-labels", type=click.Path(dir_okay=False),
-              help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images.")
-@click.option("--real-mode", type=click.Choice(["original+real", "real"]), default="original+real", show_default=True)
-@click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default="clip", show_default=True,
-              help="open_clip models: CLIP's own mean/std, or ImageNet's (the study's).")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 65536))
-@click.option("--workers", default=None, type=click.IntRange(1, 256), help="Decode threads [default: min(4, cores)].")
+@data_options
+@protocol_options
+@batch_options
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option
 @click.option("--predictions", type=click.Path(dir_okay=False), help="Write per-image predictions to this CSV.")
 @click.option("--results", type=click.Path(dir_okay=False), help="Append one row per model to this results CSV.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -340,13 +357,6 @@ def objectnet_labels(images, out):
                f"bench with: --data {images} --labels {r['labels']} --subset objectnet")
 
 
-def _subset_option(f):
-    from .protocols import SUBSET_CHOICES
-
-    return click.option("--subset", type=click.Choice(SUBSET_CHOICES), default="auto", show_default=True,
-                        help="Restrict predictions to a class subset, as sweep does.")(f)
-
-
 @cli.command()
 @click.option("--model", "-m", required=True, help="lite0, torchvision:NAME, timm:NAME (MEMO needs a torch model).")
 @click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO.")
@@ -362,13 +372,10 @@ def _subset_option(f):
 @click.option("--transforms", default=None,
               help="zoom-*: ids 's256-r1c1,s384-r0c2' or RUN/analysis.json[:K] (its min-cover) "
                    "[default: every transform of the grid with scale > 224].")
-@click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model.")
-@click.option("--labels", type=click.Path(dir_okay=False),
-              help="Labels CSV (image,labels[,origin]) for a plain folder of images.")
-@_subset_option
+@data_options
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
               help="For the baseline and zoom-*; MEMO always runs torch.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print {method, n, top1, baseline_top1, seconds_per_image}.")
 def tta(model, data, methods, views, steps, lr, prior_strength, seed, transforms, weights, labels, subset, backend,
