@@ -164,6 +164,12 @@ def test_analyze_writes_json_csvs_and_figures(tmp_path, capsys):
     assert r["n_images"] == 3 and r["standard_top1"] == 1 / 3 and r["upper_bound"] == 2 / 3
     assert r["per_anchor"][2][0] == 2 / 3 and len(r["per_anchor"]) == 3
     assert r["min_cover"] == ["s128-r2c0", "s512-r2c0"] and r["cover_curve"] == [1 / 3, 2 / 3]
+    # what sweep --order and tta --transforms read back
+    assert [z.id for z in A.read_min_cover(str(run / "analysis.json"))] == r["min_cover"]
+    (tmp_path / "no-cover.json").write_text(json.dumps({"per_anchor": r["per_anchor"]}))
+    for bad, why in [("missing.json", "no such file"), ("no-cover.json", "no min_cover list")]:
+        with pytest.raises(ValueError, match=why):
+            A.read_min_cover(str(tmp_path / bad))
     with open(run / "analysis" / "per_transform.csv") as f:
         assert len(list(csv.DictReader(f))) == len(GRID)
     with open(run / "analysis" / "per_class.csv") as f:

@@ -61,9 +61,9 @@ def test_ray_engine_matches_local_engine(cluster, tmp_path, monkeypatch):
         (folder / it.image_id).symlink_to(it.read())
         lines.append(f"{it.image_id},{';'.join(map(str, it.labels))}")
     (folder / "labels.csv").write_text("image,labels\n" + "\n".join(lines) + "\n")
-    for engine in ("local", "ray"):
-        assert main(["sweep", "-m", "lite0", "-d", str(folder), "-o", str(tmp_path / engine), "--scales", "128,256",
-                     "--no-progress", "--engine", engine]) == 0
+    for name in ("local", "ray"):
+        assert main(["sweep", "-m", "lite0", "-d", str(folder), "-o", str(tmp_path / name), "--scales", "128,256",
+                     "--no-progress", "--engine", name]) == 0
 
     local, remote = rows(tmp_path / "local"), rows(tmp_path / "ray")
     swept = 6 + sum(v == "ok" for v in awkward.values())

@@ -162,6 +162,33 @@ def min_cover(c: Correctness) -> Cover:
     return Cover(picks, new, len(c.image_ids))
 
 
+def read_min_cover(path: str) -> list[Zoom]:
+    """The greedy min-cover of an analysis.json, in order: a list of transform ids under
+    "min_cover" (also taken: objects with an id / transform field, or the list under the
+    cover's "transforms" / "ids"). Anything else is a ValueError naming the file."""
+    import json
+    from pathlib import Path
+
+    try:
+        doc = json.loads(Path(path).expanduser().read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable analysis.json ({e})") from None
+    cover = doc.get("min_cover") if isinstance(doc, dict) else None
+    if isinstance(cover, dict):
+        cover = cover.get("transforms", cover.get("ids", cover.get("order")))
+    if not isinstance(cover, list):
+        raise ValueError(f"{path}: has no min_cover list of transforms")
+    ids = [e.get("id", e.get("transform")) if isinstance(e, dict) else e for e in cover]
+    if not all(isinstance(i, str) for i in ids):
+        raise ValueError(f"{path}: min_cover entries must be transform ids like s256-r1c1")
+    try:
+        return [Zoom.parse(i) for i in ids]
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
 def disentangle(c: Correctness, grid: ZoomGrid) -> dict:
     """Upper bounds with zoom-in only (scale > crop), zoom-out only (< crop) and scale == crop,
     and the share of all images that only that group solves."""

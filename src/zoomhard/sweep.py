@@ -299,12 +299,10 @@ def learned_order(grid: ZoomGrid, analysis_json: str | None) -> list[Zoom]:
     rest = default_order(grid)
     if not analysis_json:
         return rest
-    import json
-
     try:
-        cover = [Zoom.parse(z) for z in json.loads(open(analysis_json).read())["min_cover"]]
-    except (OSError, KeyError, ValueError) as e:
-        raise ValueError(f"--order {analysis_json}: needs an analysis.json with a min_cover list ({e})") from None
+        cover = analysis.read_min_cover(analysis_json)
+    except ValueError as e:
+        raise ValueError(f"--order {e}") from None
     cover = [z for z in dict.fromkeys(cover) if z in grid]
     return cover + [z for z in rest if z not in set(cover)]
 

@@ -7,7 +7,6 @@ processor config (mean/std, resize, crop, resample).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..net import hf_offline, require_network

@@ -6,12 +6,11 @@ crops of all chosen transforms go to the classifier in batches (crops.zoom_crops
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import numpy as np
 
+from ..analysis import read_min_cover
 from ..grid import Zoom, ZoomGrid
 
 _JSON_SPEC = re.compile(r"^(?P<path>.+\.json)(?::(?P<k>\d+))?$")
@@ -23,24 +22,6 @@ def zoom_in_transforms(grid: ZoomGrid | None = None) -> list[Zoom]:
     return [z for z in grid if z.scale > grid.crop]
 
 
-def _cover_ids(doc) -> list[str]:
-    """The min-cover transform ids from an analysis.json: a list of ids, or of objects with an
-    id / transform field, under "min_cover" (directly or as its "transforms" / "ids")."""
-    cover = doc.get("min_cover") if isinstance(doc, dict) else None
-    if isinstance(cover, dict):
-        cover = cover.get("transforms", cover.get("ids", cover.get("order")))
-    if not isinstance(cover, list):
-        raise ValueError("has no min_cover list of transforms")
-    ids = []
-    for entry in cover:
-        if isinstance(entry, dict):
-            entry = entry.get("id", entry.get("transform"))
-        if not isinstance(entry, str):
-            raise ValueError("min_cover entries must be transform ids like s256-r1c1")
-        ids.append(entry)
-    return ids
-
-
 def parse_transforms(text: str | None, grid: ZoomGrid | None = None) -> list[Zoom]:
     """None -> the zoom-in part of the grid; 's256-r1c1,s384-r0c2' -> those; 'RUN/analysis.json'
     or 'RUN/analysis.json:36' -> that run's greedy min-cover (its first 36)."""
@@ -50,20 +31,16 @@ def parse_transforms(text: str | None, grid: ZoomGrid | None = None) -> list[Zoo
     text = text.strip()
     m = _JSON_SPEC.match(text)
     if m:
-        path = Path(m["path"]).expanduser()
-        if not path.is_file():
-            raise ValueError(f"--transforms {m['path']}: no such file")
         try:
-            ids = _cover_ids(json.loads(path.read_text()))
-        except (json.JSONDecodeError, ValueError) as e:
-            raise ValueError(f"--transforms {m['path']}: {e}") from None
+            zooms = read_min_cover(m["path"])
+        except ValueError as e:
+            raise ValueError(f"--transforms {e}") from None
         if m["k"] is not None:
             if int(m["k"]) < 1:
                 raise ValueError("--transforms PATH:K needs K >= 1")
-            ids = ids[:int(m["k"])]
+            zooms = zooms[:int(m["k"])]
     else:
-        ids = [t for t in text.split(",") if t.strip()]
-    zooms = [Zoom.parse(t) for t in ids]
+        zooms = [Zoom.parse(t) for t in text.split(",") if t.strip()]
     for z in zooms:
         if not (z.scale >= 1 and 0 <= z.row < grid.rows and 0 <= z.col < grid.cols):
             raise ValueError(f"transform {z.id} is outside the {grid.rows} x {grid.cols} anchor grid")
