@@ -250,6 +250,7 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
     todo: dict[str, Item] = {}
     finished: list[ImageCrops] = []
     last_flush = time.time()
+    described = None
 
     def flush() -> None:
         nonlocal finished, last_flush
@@ -281,7 +282,9 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
             todo = {it.image_id: it for it in wave}
             ds = _dataset(ray, cfg, wave, plan)
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                config["classifier"] = json.loads(batch["classifier"][0])  # as the actors run it
+                if batch["classifier"][0] != described:  # as the actors run it
+                    described = batch["classifier"][0]
+                    config["classifier"] = json.loads(described)
                 for i, image_id in enumerate(batch["image_id"]):
                     item = todo.pop(str(image_id), None)
                     if item is None:  # already written this session: never twice
