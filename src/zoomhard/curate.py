@@ -33,7 +33,6 @@ from typing import Callable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import __version__, analysis
@@ -192,8 +191,8 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
     for j, (store, config) in enumerate(zip(stores, configs)):
         grid = ZoomGrid.from_dict(config["grid"])
         table = store.predictions(columns=["image_id", "scale", "row", "col", "top1", "correct"])
-        table = _rescore(table, relabel)
-        c = analysis.correctness(table, grid)
+        lay = analysis.layout(table, grid)
+        c = analysis.correctness(_rescore(table, relabel, lay), grid, lay)
         rows = np.array([index[i] for i in c.image_ids], dtype=np.int64)
         seen = c.observed.sum(axis=1)
         swept[rows, j] = seen > 0
@@ -202,14 +201,12 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
     return Candidates(list(paths), list(index), labels, origins, locators, swept, solved, hit_rate, configs, relabelled)
 
 
-def _rescore(table: pa.Table, relabel: dict[str, tuple[int, ...]]) -> pa.Table:
+def _rescore(table: pa.Table, relabel: dict[str, tuple[int, ...]], lay: analysis.Layout) -> pa.Table:
     """`correct` under the merged labels: right before, or top-1 is one of the extra labels."""
     if not relabel or table.num_rows == 0:
         return table
-    codes = pc.dictionary_encode(table.column("image_id")).combine_chunks()
-    ids = codes.dictionary.to_pylist()
-    img = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    pairs = np.array([i * 1000 + lab for i, image_id in enumerate(ids) for lab in relabel.get(image_id, ())],
+    img = lay.image.astype(np.int64)
+    pairs = np.array([i * 1000 + lab for i, image_id in enumerate(lay.image_ids) for lab in relabel.get(image_id, ())],
                      dtype=np.int64)
     if not len(pairs):
         return table
