@@ -11,8 +11,7 @@ import pytest
 from zoomhard import labels as L
 from zoomhard.cli import main
 from zoomhard.data.samples import SAMPLES, sample_path
-from zoomhard.protocols import class_space, objectnet_space, val_index
-from zoomhard.sweep import score
+from zoomhard.protocols import class_space, objectnet_space, score, val_index
 
 
 def bench_json(capsys, *args) -> dict | list:

@@ -13,8 +13,7 @@ from PIL import Image
 from zoomhard.cli import main
 from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.labels import objectnet_to_imagenet, wnid_index
-from zoomhard.protocols import class_space, objectnet_space
-from zoomhard.sweep import score
+from zoomhard.protocols import class_space, objectnet_space, score
 from zoomhard.tta import METHODS, TTAConfig, batchnorm_prior, marginal_entropy, parse_transforms, run_tta
 from zoomhard.tta import reference as R
 from zoomhard.tta import views as V

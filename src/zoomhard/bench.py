@@ -27,8 +27,8 @@ import numpy as np
 from . import labels as L
 from .data import Source, open_source
 from .models import Classifier, ModelError, Preprocess, load_classifier
-from .protocols import ClassSpace, RelabelledSource, class_space
-from .sweep import NO_LABEL, Batcher, ImageCrops, ordered_map, prepare_item, score
+from .protocols import ClassSpace, RelabelledSource, class_space, score
+from .sweep import NO_LABEL, Batcher, ImageCrops, ordered_map, prepare_item
 
 # The study's ImageNet-Hard figures (resources/imagenet_hard_top1.csv) and the specs that name
 # the same models.

@@ -106,6 +106,41 @@ def class_space(name: str, source: Source | None = None, outputs: int = 1000) ->
     return ClassSpace(name, None if subset is None else _mask(subset, outputs), outputs=outputs)
 
 
+def masked_softmax(logits: np.ndarray, allowed: np.ndarray | None, dtype=np.float32) -> np.ndarray:
+    """Softmax over the allowed classes only (the others get probability 0)."""
+    z = logits.astype(dtype, copy=True)
+    if allowed is not None:
+        z[:, ~allowed] = -np.inf
+    z -= z.max(axis=1, keepdims=True)
+    prob = np.exp(z)
+    prob /= prob.sum(axis=1, keepdims=True)
+    return prob
+
+
+def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | None,
+          groups: tuple[tuple[int, ...], ...] | None = None) -> dict:
+    """Top-1/top-5 (within `allowed` classes), correctness and the best label's probability.
+
+    `groups` (ObjectNet) scores each group of ImageNet classes by its best member's logit and
+    ranks groups, not classes; each ranked group is reported as that best member."""
+    if groups is not None:
+        return score_groups(logits, labels, groups)
+    prob = masked_softmax(logits, allowed)
+    k = min(5, prob.shape[1])
+    top5 = np.argpartition(-prob, k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(prob, top5, axis=1).argsort(axis=1)[:, ::-1]
+    top5 = np.take_along_axis(top5, order, axis=1)
+    top1 = top5[:, 0]
+    lab = np.asarray(labels, dtype=np.int64)
+    return {
+        "top1": top1,
+        "correct": np.isin(top1, lab),
+        "top5": top5,
+        "top5_prob": np.take_along_axis(prob, top5, axis=1),
+        "label_prob": prob[:, lab].max(axis=1) if len(lab) else np.zeros(len(prob), np.float32),
+    }
+
+
 @lru_cache(maxsize=8)
 def group_members(groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
     width = max(map(len, groups))
@@ -122,12 +157,10 @@ def choice_logits(logits: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, 
 
 
 def score_groups(logits: np.ndarray, labels: tuple[int, ...], groups: tuple[tuple[int, ...], ...]) -> dict:
-    """sweep.score for grouped classes: softmax and top-5 over groups, each reported as its best
+    """score for grouped classes: softmax and top-5 over groups, each reported as its best
     ImageNet class; correct when that class is one of the labels."""
     best, arg = choice_logits(logits.astype(np.float32, copy=False), group_members(groups))
-    best -= best.max(axis=1, keepdims=True)
-    prob = np.exp(best)
-    prob /= prob.sum(axis=1, keepdims=True)
+    prob = masked_softmax(best, None)
     k = min(5, prob.shape[1])
     order = np.argsort(-prob, axis=1, kind="stable")[:, :k]
     top5 = np.take_along_axis(arg, order, axis=1)

@@ -33,7 +33,7 @@ from .crops import ImageDecodeError, decode_image, device_grid_crops, grid_crops
 from .data import Item, Source, open_source
 from .grid import Zoom, ZoomGrid
 from .models import Classifier, load_classifier
-from .protocols import ClassSpace, RelabelledSource, class_space, resolve_subset, score_groups
+from .protocols import ClassSpace, RelabelledSource, class_space, resolve_subset, score
 from .store import IMAGES, PREDICTIONS, RunStore
 
 
@@ -114,41 +114,6 @@ def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int, mode:
     so only a few ahead."""
     make = {"crops": partial(grid_crops, grid=grid), "array": np.asarray, "image": lambda img: img}[mode]
     return ordered_map(partial(prepare_item, make=make), items, workers, ahead=max(1, workers))
-
-
-def masked_softmax(logits: np.ndarray, allowed: np.ndarray | None, dtype=np.float32) -> np.ndarray:
-    """Softmax over the allowed classes only (the others get probability 0)."""
-    z = logits.astype(dtype, copy=True)
-    if allowed is not None:
-        z[:, ~allowed] = -np.inf
-    z -= z.max(axis=1, keepdims=True)
-    prob = np.exp(z)
-    prob /= prob.sum(axis=1, keepdims=True)
-    return prob
-
-
-def score(logits: np.ndarray, labels: tuple[int, ...], allowed: np.ndarray | None,
-          groups: tuple[tuple[int, ...], ...] | None = None) -> dict:
-    """Top-1/top-5 (within `allowed` classes), correctness and the best label's probability.
-
-    `groups` (ObjectNet) scores each group of ImageNet classes by its best member's logit and
-    ranks groups, not classes; each ranked group is reported as that best member."""
-    if groups is not None:
-        return score_groups(logits, labels, groups)
-    prob = masked_softmax(logits, allowed)
-    k = min(5, prob.shape[1])
-    top5 = np.argpartition(-prob, k - 1, axis=1)[:, :k]
-    order = np.take_along_axis(prob, top5, axis=1).argsort(axis=1)[:, ::-1]
-    top5 = np.take_along_axis(top5, order, axis=1)
-    top1 = top5[:, 0]
-    lab = np.asarray(labels, dtype=np.int64)
-    return {
-        "top1": top1,
-        "correct": np.isin(top1, lab),
-        "top5": top5,
-        "top5_prob": np.take_along_axis(prob, top5, axis=1),
-        "label_prob": prob[:, lab].max(axis=1) if len(lab) else np.zeros(len(prob), np.float32),
-    }
 
 
 class Batcher:

@@ -25,8 +25,7 @@ from ..data import DataError, open_source
 from ..grid import ZoomGrid
 from ..models import Classifier, ModelError, load_classifier, load_model, parse_spec
 from ..models.base import TorchClassifier
-from ..protocols import ClassSpace, choice_logits, class_space
-from ..sweep import masked_softmax, score
+from ..protocols import ClassSpace, choice_logits, class_space, masked_softmax, score
 from .zoom import ensemble, parse_transforms
 
 METHODS = ("memo-augmix", "memo-rrc", "zoom-mean", "zoom-max")
