@@ -166,15 +166,9 @@ def read_min_cover(path: str) -> list[Zoom]:
     """The greedy min-cover of an analysis.json, in order: a list of transform ids under
     "min_cover" (also taken: objects with an id / transform field, or the list under the
     cover's "transforms" / "ids"). Anything else is a ValueError naming the file."""
-    import json
-    from pathlib import Path
+    from .data.base import read_json
 
-    try:
-        doc = json.loads(Path(path).expanduser().read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable analysis.json ({e})") from None
+    doc = read_json(path, error=ValueError)
     cover = doc.get("min_cover") if isinstance(doc, dict) else None
     if isinstance(cover, dict):
         cover = cover.get("transforms", cover.get("ids", cover.get("order")))

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import labels as L
 from .data import DataError, Item, Source
+from .data.base import read_json
 
 SUBSET_CHOICES = ("auto", "none") + L.SUBSETS
 REAL_MODES = ("original+real", "real")
@@ -178,12 +179,7 @@ def score_groups(logits: np.ndarray, labels: tuple[int, ...], groups: tuple[tupl
 # -- ReaL labels ------------------------------------------------------------------------------
 
 def load_real_labels(path: str) -> list[tuple[int, ...]]:
-    try:
-        data = json.loads(Path(path).expanduser().read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such ReaL labels file") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not a JSON file ({e})") from None
+    data = read_json(path, "ReaL labels file")
     if not isinstance(data, list) or not all(isinstance(x, list) for x in data):
         raise DataError(f"{path}: expected a JSON list of label lists in ImageNet val order (ReaL format)")
     return [tuple(sorted({int(i) for i in x})) for x in data]

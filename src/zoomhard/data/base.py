@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -90,6 +91,16 @@ _reader = LocatorReader()
 def open_locator(locator: str) -> str | bytes:
     """Read an image back from where a source said it lives (a path, or the image's bytes)."""
     return _reader.read(locator)
+
+
+def read_json(path: str, what: str = "file", error: type[Exception] = DataError):
+    """A user's JSON file, parsed; a missing or unreadable file is one `error` naming it."""
+    try:
+        return json.loads(Path(path).expanduser().read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except (OSError, ValueError) as e:  # a folder, no permission, not UTF-8, not JSON
+        raise error(f"{path}: not a readable JSON {what} ({e})") from None
 
 
 def relative_id(path: Path, root: Path) -> str:
