@@ -17,13 +17,10 @@ import time
 
 import numpy as np
 
-from functools import partial
-
-from zoomhard.bench import BenchConfig, eval_transform, run_model
+from zoomhard.bench import BenchConfig, eval_crops, eval_transform, run_model
 from zoomhard.data import SamplesSource
 from zoomhard.models import load_classifier
 from zoomhard.protocols import class_space
-from zoomhard.sweep import ordered_map, prepare_item
 
 
 class Repeated:
@@ -72,11 +69,8 @@ def main() -> None:
         n += args.batch_size
     model_ips = n / (time.perf_counter() - started)
 
-    transform = eval_transform(classifier.preprocess)
-    make = lambda img: np.asarray(transform(img), dtype=np.uint8)  # noqa: E731  (as bench makes it)
     started = time.perf_counter()
-    n = sum(1 for _ in ordered_map(partial(prepare_item, make=make), source, cfg.workers,
-                                   ahead=4 * max(1, cfg.workers)))
+    n = sum(1 for _ in eval_crops(source, eval_transform(classifier.preprocess), cfg.workers))
     prep_ips = n / (time.perf_counter() - started)
     shared = 1 / (1 / model_ips + 1 / prep_ips)
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from . import labels as L
-from .data import Source, open_source
+from .data import Item, Source, open_source
 from .models import Classifier, ModelError, Preprocess, load_classifier
 from .protocols import ClassSpace, RelabelledSource, class_space, score
 from .sweep import NO_LABEL, Batcher, ImageCrops, ordered_map, prepare_item
@@ -98,6 +98,13 @@ def eval_transform(pp: Preprocess) -> Callable:
     return T.Compose([T.Resize(resize, interpolation=interpolation), T.CenterCrop(pp.input_size)])
 
 
+def eval_crops(source: Iterable[Item], transform: Callable, workers: int) -> Iterator:
+    """(item, uint8 eval crop or None, size or reason) per image, in order, decoded in `workers`
+    threads a few images ahead of the model."""
+    make = lambda img: np.asarray(transform(img), dtype=np.uint8)  # noqa: E731
+    return ordered_map(partial(prepare_item, make=make), source, workers, ahead=4 * max(1, workers))
+
+
 def _param_count(classifier: Classifier) -> float | None:
     module = getattr(classifier, "module", None)
     return round(sum(p.numel() for p in module.parameters()) / 1e6, 3) if module is not None else None
@@ -123,8 +130,7 @@ def run_model(classifier: Classifier, source: Source, space: ClassSpace, cfg: Be
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    make = lambda img: np.asarray(transform(img), dtype=np.uint8)  # noqa: E731
-    prepared = ordered_map(partial(prepare_item, make=make), source, cfg.workers, ahead=4 * max(1, cfg.workers))
+    prepared = eval_crops(source, transform, cfg.workers)
     with tqdm(total=len(source), unit="img", desc=classifier.spec, disable=not cfg.progress, dynamic_ncols=True) as bar:
         try:
             for item, crop, why in prepared:
