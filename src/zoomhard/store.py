@@ -90,7 +90,9 @@ def _atomic_write_table(table: pa.Table, path: Path) -> None:
 
 
 # The keys of run.json that must match for a run to be resumed rather than refused.
-IDENTITY_KEYS = ("model", "weights", "grid", "data", "subset", "mode")
+IDENTITY_KEYS = ("model", "weights", "grid", "data", "subset", "mode", "protocol")
+# What a run.json written before a key existed means by its absence.
+IDENTITY_DEFAULTS = {"protocol": "native"}
 
 
 def _brief(key: str, value) -> str:
@@ -135,7 +137,8 @@ class RunStore:
         config = {"format": FORMAT_VERSION, **config}
         if self.exists():
             old = self.read_config()
-            diff = [k for k in IDENTITY_KEYS if old.get(k) != config.get(k)]
+            diff = [k for k in IDENTITY_KEYS
+                    if old.get(k, IDENTITY_DEFAULTS.get(k)) != config.get(k, IDENTITY_DEFAULTS.get(k))]
             if diff:
                 raise RunError(f"{self.path} holds a run with another {', '.join(diff)} "
                                f"({'; '.join(f'{k}: {_brief(k, old.get(k))}' for k in diff)}); "

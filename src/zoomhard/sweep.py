@@ -63,6 +63,7 @@ class SweepConfig:
     real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
     real_mode: str = "original+real"
     clip_norm: str = "clip"           # open_clip models: "imagenet" for the study's normalisation
+    protocol: str = "native"          # "study": the authors' setup (see zoomhard.study)
     engine: str = "local"             # local | ray (zoomhard.engines)
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
 
@@ -322,6 +323,7 @@ def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
         "data": {k: v for k, v in source.describe().items() if k != "images"},
         "subset": {"name": space.name, "classes": space.classes},
         "mode": "until-correct" if cfg.until_correct else "full",
+        "protocol": cfg.protocol,
     }
 
 
