@@ -107,6 +107,9 @@ def test_cover_curve_for_every_k_and_top36():
     h = r["top36_histograms"]
     assert h["k"] == 36 and sum(map(sum, h["location"])) == 36
     assert h["scale"] == {128: 9, 224: 9, 256: 9, 512: 9, 1024: 0}
+    # the paper's per-anchor bound uses the whole cover: picks 37-40 (scale 1024, r0c0-r1c0) count
+    cover_map = np.array(r["per_anchor_cover"]) * 41
+    assert cover_map.tolist() == [[5, 5, 5], [5, 4, 4], [4, 4, 4]]
 
 
 def test_disentangle_zoom_in_zoom_out_and_crop_scale():
@@ -117,6 +120,40 @@ def test_disentangle_zoom_in_zoom_out_and_crop_scale():
     assert d["zoom_in"] == {"scales": [256, 512], "upper_bound": 3 / n, "exclusive": 2 / n}
     assert d["zoom_out"] == {"scales": [128], "upper_bound": 2 / n, "exclusive": 1 / n}
     assert d["crop_scale"] == {"scales": [224], "upper_bound": 1 / n, "exclusive": 1 / n}
+
+
+# Cover: s128-r0c0 (a, b, c), then s512-r2c2 (d, e beat s256-r1c1's d alone); s256-r1c1 and
+# s224-r1c1 solve images the cover already has, so they are not in it.
+COVERED = {"a": ["s128-r0c0", "s256-r1c1"], "b": ["s128-r0c0"], "c": ["s128-r0c0", "s224-r1c1"],
+           "d": ["s512-r2c2", "s256-r1c1"], "e": ["s512-r2c2"], "never": []}
+
+
+def test_per_anchor_cover_counts_the_cover_transforms_only():
+    c = matrix(COVERED)
+    cover = A.min_cover(c)
+    assert [c.zooms[j].id for j in cover.picks] == ["s128-r0c0", "s512-r2c2"]
+    every = np.zeros((3, 3))
+    every[0, 0], every[1, 1], every[2, 2] = 3 / 6, 3 / 6, 2 / 6   # centre: a, d (256) and c (224)
+    only_cover = every.copy()
+    only_cover[1, 1] = 0.0                                        # no pick sits at the centre
+    assert np.allclose(A.per_anchor(c, GRID), every)
+    assert np.allclose(A.per_anchor_cover(c, GRID, cover), only_cover)
+    r = A.analyze(c, GRID)
+    assert np.allclose(r["per_anchor"], every) and np.allclose(r["per_anchor_cover"], only_cover)
+
+
+def test_disentangle_cover_groups_the_cover_transforms_only():
+    c = matrix(COVERED)
+    n = 6
+    r = A.analyze(c, GRID)
+    everything, cover = r["disentangle"], r["disentangle_cover"]
+    assert everything["zoom_in"] == {"scales": [256, 512], "upper_bound": 3 / n, "exclusive": 2 / n}   # a, d, e; d, e
+    assert everything["zoom_out"] == {"scales": [128], "upper_bound": 3 / n, "exclusive": 1 / n}       # a, b, c; b
+    assert everything["crop_scale"] == {"scales": [224], "upper_bound": 1 / n, "exclusive": 0.0}       # c
+    assert cover["zoom_in"] == {"scales": [512], "upper_bound": 2 / n, "exclusive": 2 / n}             # d, e
+    assert cover["zoom_out"] == {"scales": [128], "upper_bound": 3 / n, "exclusive": 3 / n}            # a, b, c
+    assert cover["crop_scale"] == {"scales": [], "upper_bound": 0.0, "exclusive": 0.0}
+    assert r["partial"] is False and cover["crop"] == 224
 
 
 def test_per_class_counts_an_image_towards_each_acceptable_label():

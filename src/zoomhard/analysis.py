@@ -101,11 +101,31 @@ def _cube(c: Correctness, grid: ZoomGrid) -> np.ndarray:
     return c.matrix.reshape(len(c.image_ids), len(grid.scales), grid.rows, grid.cols)
 
 
-def per_anchor(c: Correctness, grid: ZoomGrid) -> np.ndarray:
-    """(rows, cols): fraction of images that some scale at that anchor gets right (row 0 = top)."""
+def per_anchor(c: Correctness, grid: ZoomGrid, among: np.ndarray | None = None) -> np.ndarray:
+    """(rows, cols): fraction of images that some scale at that anchor gets right (row 0 = top).
+    `among`, a bool mask over the transforms, limits the scales to those transforms."""
     if not c.image_ids:
         return np.zeros((grid.rows, grid.cols))
-    return _cube(c, grid).any(axis=1).mean(axis=0)
+    m = c.matrix if among is None else c.matrix & among
+    return m.reshape(len(c.image_ids), len(grid.scales), grid.rows, grid.cols).any(axis=1).mean(axis=0)
+
+
+def cover_mask(c: Correctness, cover: "Cover") -> np.ndarray:
+    """Bool mask over c.zooms: True for every transform of the greedy cover (all of its picks)."""
+    mask = np.zeros(len(c.zooms), dtype=bool)
+    mask[cover.picks] = True
+    return mask
+
+
+def per_anchor_cover(c: Correctness, grid: ZoomGrid, cover: "Cover") -> np.ndarray:
+    """The study's spatial-bias map (its Figure 2): per anchor, the fraction of images that some
+    transform of the whole greedy min-cover at that anchor gets right; an anchor no pick sits at
+    is 0. The authors' notebook (src/analysis/center-bias-analysis.ipynb, `show_accuracy` with
+    `show_min_cover=True`) keeps the rows `min_covers[model][0]`: the whole cover, not its first
+    36 (those are `[0][:36]`, used only for the top-36 histograms). It also masks every
+    (image, transform) pair by per-image anchor-visibility data that was never published;
+    that mask is not applied here."""
+    return per_anchor(c, grid, cover_mask(c, cover))
 
 
 def per_scale(c: Correctness, grid: ZoomGrid) -> dict[int, float]:
@@ -173,7 +193,8 @@ def read_min_cover(path: str) -> list[Zoom]:
     if isinstance(cover, dict):
         cover = cover.get("transforms", cover.get("ids", cover.get("order")))
     if not isinstance(cover, list):
-        raise ValueError(f"{path}: has no min_cover list of transforms")
+        partial = " (a partial run's analysis: --until-correct leaves no cover)" if isinstance(doc, dict) and doc.get("partial") else ""
+        raise ValueError(f"{path}: has no min_cover list of transforms{partial}")
     ids = [e.get("id", e.get("transform")) if isinstance(e, dict) else e for e in cover]
     if not all(isinstance(i, str) for i in ids):
         raise ValueError(f"{path}: min_cover entries must be transform ids like s256-r1c1")
@@ -183,11 +204,14 @@ def read_min_cover(path: str) -> list[Zoom]:
         raise ValueError(f"{path}: {e}") from None
 
 
-def disentangle(c: Correctness, grid: ZoomGrid) -> dict:
+def disentangle(c: Correctness, grid: ZoomGrid, among: np.ndarray | None = None) -> dict:
     """Upper bounds with zoom-in only (scale > crop), zoom-out only (< crop) and scale == crop,
-    and the share of all images that only that group solves."""
+    and the share of all images that only that group solves. `among`, a bool mask over the
+    transforms, limits every group to those transforms (its "scales" then lists theirs)."""
     scales = np.array([z.scale for z in c.zooms])
-    groups = {"zoom_in": scales > grid.crop, "zoom_out": scales < grid.crop, "crop_scale": scales == grid.crop}
+    keep = np.ones(len(c.zooms), dtype=bool) if among is None else among
+    groups = {"zoom_in": (scales > grid.crop) & keep, "zoom_out": (scales < grid.crop) & keep,
+              "crop_scale": (scales == grid.crop) & keep}
     solved = {k: c.matrix[:, mask].any(axis=1) for k, mask in groups.items()}
     out: dict = {"crop": grid.crop}
     for k, mask in groups.items():
@@ -201,6 +225,15 @@ def disentangle(c: Correctness, grid: ZoomGrid) -> dict:
             "exclusive": _frac(solved[k] & ~others),
         }
     return out
+
+
+def disentangle_cover(c: Correctness, grid: ZoomGrid, cover: "Cover") -> dict:
+    """`disentangle` over the whole greedy min-cover's transforms only, as the authors'
+    src/analysis/disentangling.ipynb filters its table to `min_covers[dataset][model][0]`
+    before grouping by scale. (That notebook's exclusive shares reuse, for every model, the
+    transform lists of the last model its loop saw; here each run's groups come from its own
+    cover, which is what the notebook means to compute.)"""
+    return disentangle(c, grid, cover_mask(c, cover))
 
 
 def cover_histograms(c: Correctness, grid: ZoomGrid, cover: Cover, k: int = 36) -> dict:
@@ -233,25 +266,60 @@ def per_class(c: Correctness, grid: ZoomGrid, labels: list[tuple[int, ...]]) -> 
              "upper_bound": float(ub[k] / images[k])} for k in np.flatnonzero(images)]
 
 
-def analyze(c: Correctness, grid: ZoomGrid, top_k: int = 36) -> dict:
-    """Everything of analysis.json that follows from the matrix alone (fractions in [0, 1])."""
-    cover = min_cover(c)
-    curve = cover.accuracy()
-    return {
+def is_partial(c: Correctness) -> bool:
+    """True when some image lacks some transform: an --until-correct run, which stops at each
+    image's first right transform, leaves most of the grid unevaluated."""
+    return not c.observed.all()
+
+
+def standard_evaluated(c: Correctness, grid: ZoomGrid) -> bool:
+    return bool(c.image_ids) and bool(c.observed[:, c.zooms.index(grid.standard)].all())
+
+
+# What a partial run cannot tell: each needs every image's whole row of the grid. An
+# --until-correct run tries transforms in an order (the centre first by default) and stops at
+# the first right one, so the transforms it tried are right more often than the grid is, and
+# most of them where the order starts: a min-cover, the first 36 of it, per-anchor, per-scale
+# or disentangled bounds computed from it would build that order into the numbers (a centre
+# bias when the centre goes first) rather than measure the model.
+GRID_WIDE = ("per_anchor", "per_anchor_cover", "per_scale", "center_per_scale", "min_cover", "min_cover_new",
+             "cover_curve", "disentangle", "disentangle_cover")
+
+
+def analyze(c: Correctness, grid: ZoomGrid, top_k: int = 36, partial: bool | None = None) -> dict:
+    """Everything of analysis.json that follows from the matrix alone (fractions in [0, 1]).
+
+    `partial` (default: some image lacks some transform) keeps only what stays exact: the
+    upper bound (an image counts as solved once one transform is right, and an unsolved one
+    has been tried on every transform), the share unsolved, and the standard crop's top-1 when
+    every image has it (else None). Every quantity of GRID_WIDE and the top-k ones are None.
+    """
+    partial = is_partial(c) if partial is None else partial
+    out = {
         "n_images": len(c.image_ids),
         "n_transforms": len(c.zooms),
+        "partial": partial,
+        "evaluated": float(c.observed.mean()) if c.image_ids else 0.0,
         "standard": grid.standard.id,
-        "standard_top1": standard_top1(c, grid),
+        "standard_top1": standard_top1(c, grid) if not partial or standard_evaluated(c, grid) else None,
         "upper_bound": upper_bound(c),
         "unsolved": _frac(~c.matrix.any(axis=1)),
+    }
+    if partial:
+        return {**out, **dict.fromkeys(GRID_WIDE), f"top{top_k}_upper_bound": None, f"top{top_k}_histograms": None}
+    cover = min_cover(c)
+    return {
+        **out,
         "per_anchor": per_anchor(c, grid).tolist(),
+        "per_anchor_cover": per_anchor_cover(c, grid, cover).tolist(),
         "per_scale": {str(s): v for s, v in per_scale(c, grid).items()},
         "center_per_scale": {str(s): v for s, v in center_per_scale(c, grid).items()},
         "min_cover": [c.zooms[j].id for j in cover.picks],
         "min_cover_new": cover.new,
-        "cover_curve": curve,
+        "cover_curve": cover.accuracy(),
         f"top{top_k}_upper_bound": cover.upper_bound_of_first(top_k),
         "disentangle": disentangle(c, grid),
+        "disentangle_cover": disentangle_cover(c, grid, cover),
         f"top{top_k}_histograms": cover_histograms(c, grid, cover, top_k),
     }
 
@@ -260,7 +328,8 @@ def fixed_by_zoom(c: Correctness, grid: ZoomGrid, label_prob: np.ndarray, limit:
     """Images the standard crop gets wrong and some transform gets right, as (image, transform)
     pairs: the correct transform with the highest probability of a right label. The `limit`
     most confident fixes, ties in image order. `label_prob` is (images, transforms)."""
-    wrong = ~c.column(grid.standard)
+    j = c.zooms.index(grid.standard)
+    wrong = c.observed[:, j] & ~c.matrix[:, j]      # a standard crop never tried is not wrong
     fixable = np.flatnonzero(wrong & c.matrix.any(axis=1))
     if not len(fixable):
         return []

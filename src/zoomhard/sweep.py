@@ -241,9 +241,8 @@ def summarize(store: RunStore, grid: ZoomGrid) -> dict:
     table = store.predictions(columns=["image_id", "scale", "row", "col", "correct"])
     c = analysis.correctness(table, grid)
     n = len(c.image_ids)
-    standard_seen = bool(n) and bool(c.observed[:, c.zooms.index(grid.standard)].all())
     return {"images": n, "transforms": len(grid), "standard": grid.standard.id,
-            "standard_top1": analysis.standard_top1(c, grid) if standard_seen else None,
+            "standard_top1": analysis.standard_top1(c, grid) if analysis.standard_evaluated(c, grid) else None,
             "upper_bound": analysis.upper_bound(c),
             "evaluated": float(c.observed.mean()) if n else 0.0,
             "unreadable": len(store.errors())}

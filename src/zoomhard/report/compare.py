@@ -68,7 +68,8 @@ def compare_rows(runs: list[str], paper: bool = False, dataset: str | None = Non
         row = {"run": str(path), "model": r.get("model"), "data": _data_name(r.get("data")),
                "images": r["n_images"], "transforms": r["n_transforms"],
                "crop1": r["standard_top1"], f"crop{TOP_K}": r[f"top{TOP_K}_upper_bound"],
-               "crop_all": r["upper_bound"], "min_cover": len(r["min_cover"])}
+               "crop_all": r["upper_bound"], "min_cover": None if r["min_cover"] is None else len(r["min_cover"]),
+               "partial": r["partial"]}
         if paper:
             row["paper"] = paper_figures(paper_model(r.get("model")), dataset or paper_dataset(r))
         rows.append(row)
@@ -97,6 +98,10 @@ def format_table(rows: list[dict], paper: bool = False) -> str:
     out = [_align([head] + body), "top-1 accuracy in %; all-crop = upper bound over the run's n transforms"]
     if len({r["images"] for r in rows}) > 1 or len({r["data"] for r in rows}) > 1:
         out.append("note: the runs do not hold the same data, so their rows are not directly comparable")
+    partial = [r["run"] for r in rows if r["partial"]]
+    if partial:
+        out.append(f"partial run (--until-correct): {', '.join(partial)}: only the upper bound and the standard "
+                   "crop (when evaluated) are exact; no 36-crop figure")
     if paper:
         out += ["", "The study's Table 1 (top-1 %):",
                 _align([["model", "crops", *PAPER_DATASETS]] +

@@ -31,7 +31,7 @@ def _heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None):
     ax.set_xticks(range(cols), _axis_names(cols, "col"))
     ax.set_yticks(range(rows), _axis_names(rows, "row"))
     ax.set_xlabel("anchor column (left to right)")
-    ax.set_ylabel("anchor row (top to bottom)")
+    ax.set_ylabel("anchor row: row 0 (image top) at the top")
     for r in range(rows):
         for c in range(cols):
             v = values[r, c]
@@ -42,14 +42,29 @@ def _heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None):
     return im
 
 
+# Where row 0 is, said on every anchor map: the paper's Figure 2 drew the same (rows, cols)
+# arrays with imshow(origin="lower"), so its top row of cells is the image's bottom row.
+ROW_ORIENTATION = ("row 0 = top of the image, drawn at the top (the paper's Figure 2 draws "
+                   "row 0 at the bottom, imshow origin='lower')")
+
+
 def spatial_bias(result: dict, path: Path) -> None:
-    v = np.array(result["per_anchor"], dtype=float)
-    fig, ax = plt.subplots(figsize=(5.6, 4.8))
-    im = _heatmap(ax, v * 100, lambda x: f"{x:.1f}%", "viridis")
-    fig.colorbar(im, ax=ax, label="images solved by some scale at this anchor (%)")
-    ax.set_title(f"Spatial bias: upper bound per anchor\n{_title_suffix(result)}", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    """Two maps side by side: per anchor, the images some transform at that anchor gets right,
+    over all transforms (per_anchor) and over the greedy cover's transforms only
+    (per_anchor_cover, the paper's quantity without its unpublished visibility mask)."""
+    panels = (("per_anchor", f"all {result['n_transforms']} transforms"),
+              ("per_anchor_cover", f"the greedy cover's {_n(len(result['min_cover']), 'transform')} only\n"
+                                   "(the paper's quantity, without its visibility mask)"))
+    maps = [np.array(result[key], dtype=float) * 100 for key, _ in panels]
+    lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)   # one colour scale for both
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained")
+    for ax, (_, over), values in zip(axes, panels, maps):
+        im = _heatmap(ax, values, lambda x: f"{x:.1f}%", "viridis", vmin=lo, vmax=max(hi, lo + 1e-9))
+        ax.set_title(f"over {over}", fontsize=9)
+    axes[1].set_ylabel("")
+    fig.colorbar(im, ax=axes, label="images solved by some transform at this anchor (%)", shrink=0.85)
+    fig.suptitle(f"Spatial bias: upper bound per anchor. {_title_suffix(result)}\n{ROW_ORIENTATION}", fontsize=10)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
 
 
@@ -151,7 +166,9 @@ def gallery(result: dict, entries: list[dict], run_dir: Path, path: Path) -> boo
             verdict = "wrong" if side == "standard" else "right"
             ax.set_title(f"{d['transform']}: {d['name']} ({prob_text(d['prob'])}, {verdict})", color=color, fontsize=9)
         a1.set_ylabel(_short(e["image_id"]) + "\nlabel: " + _short(", ".join(e["labels"])), fontsize=8)
-    fig.suptitle(f"Fixed by zoom: standard crop (left) vs best zoom (right)\n{_title_suffix(result)}", fontsize=11)
+    best = ("the most confident right zoom among those tried (a partial run)" if result.get("partial")
+            else "best zoom")
+    fig.suptitle(f"Fixed by zoom: standard crop (left) vs {best} (right)\n{_title_suffix(result)}", fontsize=11)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return True
@@ -171,19 +188,26 @@ def _short(text: str, n: int = 40) -> str:
 
 
 def write_all(result: dict, entries: list[dict], run_dir: Path, grid: ZoomGrid, top_k: int = 36) -> dict:
-    """Every figure into RUN/figures/; returns {figure: relative path}."""
+    """Every figure into RUN/figures/; returns {figure: relative path}. A partial run gets only
+    the gallery: the other figures need every transform of every image."""
     out = run_dir / "figures"
     out.mkdir(parents=True, exist_ok=True)
-    files = {
+    grid_wide = {
         "spatial_bias": "figures/spatial_bias.png",
         "scale_curves": "figures/scale_curves.png",
         "cover_curve": "figures/cover_curve.png",
         "top_histograms": f"figures/top{top_k}_histograms.png",
     }
-    spatial_bias(result, run_dir / files["spatial_bias"])
-    scale_curves(result, run_dir / files["scale_curves"], grid)
-    cover_curve(result, run_dir / files["cover_curve"], top_k)
-    top_histograms(result, run_dir / files["top_histograms"], top_k)
+    files = {}
+    if result.get("partial"):
+        for rel in grid_wide.values():   # a figure of an earlier full analysis would mislead
+            (run_dir / rel).unlink(missing_ok=True)
+    else:
+        files.update(grid_wide)
+        spatial_bias(result, run_dir / files["spatial_bias"])
+        scale_curves(result, run_dir / files["scale_curves"], grid)
+        cover_curve(result, run_dir / files["cover_curve"], top_k)
+        top_histograms(result, run_dir / files["top_histograms"], top_k)
     if gallery(result, entries, run_dir, run_dir / "figures/gallery.png"):
         files["gallery"] = "figures/gallery.png"
     elif (run_dir / "figures/gallery.png").exists():

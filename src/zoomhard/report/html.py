@@ -24,7 +24,10 @@ from .run import TOP_K, AnalyzedRun, _name, analyze_run, load_run, read_fresh
 EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sweep order)
 THUMBNAIL_LIMIT = 200    # runs with at most this many images get thumbnails in the explorer
 
-_FIGURES = (("spatial_bias", "Spatial bias: the fraction of images some scale at each anchor gets right."),
+_FIGURES = (("spatial_bias", "Spatial bias: the fraction of images some transform at each anchor gets right, "
+                             "over all transforms (left) and over the greedy cover's transforms only (right, the "
+                             "paper's quantity). Row 0 is the top of the image, drawn at the top; the paper's "
+                             "Figure 2 draws row 0 at the bottom."),
             ("scale_curves", "Accuracy vs scale: the upper bound over all anchors and the centre anchor alone."),
             ("cover_curve", "Accuracy of the first k transforms of the greedy minimum cover."),
             ("top_histograms", f"Where the first {TOP_K} transforms of the cover sit: anchors and scales."),
@@ -101,32 +104,67 @@ def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
             "total": len(c.image_ids), "images": images}
 
 
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.2%}"
+
+
 def _summary_table(runs: list[tuple[str, AnalyzedRun]]) -> str:
     head = ("run", "model", "data", "images", "transforms", "standard 1-crop", f"{TOP_K}-crop (cover)",
             "upper bound", "min cover", "zoom-in only", "zoom-out only", "unsolved")
     out = ["<table class='summary'><thead><tr>", *(f"<th>{e(h)}</th>" for h in head), "</tr></thead><tbody>"]
     for name, a in runs:
         r = a.result
-        d = r["disentangle"]
-        cells = (name, r.get("model"), (r.get("data") or {}).get("spec", "?"), r["n_images"], r["n_transforms"],
-                 f"{r['standard_top1']:.2%}", f"{r[f'top{TOP_K}_upper_bound']:.2%}", f"{r['upper_bound']:.2%}",
-                 len(r["min_cover"]), f"{d['zoom_in']['upper_bound']:.2%}", f"{d['zoom_out']['upper_bound']:.2%}",
-                 f"{r['unsolved']:.2%}")
+        d = r["disentangle"] or {}
+        cells = (name + (" (partial)" if r["partial"] else ""), r.get("model"), (r.get("data") or {}).get("spec", "?"),
+                 r["n_images"], r["n_transforms"], _pct(r["standard_top1"]), _pct(r[f"top{TOP_K}_upper_bound"]),
+                 _pct(r["upper_bound"]), "-" if r["min_cover"] is None else len(r["min_cover"]),
+                 _pct(d.get("zoom_in", {}).get("upper_bound")), _pct(d.get("zoom_out", {}).get("upper_bound")),
+                 _pct(r["unsolved"]))
         out.append("<tr>" + "".join(f"<td>{e(x)}</td>" for x in cells) + "</tr>")
+    out.append("</tbody></table>")
+    if any(a.result["partial"] for _, a in runs):
+        out.append(f"<p class='note'>{e(PARTIAL_NOTE)}</p>")
+    return "".join(out)
+
+
+PARTIAL_NOTE = ("partial run (--until-correct): only the upper bound and the standard crop (when it was "
+                "evaluated) are exact; the cover, 36-crop, per-anchor, per-scale and zoom-in/out figures need "
+                "every transform of every image and are left out.")
+
+
+def _disentangle_table(r: dict) -> str:
+    d, dc = r["disentangle"], r["disentangle_cover"]
+    rows = [("zoom-in only", f"scale > {d['crop']}", "zoom_in"), ("zoom-out only", f"scale < {d['crop']}", "zoom_out"),
+            (f"{d['crop']} only", f"scale = {d['crop']}", "crop_scale")]
+    out = ["<table><thead><tr><th rowspan='2'>transforms</th><th rowspan='2'>scales</th>"
+           "<th colspan='2'>all transforms</th><th colspan='3'>greedy cover's transforms only (the paper's)</th></tr>"
+           "<tr><th>upper bound</th><th>solved by this group alone</th><th>cover scales</th><th>upper bound</th>"
+           "<th>solved by this group alone</th></tr></thead><tbody>"]
+    for label, scales, k in rows:
+        g, gc = d[k], dc[k]
+        out.append(f"<tr><td>{e(label)}</td><td>{e(scales)} ({len(g['scales'])})</td>"
+                   f"<td>{g['upper_bound']:.2%}</td><td>{g['exclusive']:.2%}</td><td>{len(gc['scales'])}</td>"
+                   f"<td>{gc['upper_bound']:.2%}</td><td>{gc['exclusive']:.2%}</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
 
-def _disentangle_table(r: dict) -> str:
-    d = r["disentangle"]
-    rows = [("zoom-in only", f"scale > {d['crop']}", d["zoom_in"]), ("zoom-out only", f"scale < {d['crop']}", d["zoom_out"]),
-            (f"{d['crop']} only", f"scale = {d['crop']}", d["crop_scale"])]
-    out = ["<table><thead><tr><th>transforms</th><th>scales</th><th>upper bound</th>"
-           "<th>solved by this group alone</th></tr></thead><tbody>"]
-    for label, scales, g in rows:
-        out.append(f"<tr><td>{e(label)}</td><td>{e(scales)} ({len(g['scales'])})</td>"
-                   f"<td>{g['upper_bound']:.2%}</td><td>{g['exclusive']:.2%}</td></tr>")
-    out.append("</tbody></table>")
+def _paper_center_bias(a: AnalyzedRun) -> str:
+    """The paper's per-anchor figures beside this run's, for the study's ResNet-50 alone."""
+    from .center_bias import matching_figures
+
+    p = matching_figures(a.result, a.run.config)
+    if p is None:
+        return ""
+    maps = (("paper (greedy cover, visibility-masked)", p["per_anchor"]), ("this run: greedy cover", a.result["per_anchor_cover"]),
+            ("this run: all transforms", a.result["per_anchor"]))
+    out = [f"<h3>Spatial bias beside the paper ({e(p['model'])}, {e(p['dataset'])}, Figure 2)</h3>",
+           "<table class='paper-center-bias'><thead><tr><th>anchor row (0 = top)</th>",
+           *(f"<th colspan='3'>{e(name)}</th>" for name, _ in maps), "</tr></thead><tbody>"]
+    for row in range(3):
+        cells = "".join(f"<td>{m[row][col]:.2%}</td>" for _, m in maps for col in range(3))
+        out.append(f"<tr><td>{row}</td>{cells}</tr>")
+    out.append(f"</tbody></table><p class='note'>{e(p['note'])}</p>")
     return "".join(out)
 
 
@@ -152,11 +190,19 @@ def _gallery_cards(a: AnalyzedRun) -> str:
 
 def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
     r = a.result
-    out = [f"<section class='run' id='run-{i}'><h2>{e(name)} <span class='muted'>{e(r.get('model'))}</span></h2>",
-           f"<p>{r['n_images']} images x {r['n_transforms']} transforms. Standard crop {e(r['standard'])}: "
-           f"<b>{r['standard_top1']:.2%}</b>; first {TOP_K} of the greedy cover: <b>{r[f'top{TOP_K}_upper_bound']:.2%}</b>; "
-           f"any transform (upper bound): <b>{r['upper_bound']:.2%}</b>; the greedy cover needs "
-           f"{_n(len(r['min_cover']), 'transform')} to solve every solvable image.</p>", _disentangle_table(r), "<div class='figures'>"]
+    out = [f"<section class='run' id='run-{i}'><h2>{e(name)} <span class='muted'>{e(r.get('model'))}</span></h2>"]
+    if r["partial"]:
+        out.append(f"<p>{r['n_images']} images x {r['n_transforms']} transforms, {r['evaluated']:.1%} of them evaluated. "
+                   f"Standard crop {e(r['standard'])}: <b>{_pct(r['standard_top1'])}</b>"
+                   f"{'' if r['standard_top1'] is not None else ' (not evaluated for every image)'}; "
+                   f"any transform (upper bound): <b>{r['upper_bound']:.2%}</b>.</p><p class='note'>{e(PARTIAL_NOTE)}</p>")
+    else:
+        out += [f"<p>{r['n_images']} images x {r['n_transforms']} transforms. Standard crop {e(r['standard'])}: "
+                f"<b>{r['standard_top1']:.2%}</b>; first {TOP_K} of the greedy cover: <b>{r[f'top{TOP_K}_upper_bound']:.2%}</b>; "
+                f"any transform (upper bound): <b>{r['upper_bound']:.2%}</b>; the greedy cover needs "
+                f"{_n(len(r['min_cover']), 'transform')} to solve every solvable image.</p>", _disentangle_table(r),
+                _paper_center_bias(a)]
+    out.append("<div class='figures'>")
     for key, caption in _FIGURES:
         rel = r.get("figures", {}).get(key)
         if key == "gallery" or not rel:

@@ -25,7 +25,7 @@ from .. import labels as L
 from ..grid import ZoomGrid
 from ..store import RunError, RunStore, write_csv
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2   # 2: partial, evaluated, per_anchor_cover, disentangle_cover
 TOP_K = 36          # the study's "36 crops"
 GALLERY_SIZE = 6
 
@@ -128,8 +128,13 @@ def compute(run: LoadedRun) -> dict:
         "subset": run.config.get("subset"),
         "grid": run.grid.to_dict(),
     }
-    result.update(A.analyze(run.c, run.grid, TOP_K))
+    result.update(A.analyze(run.c, run.grid, TOP_K, partial=is_partial(run)))
     return result
+
+
+def is_partial(run: LoadedRun) -> bool:
+    """An --until-correct run, or any run whose images lack some transform."""
+    return run.config.get("mode") == "until-correct" or A.is_partial(run.c)
 
 
 def read_fresh(path: str | os.PathLike) -> dict | None:
@@ -155,6 +160,36 @@ def summary(path: str | os.PathLike) -> dict:
 
 
 def write_tables(run: LoadedRun, result: dict, out: Path) -> None:
+    """The CSVs; a partial run gets only those that stay exact (per class and per image, with
+    the standard crop blank where it was not evaluated), and stale grid-wide ones are removed."""
+    c, grid = run.c, run.grid
+    grid_wide = ("per_transform.csv", "per_scale.csv", "per_anchor.csv", "min_cover.csv")
+    if result["partial"]:
+        for name in grid_wide:
+            (out / name).unlink(missing_ok=True)
+    else:
+        _write_grid_tables(run, result, out)
+    labels = _labels(run)
+    std_j = c.zooms.index(grid.standard)
+    std_seen = c.observed[:, std_j]
+    rows = A.per_class(c, grid, labels)
+    std_known = result["standard_top1"] is not None
+    write_csv(out / "per_class.csv", ["class", "wnid", "name", "images", "standard_top1", "upper_bound"],
+               ([r["class"], L.wnids()[r["class"]] if r["class"] < len(L.wnids()) else "", _name(r["class"]),
+                 r["images"], f"{r['standard_top1']:.6f}" if std_known else "", f"{r['upper_bound']:.6f}"]
+                for r in rows))
+    std = c.matrix[:, std_j]
+    solved = c.matrix.any(axis=1)
+    # under --until-correct an image's count of right transforms covers only those it tried
+    n_correct = None if result["partial"] else c.matrix.sum(axis=1)
+    ids = c.image_ids
+    origin = run.images.column("origin").to_pylist()
+    write_csv(out / "per_image.csv", ["image_id", "labels", "origin", "standard_correct", "transforms_correct", "solved"],
+               ([ids[i], " ".join(map(str, labels[i])), origin[i], int(std[i]) if std_seen[i] else "",
+                 "" if n_correct is None else int(n_correct[i]), int(solved[i])] for i in range(len(ids))))
+
+
+def _write_grid_tables(run: LoadedRun, result: dict, out: Path) -> None:
     c, grid = run.c, run.grid
     acc = A.per_transform(c)
     write_csv(out / "per_transform.csv", ["transform", "scale", "row", "col", "top1"],
@@ -162,23 +197,12 @@ def write_tables(run: LoadedRun, result: dict, out: Path) -> None:
     write_csv(out / "per_scale.csv", ["scale", "upper_bound_9_anchors", "center"],
                ([s, f"{result['per_scale'][str(s)]:.6f}", f"{result['center_per_scale'][str(s)]:.6f}"]
                 for s in grid.scales))
-    write_csv(out / "per_anchor.csv", ["row", "col", "upper_bound"],
-               ([r, col, f"{v:.6f}"] for r, line in enumerate(result["per_anchor"]) for col, v in enumerate(line)))
+    write_csv(out / "per_anchor.csv", ["row", "col", "upper_bound", "upper_bound_cover"],
+               ([r, col, f"{v:.6f}", f"{result['per_anchor_cover'][r][col]:.6f}"]
+                for r, line in enumerate(result["per_anchor"]) for col, v in enumerate(line)))
     write_csv(out / "min_cover.csv", ["rank", "transform", "newly_covered", "accuracy"],
                ([k + 1, t, n, f"{a:.6f}"] for k, (t, n, a) in
                 enumerate(zip(result["min_cover"], result["min_cover_new"], result["cover_curve"]))))
-    labels = _labels(run)
-    rows = A.per_class(c, grid, labels)
-    write_csv(out / "per_class.csv", ["class", "wnid", "name", "images", "standard_top1", "upper_bound"],
-               ([r["class"], L.wnids()[r["class"]] if r["class"] < len(L.wnids()) else "", _name(r["class"]),
-                 r["images"], f"{r['standard_top1']:.6f}", f"{r['upper_bound']:.6f}"] for r in rows))
-    std = c.column(grid.standard)
-    n_correct = c.matrix.sum(axis=1)
-    ids = c.image_ids
-    origin = run.images.column("origin").to_pylist()
-    write_csv(out / "per_image.csv", ["image_id", "labels", "origin", "standard_correct", "transforms_correct"],
-               ([ids[i], " ".join(map(str, labels[i])), origin[i], int(std[i]), int(n_correct[i])]
-                for i in range(len(ids))))
 
 
 def gallery_entries(run: LoadedRun, limit: int = GALLERY_SIZE) -> list[dict]:
@@ -262,7 +286,14 @@ def analyze_run(path: str | os.PathLike, figures: bool = True, gallery: int = GA
 
 def format_result(result: dict) -> str:
     k = TOP_K
-    return (f"{result['n_images']} images x {result['n_transforms']} transforms: standard "
-            f"({result['standard']}) {result['standard_top1']:.2%}, first {k} of the cover "
+    head = f"{result['n_images']} images x {result['n_transforms']} transforms: "
+    if result.get("partial"):
+        std = result["standard_top1"]
+        return (head + f"partial run ({result['evaluated']:.1%} of the grid evaluated): upper bound "
+                f"{result['upper_bound']:.2%}, standard ({result['standard']}) "
+                + ("not evaluated for every image" if std is None else f"{std:.2%}")
+                + "; only the upper bound and the standard crop are exact, so there is no min cover, "
+                "36-crop, per-anchor or per-scale figure")
+    return (head + f"standard ({result['standard']}) {result['standard_top1']:.2%}, first {k} of the cover "
             f"{result[f'top{k}_upper_bound']:.2%}, upper bound {result['upper_bound']:.2%}; "
             f"greedy min cover: {len(result['min_cover'])} transform(s)")

@@ -1,0 +1,52 @@
+"""The paper's spatial-bias figures (its Figure 2: ResNet-50's per-anchor upper bound on
+ImageNet-A and ObjectNet, resources/center_bias_resnet50.csv) beside the runs they describe."""
+
+from __future__ import annotations
+
+import csv
+import io
+from functools import lru_cache
+from importlib import resources
+
+from ..grid import ZoomGrid
+from .compare import paper_dataset
+
+STUDY_RESNET50 = "torchvision:resnet50.IMAGENET1K_V1"   # models.resnet50(pretrained=True)
+NOTE = ("The paper's figures are over the greedy min-cover's transforms, as per_anchor_cover is, but the "
+        "authors also masked each image's transforms by per-image anchor-visibility data that was never "
+        "published, so they are not expected to match this run exactly.")
+
+
+@lru_cache(maxsize=None)
+def paper_center_bias() -> dict[str, list[list[float]]]:
+    """dataset column (IN-A, ON) -> (rows, cols) per-anchor upper bound in [0, 1], row 0 = top."""
+    text = resources.files("zoomhard.resources").joinpath("center_bias_resnet50.csv").read_text()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    maps: dict[str, list[list[float]]] = {}
+    for r in csv.DictReader(io.StringIO("\n".join(lines))):
+        rows = maps.setdefault(r["dataset"], [])
+        if int(r["row"]) != len(rows):
+            raise ValueError("center_bias_resnet50.csv: rows must be listed 0, 1, 2 per dataset")
+        rows.append([round(float(r[f"col{k}"]) / 100, 6) for k in range(3)])
+    return maps
+
+
+def is_study_resnet50(config: dict) -> bool:
+    """Whether a run's network is the study's ResNet-50: torchvision's resnet50 with the
+    IMAGENET1K_V1 weights (not DEFAULT, which is V2)."""
+    return config.get("model") == STUDY_RESNET50
+
+
+def matching_figures(result: dict, config: dict) -> dict | None:
+    """{"model", "dataset", "per_anchor", "note"} of the paper for a full sweep of the study's
+    ResNet-50 over the study's grid on ImageNet-A or ObjectNet (as compare infers the dataset);
+    None for every other run."""
+    if result.get("partial") or result.get("per_anchor_cover") is None:
+        return None
+    if not is_study_resnet50(config) or result.get("grid") != ZoomGrid().to_dict():
+        return None
+    dataset = paper_dataset(result)
+    figures = paper_center_bias().get(dataset)
+    if figures is None:
+        return None
+    return {"model": "ResNet-50", "dataset": dataset, "per_anchor": figures, "note": NOTE}
