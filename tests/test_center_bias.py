@@ -16,11 +16,11 @@ STUDY = ZoomGrid()
 V1 = "torchvision:resnet50.IMAGENET1K_V1"
 
 
-def run_folder(path: Path, model: str, subset: str, grid: ZoomGrid = STUDY) -> Path:
+def run_folder(path: Path, model: str, subset: str, grid: ZoomGrid = STUDY, **weights) -> Path:
     """Two images over the grid: one right at s256-r1c1 only, one at s512-r0c2 only."""
     store = RunStore(path)
     store.open({"model": model, "weights": None, "grid": grid.to_dict(), "data": {"spec": "hand-built"},
-                "subset": {"name": subset, "classes": 200}})
+                "subset": {"name": subset, "classes": 200}, **weights})
     right = {"x": "s256-r1c1", "y": "s512-r0c2"}
     rows = [{"image_id": i, "scale": z.scale, "row": z.row, "col": z.col, "top1": 1, "correct": z.id == t,
              "top5": [1, 2, 3, 4, 5], "top5_prob": [0.5] * 5, "label_prob": 0.5} for i, t in right.items() for z in grid]
@@ -45,6 +45,10 @@ def test_paper_figures_beside_a_matching_run_and_no_other(tmp_path):
     runs = {
         "v1-a": run_folder(tmp_path / "v1-a", V1, "imagenet-a"),
         "v1-on": run_folder(tmp_path / "v1-on", V1, "objectnet"),
+        # a local state dict recorded as the V1 weights is the study's network; without the tag it is not
+        "file-v1-a": run_folder(tmp_path / "file-v1-a", "torchvision:resnet50", "imagenet-a",
+                                weights="/weights/r50.pth", weights_tag="IMAGENET1K_V1"),
+        "file-a": run_folder(tmp_path / "file-a", "torchvision:resnet50", "imagenet-a", weights="/weights/r50.pth"),
         "default-a": run_folder(tmp_path / "default-a", "torchvision:resnet50", "imagenet-a"),
         "v1-in": run_folder(tmp_path / "v1-in", V1, "none"),
         "v1-a-small-grid": run_folder(tmp_path / "v1-a-small-grid", V1, "imagenet-a", ZoomGrid((128, 256, 512))),
@@ -56,7 +60,8 @@ def test_paper_figures_beside_a_matching_run_and_no_other(tmp_path):
     assert "Spatial bias beside the paper (ResNet-50, IN-A" in sections["v1-a"]
     assert "46.49%" in sections["v1-a"] and "visibility" in sections["v1-a"] and "not expected to match" in sections["v1-a"]
     assert "Spatial bias beside the paper (ResNet-50, ON" in sections["v1-on"] and "69.30%" in sections["v1-on"]
-    for other in ("default-a", "v1-in", "v1-a-small-grid"):
+    assert "Spatial bias beside the paper (ResNet-50, IN-A" in sections["file-v1-a"]
+    for other in ("default-a", "file-a", "v1-in", "v1-a-small-grid"):
         assert "beside the paper" not in sections[other], other
     # the run's own cover map beside the paper's: y is solved at the top-right anchor only
     r = json.loads((runs["v1-a"] / "analysis.json").read_text())

@@ -9,9 +9,9 @@ from functools import lru_cache
 from importlib import resources
 
 from ..grid import ZoomGrid
+from ..paper import study_model_of_run
 from .compare import paper_dataset
 
-STUDY_RESNET50 = "torchvision:resnet50.IMAGENET1K_V1"   # models.resnet50(pretrained=True)
 NOTE = ("The paper's figures are over the greedy min-cover's transforms, as per_anchor_cover is, but the "
         "authors also masked each image's transforms by per-image anchor-visibility data that was never "
         "published, so they are not expected to match this run exactly.")
@@ -32,9 +32,10 @@ def paper_center_bias() -> dict[str, list[list[float]]]:
 
 
 def is_study_resnet50(config: dict) -> bool:
-    """Whether a run's network is the study's ResNet-50: torchvision's resnet50 with the
-    IMAGENET1K_V1 weights (not DEFAULT, which is V2)."""
-    return config.get("model") == STUDY_RESNET50
+    """Whether a run's network is the study's ResNet-50 (torchvision resnet50 with the
+    IMAGENET1K_V1 weights; a bare torchvision:resnet50 loads DEFAULT, which is V2)."""
+    twin = study_model_of_run(config)
+    return twin is not None and twin.paper_model == "ResNet-50"
 
 
 def matching_figures(result: dict, config: dict) -> dict | None:
