@@ -206,6 +206,7 @@ def datasets_cmd(as_json):
 
     rows = [
         {"spec": "samples", "what": f"{len(SAMPLES)} bundled photos (scikit-image, matplotlib), offline"},
+        {"spec": "samples-offcentre", "what": "the same photos, each at a corner of a grey canvas twice its size"},
         {"spec": "PATH", "what": "a folder of wnid sub-folders, or images with labels.csv (image,labels[,origin])"},
         {"spec": "parquet:PATH_OR_GLOB", "what": "ImageNet-Hard layout: image{bytes,path}, label list, origin"},
         {"spec": "hf:REPO[@REVISION][:SPLIT]", "what": "a Hugging Face dataset in that layout (needs a network)"},
@@ -391,6 +392,34 @@ def tta(model, data, methods, views, steps, lr, prior_strength, seed, transforms
         click.echo(json.dumps(report.results[0] if len(report.results) == 1 else report.results))
     else:
         click.echo(format_table(report.results))
+
+
+@cli.command()
+@click.argument("study_file", metavar="STUDY.toml", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Study folder: runs/KIND/MODEL/DATASET/, tables/, report.html, study.json (resumed if it exists).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="How zoom cells sweep, as `sweep --engine`.")
+@click.option("--ray-address", metavar="ADDR", help="With --engine ray: join this Ray cluster.")
+@click.option("--dry-run", is_flag=True, help="List the cells and what is already done; run nothing.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def reproduce(study_file, out, engine, ray_address, dry_run, progress):
+    """Every (experiment, model, dataset) cell of a study file, its tables and one report page."""
+    from pathlib import Path
+
+    from .reproduce import Engine, dry_run as list_cells, format_outcome, load_study, run_study
+
+    if ray_address and engine != "ray":
+        raise click.UsageError("--ray-address needs --engine ray")
+    study = load_study(study_file)
+    if dry_run:
+        for c in list_cells(study, Path(out)):
+            click.echo(f"{c['key']:<48} {c['state']}    {c['folder']}")
+        return 0
+    result = run_study(study, out, Engine(engine, ray_address, progress), progress=progress,
+                       log=lambda m: click.echo(m, err=True))
+    click.echo(format_outcome(result, Path(out)))
+    return 1 if any(c["status"] != "done" for c in result["cells"]) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """Image sources, chosen by a data SPEC parsed in one place (`open_source`).
 
     samples                 the bundled photos (scikit-image, matplotlib) with their labels
+    samples-offcentre       the same photos, each at a corner of a grey canvas twice its size
     PATH                    a folder of wnid sub-folders (ImageNet val layout), or of images
                             with a labels.csv (columns: image, labels[, origin])
     parquet:PATH_OR_GLOB    the ImageNet-Hard layout (image{bytes,path}, label, origin, ...)
@@ -19,15 +20,17 @@ from .base import DataError, Item, Source, open_locator
 from .folder import FolderSource
 from .hub import HubSource
 from .parquet import ParquetSource
-from .samples import SamplesSource
+from .samples import OFFCENTRE_SPEC, OffcentreSamplesSource, SamplesSource
 
-DATA_KINDS = ("samples", "PATH (folder)", "parquet:PATH_OR_GLOB", "hf:REPO[@REVISION][:SPLIT]")
+DATA_KINDS = ("samples", OFFCENTRE_SPEC, "PATH (folder)", "parquet:PATH_OR_GLOB", "hf:REPO[@REVISION][:SPLIT]")
 
 
 def open_source(spec: str, labels: str | None = None) -> Source:
     """The source named by `spec`; `labels` is a labels CSV for a plain folder of images."""
     if spec == "samples":
         return SamplesSource()
+    if spec == OFFCENTRE_SPEC:
+        return OffcentreSamplesSource()
     prefix, sep, rest = spec.partition(":")
     if sep and prefix == "parquet":
         return ParquetSource(rest)

@@ -57,6 +57,10 @@ class LocatorReader:
         kind, _, rest = locator.partition(":")
         if kind == "file":
             return rest
+        if kind == "samples-offcentre":
+            from .samples import offcentre_png
+
+            return offcentre_png(rest)
         if kind != "parquet":
             raise DataError(f"cannot read back {locator!r}")
         import pyarrow.parquet as pq

@@ -46,3 +46,48 @@ class SamplesSource:
 
     def describe(self) -> dict:
         return {"spec": self.spec, "kind": "samples", "images": len(self)}
+
+
+# The samples planted off-centre: each photo at one corner of a grey canvas twice its width and
+# height, so the object sits nowhere near the centre anchor. Corners go round in this order.
+OFFCENTRE_SPEC = "samples-offcentre"
+OFFCENTRE_GREY = (128, 128, 128)
+OFFCENTRE_CORNERS = ((0, 0), (0, 1), (1, 1), (1, 0))   # (row, col) of the canvas quadrant: 0 top / left
+
+
+def offcentre_png(image_id: str) -> bytes:
+    """The PNG of one sample planted in its corner of the larger canvas (made on each read: the
+    photos are small, and nothing is cached on disk)."""
+    import io
+
+    from PIL import Image
+
+    index = next((k for k, s in enumerate(SAMPLES) if s[0] == image_id), None)
+    if index is None:
+        raise DataError(f"{image_id!r} is not one of the samples")
+    _, package, rel, _ = SAMPLES[index]
+    with Image.open(sample_path(package, rel)) as photo:
+        photo = photo.convert("RGB")
+    w, h = photo.size
+    row, col = OFFCENTRE_CORNERS[index % len(OFFCENTRE_CORNERS)]
+    canvas = Image.new("RGB", (2 * w, 2 * h), OFFCENTRE_GREY)
+    canvas.paste(photo, (col * w, row * h))
+    buf = io.BytesIO()
+    canvas.save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+class OffcentreSamplesSource(SamplesSource):
+    """The samples, each pasted at a corner of a grey canvas twice its size (same ids, same
+    labels): data with a known spatial bias away from the centre."""
+
+    spec = OFFCENTRE_SPEC
+
+    def __init__(self) -> None:
+        self._items = [Item(image_id, labels, package, f"{OFFCENTRE_SPEC}:{image_id}")
+                       for image_id, package, rel, labels in SAMPLES]
+        for _, package, rel, _ in SAMPLES:
+            sample_path(package, rel)   # a missing package fails here, not at the first read
+
+    def describe(self) -> dict:
+        return {"spec": self.spec, "kind": "samples-offcentre", "images": len(self)}

@@ -1,0 +1,223 @@
+"""Running a study's cells: each (experiment, model, dataset) into its own folder, with the same
+run folders and JSON as the commands.
+
+    zoom    OUT/runs/EXP/MODEL/DATASET/          a sweep's run folder, analysed, with report.html
+    bench   OUT/runs/EXP/MODEL/DATASET/result.json (bench --json) + predictions.csv
+    tta     OUT/runs/EXP/MODEL/DATASET/result.json (tta --json) + images.csv (one row per image)
+
+A cell recorded as done (in OUT/study.json, under the same fingerprint) whose files are all there
+is skipped without loading anything; a zoom cell cut short resumes, as its sweep does; bench and
+tta cells, single passes, run again. A cell that fails is recorded with its reason and the study
+goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..store import write_csv
+from .study import Cell, StudyError, grid
+
+RESULT = "result.json"
+STUDY_JSON = "study.json"
+
+
+@dataclass
+class Engine:
+    """How zoom cells run (`sweep --engine`), and whether commands draw their own progress bars."""
+    name: str = "local"
+    ray_address: str | None = None
+    progress: bool = False
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """A cell's failure that is the user's to fix (data missing, weights offline): its message is
+    the whole reason; anything else also keeps its traceback."""
+    from ..data import DataError
+    from ..models import ModelError
+    from ..store import RunError
+
+    return DataError, ModelError, RunError, ValueError, FileNotFoundError, OSError
+
+
+def _with_protocol(config_type, kwargs: dict, protocol: str) -> dict:
+    """The experiment's protocol, for config objects that take one."""
+    if "protocol" in {f.name for f in dataclasses.fields(config_type)}:
+        return {**kwargs, "protocol": protocol}
+    if protocol != "native":
+        raise StudyError(f"protocol {protocol!r} is not available in this version; use protocol = \"native\"")
+    return kwargs
+
+
+def _run_options(cell: Cell) -> dict:
+    return {k: cell.experiment.run[k] for k in ("device", "backend", "batch_size") if k in cell.experiment.run}
+
+
+def sweep_config(cell: Cell, out: Path, engine: Engine):
+    from ..sweep import SweepConfig
+
+    m, d, o = cell.model_options, cell.dataset_options, cell.experiment.options
+    kwargs = dict(model=m["spec"], weights=m["weights"], data=d["data"], labels=d["labels"], subset=d["subset"],
+                  real_labels=d["real_labels"], real_mode=d["real_mode"], out=str(cell.folder(out)), grid=grid(o),
+                  clip_norm=o.get("clip_norm", "clip"), engine=engine.name, ray_address=engine.ray_address,
+                  progress=engine.progress, **_run_options(cell))
+    cfg = SweepConfig(**_with_protocol(SweepConfig, kwargs, cell.experiment.protocol))
+    if "workers" in cell.experiment.run:
+        cfg.workers = cell.experiment.run["workers"]
+    return cfg
+
+
+def bench_config(cell: Cell, out: Path, engine: Engine):
+    from ..bench import BenchConfig
+
+    m, d, o = cell.model_options, cell.dataset_options, cell.experiment.options
+    kwargs = dict(models=[(m["spec"], m["weights"])], data=d["data"], labels=d["labels"], subset=d["subset"],
+                  real_labels=d["real_labels"], real_mode=d["real_mode"], clip_norm=o.get("clip_norm", "clip"),
+                  predictions=str(cell.folder(out) / "predictions.csv"), progress=engine.progress,
+                  **_run_options(cell))
+    cfg = BenchConfig(**_with_protocol(BenchConfig, kwargs, cell.experiment.protocol))
+    if "workers" in cell.experiment.run:
+        cfg.workers = cell.experiment.run["workers"]
+    return cfg
+
+
+def tta_config(cell: Cell, out: Path, engine: Engine):
+    from ..tta import TTAConfig
+
+    m, d, o = cell.model_options, cell.dataset_options, cell.experiment.options
+    memo = {k: o[k] for k in ("views", "steps", "lr", "seed", "prior_strength", "transforms") if k in o}
+    kwargs = dict(model=m["spec"], weights=m["weights"], data=d["data"], labels=d["labels"], subset=d["subset"],
+                  methods=tuple(o["methods"]), grid=grid(o), progress=engine.progress, **memo, **_run_options(cell))
+    return TTAConfig(**_with_protocol(TTAConfig, kwargs, cell.experiment.protocol))
+
+
+def check_configs(cells: list[Cell], out: Path, engine: Engine) -> None:
+    """Every cell's config object can be built: a protocol this version lacks fails before any runs."""
+    make = {"zoom": sweep_config, "bench": bench_config, "tta": tta_config}
+    for cell in cells:
+        try:
+            make[cell.kind](cell, out, engine)
+        except StudyError as e:
+            raise StudyError(f"experiment {cell.experiment.name!r}: {e}") from None
+
+
+def outputs_present(cell: Cell, out: Path) -> bool:
+    """The files a done cell leaves, all there (and, for a zoom cell, its analysis up to date)."""
+    folder = cell.folder(out)
+    if cell.kind != "zoom":
+        return (folder / RESULT).is_file()
+    from ..report.run import read_fresh
+
+    try:
+        return read_fresh(folder) is not None and (folder / "report.html").is_file()
+    except Exception:  # a folder broken since: run the cell again, which says what is wrong
+        return False
+
+
+def is_done(cell: Cell, out: Path, record: dict | None) -> bool:
+    return bool(record) and record.get("status") == "done" and record.get("fingerprint") == cell.fingerprint() \
+        and outputs_present(cell, out)
+
+
+def run_zoom(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) -> dict:
+    from ..report.html import write_report
+    from ..report.run import analyze_run, format_result
+    from ..sweep import run_sweep
+
+    cfg = sweep_config(cell, out, engine)
+    run_sweep(cfg, log=log)
+    result = analyze_run(cfg.out).result
+    write_report([cfg.out], Path(cfg.out) / "report.html")
+    return {"summary": format_result(result)}
+
+
+def run_bench_cell(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) -> dict:
+    from ..bench import run_bench
+
+    cfg = bench_config(cell, out, engine)
+    Path(cfg.predictions).parent.mkdir(parents=True, exist_ok=True)
+    summary = run_bench(cfg, log=log)[0]
+    _write_json(cell.folder(out) / RESULT, summary)
+    return {"summary": f"{summary['n']} images: top-1 {summary['top1']:.2%}, top-5 {summary['top5']:.2%}"}
+
+
+def run_tta_cell(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) -> dict:
+    from ..tta import run_tta
+
+    report = run_tta(tta_config(cell, out, engine), log=log)
+    folder = cell.folder(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = list(report.images[0])
+    write_csv(folder / "images.csv", columns,
+              ([" ".join(map(str, r[c])) if isinstance(r[c], list) else r[c] for c in columns] for r in report.images))
+    # the command's --json: one object for one method, else a list
+    _write_json(folder / RESULT, report.results[0] if len(report.results) == 1 else report.results)
+    return {"summary": ", ".join(f"{r['method']} {r['top1']:.2%}" for r in report.results)
+            + f" (baseline {report.results[0]['baseline_top1']:.2%})"}
+
+
+RUNNERS = {"zoom": run_zoom, "bench": run_bench_cell, "tta": run_tta_cell}
+
+
+def run_cell(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) -> dict:
+    """Run one cell; its record: status done or failed (with the reason), timings."""
+    folder = cell.folder(out)
+    resumed = cell.kind == "zoom" and (folder / "run.json").is_file()
+    record = {"key": cell.key, "kind": cell.kind, "experiment": cell.experiment.name, "model": cell.model,
+              "dataset": cell.dataset, "folder": str(folder.relative_to(out)), "fingerprint": cell.fingerprint(),
+              "action": "resumed" if resumed else "ran", "started": time.time()}
+    t0 = time.perf_counter()
+    try:
+        record.update(RUNNERS[cell.kind](cell, out, engine, log), status="done")
+    except user_errors() as e:
+        record.update(status="failed", reason=str(e) or type(e).__name__)
+    except Exception as e:  # an internal bug: the study goes on, the traceback is kept beside the cell
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "error.txt").write_text(traceback.format_exc())
+        record.update(status="failed", reason=f"{type(e).__name__}: {e} (traceback: {folder / 'error.txt'})")
+    record["seconds"] = round(time.perf_counter() - t0, 3)
+    return record
+
+
+def pending_state(cell: Cell, out: Path, record: dict | None) -> str:
+    """What --dry-run says of a cell: done, partial (how far), failed before, or to run."""
+    if is_done(cell, out, record):
+        return f"done ({record.get('seconds', 0):.1f} s)"
+    folder = cell.folder(out)
+    if cell.kind == "zoom" and (folder / "run.json").is_file():
+        from ..data import open_source
+        from ..store import RunStore
+
+        store = RunStore(folder)
+        done = len(store.done_ids() | set(store.errors()))
+        try:
+            total = len(open_source(cell.dataset_options["data"], labels=cell.dataset_options["labels"]))
+        except user_errors() as e:
+            return f"partial: {done} images swept (data now unavailable: {e})"
+        return f"partial: {done} of {total} images swept, resumes" if done < total else "swept, analysis to write"
+    if record and record.get("status") == "failed":
+        return f"to run (failed before: {record.get('reason')})"
+    return "to run"
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def read_records(out: Path) -> dict[str, dict]:
+    """Each cell's last record from OUT/study.json (none when absent or unreadable)."""
+    try:
+        data = json.loads((Path(out) / STUDY_JSON).read_text())
+        return {c["key"]: c for c in data.get("cells", []) if isinstance(c, dict) and "key" in c}
+    except (OSError, ValueError, AttributeError):
+        return {}

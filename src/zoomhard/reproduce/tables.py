@@ -1,0 +1,195 @@
+"""The study's tables, each row read from one cell's own folder, the paper's figures beside.
+
+    OUT/tables/zoom.csv          the study's Table 1: standard crop, 36-crop cover, upper bound
+    OUT/tables/bench.csv         single-crop top-1 / top-5 (ImageNet-Hard: the paper's figure)
+    OUT/tables/bench_origins.csv the same per origin (source benchmark or class folder)
+    OUT/tables/tta.csv           each TTA method against the standard crop (MEMO's table)
+
+Every accuracy is a fraction in [0, 1]; `diff_*` = this study's figure minus the paper's. Each
+table is also written as Markdown (same figures, 4 decimals).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from ..report.compare import PAPER_DATASETS
+from ..store import write_csv
+from .cells import RESULT
+from .study import Study
+
+ZOOM_FIGURES = ("standard_top1", "top36_upper_bound", "upper_bound")
+ZOOM_COLUMNS = ("model", "spec", "dataset", "images", "transforms", *ZOOM_FIGURES, "paper_model", "paper_dataset",
+                *(f"paper_{f}" for f in ZOOM_FIGURES), *(f"diff_{f}" for f in ZOOM_FIGURES), "experiment", "run")
+BENCH_COLUMNS = ("model", "spec", "dataset", "n", "top1", "top5", "paper_model", "paper_top1", "diff_top1",
+                 "experiment", "run")
+ORIGIN_COLUMNS = ("model", "spec", "dataset", "origin", "n", "top1", "experiment", "run")
+TTA_COLUMNS = ("model", "spec", "dataset", "method", "n", "top1", "baseline_top1", "seconds_per_image",
+               "paper_model", "paper_dataset", "paper_top1", "paper_baseline_top1", "diff_top1",
+               "diff_baseline_top1", "experiment", "run")
+# tta's method names -> the rows of MEMO's table in the study (resources/memo_tta.csv)
+PAPER_METHODS = {"memo-augmix": "MEMO+AugMix", "memo-rrc": "MEMO+RRC"}
+
+
+@dataclass
+class Tables:
+    zoom: list[dict] = field(default_factory=list)
+    bench: list[dict] = field(default_factory=list)
+    bench_origins: list[dict] = field(default_factory=list)
+    tta: list[dict] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _paper_csv(name: str) -> tuple[list[str], list[dict]]:
+    """A packaged paper table: its '#' comment lines and its rows."""
+    text = resources.files("zoomhard.resources").joinpath(name).read_text()
+    notes = [line.lstrip("# ").rstrip() for line in text.splitlines() if line.startswith("#")]
+    rows = list(csv.DictReader(io.StringIO("\n".join(l for l in text.splitlines() if l and not l.startswith("#")))))
+    return notes, rows
+
+
+@lru_cache(maxsize=None)
+def paper_tta() -> tuple[list[str], dict[tuple[str, str], dict[str, float]]]:
+    """MEMO's table in the study: notes, and (model, method) -> {dataset: top-1 fraction}."""
+    notes, rows = _paper_csv("memo_tta.csv")
+    table = {(r["model"], r["method"]): {k: float(v) / 100 for k, v in r.items() if k not in ("model", "method")}
+             for r in rows}
+    return notes, table
+
+
+@lru_cache(maxsize=None)
+def paper_center_bias() -> dict[str, list[list[float]]]:
+    """The study's Figure 2 (ResNet-50's per-anchor upper bound), dataset -> rows top to bottom."""
+    _, rows = _paper_csv("center_bias_resnet50.csv")
+    maps: dict[str, list[list[float]]] = {}
+    for r in sorted(rows, key=lambda r: (r["dataset"], int(r["row"]))):
+        maps.setdefault(r["dataset"], []).append([float(r[f"col{c}"]) / 100 for c in range(3)])
+    return maps
+
+
+def paper_column(dataset: dict, result: dict | None = None) -> str | None:
+    """The paper's dataset column for a study dataset: its `paper` key, else what its class
+    subset says (ImageNet-A, -R, ObjectNet); plain data has none."""
+    if dataset.get("paper"):
+        return dataset["paper"]
+    from ..report.compare import paper_dataset
+
+    inferred = paper_dataset(result or {"subset": {"name": dataset.get("subset")}})
+    return None if inferred == "IN" else inferred
+
+
+def _diff(ours, paper):
+    return None if ours is None or paper is None else ours - paper
+
+
+def zoom_row(study: Study, record: dict, out: Path) -> dict:
+    from ..report.compare import paper_figures, paper_model
+    from ..report.run import summary
+
+    r = summary(out / record["folder"])
+    model, dataset = study.models[record["model"]], study.datasets[record["dataset"]]
+    column = paper_column(dataset, r)
+    paper = paper_figures(paper_model(model["spec"]), column) if column in PAPER_DATASETS else None
+    ours = {f: r[f] for f in ZOOM_FIGURES}
+    theirs = dict(zip(ZOOM_FIGURES, (paper["crop1"], paper["crop36"], paper["crop324"]))) if paper else {}
+    return {"model": record["model"], "spec": model["spec"], "dataset": record["dataset"], "images": r["n_images"],
+            "transforms": r["n_transforms"], **ours, "paper_model": paper["model"] if paper else None,
+            "paper_dataset": column if paper else None, **{f"paper_{f}": theirs.get(f) for f in ZOOM_FIGURES},
+            **{f"diff_{f}": _diff(ours[f], theirs.get(f)) for f in ZOOM_FIGURES},
+            "experiment": record["experiment"], "run": record["folder"]}
+
+
+def _result(record: dict, out: Path):
+    return json.loads((out / record["folder"] / RESULT).read_text())
+
+
+def bench_rows(study: Study, record: dict, out: Path) -> tuple[dict, list[dict]]:
+    from ..bench import paper_name
+
+    s = _result(record, out)
+    spec = study.models[record["model"]]["spec"]
+    paper = s.get("paper") if isinstance(s.get("paper"), dict) else \
+        {"model": paper_name(spec), "top1": s["paper_top1"]} if s.get("paper_top1") is not None else {}
+    common = {"model": record["model"], "spec": spec, "dataset": record["dataset"]}
+    where = {"experiment": record["experiment"], "run": record["folder"]}
+    row = {**common, "n": s["n"], "top1": s["top1"], "top5": s["top5"], "paper_model": paper.get("model"),
+           "paper_top1": paper.get("top1"), "diff_top1": _diff(s["top1"], paper.get("top1")), **where}
+    origins = [{**common, "origin": o, "n": v["n"], "top1": v["top1"], **where} for o, v in s["per_origin"].items()]
+    return row, origins
+
+
+def tta_rows(study: Study, record: dict, out: Path) -> list[dict]:
+    from ..report.compare import paper_model
+
+    results = _result(record, out)
+    results = results if isinstance(results, list) else [results]
+    spec = study.models[record["model"]]["spec"]
+    name, column = paper_model(spec), paper_column(study.datasets[record["dataset"]])
+    table = paper_tta()[1]
+    rows = []
+    for r in results:
+        method = table.get((name, PAPER_METHODS.get(r["method"], "")), {}).get(column)
+        baseline = table.get((name, "baseline"), {}).get(column)
+        known = method is not None or baseline is not None
+        rows.append({"model": record["model"], "spec": spec, "dataset": record["dataset"], "method": r["method"],
+                     "n": r["n"], "top1": r["top1"], "baseline_top1": r["baseline_top1"],
+                     "seconds_per_image": r["seconds_per_image"], "paper_model": name if known else None,
+                     "paper_dataset": column if known else None, "paper_top1": method,
+                     "paper_baseline_top1": baseline, "diff_top1": _diff(r["top1"], method),
+                     "diff_baseline_top1": _diff(r["baseline_top1"], baseline),
+                     "experiment": record["experiment"], "run": record["folder"]})
+    return rows
+
+
+def collect(study: Study, out: Path, records: list[dict]) -> Tables:
+    """The tables over the cells that are done, in the study's order."""
+    t = Tables()
+    for rec in records:
+        if rec.get("status") != "done":
+            continue
+        if rec["kind"] == "zoom":
+            t.zoom.append(zoom_row(study, rec, out))
+        elif rec["kind"] == "bench":
+            row, origins = bench_rows(study, rec, out)
+            t.bench.append(row)
+            t.bench_origins += origins
+        else:
+            t.tta += tta_rows(study, rec, out)
+    return t
+
+
+def write_tables(study: Study, out: Path, records: list[dict]) -> Tables:
+    t = collect(study, Path(out), records)
+    folder = Path(out) / "tables"
+    for name, columns in (("zoom", ZOOM_COLUMNS), ("bench", BENCH_COLUMNS), ("bench_origins", ORIGIN_COLUMNS),
+                          ("tta", TTA_COLUMNS)):
+        rows = getattr(t, name)
+        write_csv(folder / f"{name}.csv", list(columns), ([_csv(r[c]) for c in columns] for r in rows))
+        (folder / f"{name}.md").write_text(markdown(columns, rows))
+        t.files[name] = folder / f"{name}.csv"
+        t.files[f"{name}_md"] = folder / f"{name}.md"
+    return t
+
+
+def _csv(v):
+    return "" if v is None else v
+
+
+def _md(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v).replace("|", "\\|")
+
+
+def markdown(columns: tuple[str, ...], rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(_md(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
