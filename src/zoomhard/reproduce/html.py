@@ -19,7 +19,7 @@ from .tables import ZOOM_FIGURES, Tables, paper_center_bias, paper_column, paper
 
 EXTRA_CSS = """
 td.up{color:#1a7f37}td.down{color:#c62828}td.status-done{color:#1a7f37}td.status-failed{color:#c62828;font-weight:600}
-td.reason{text-align:left;max-width:520px;overflow-wrap:anywhere}.figures figure img{max-width:420px}
+td.reason{text-align:left;max-width:520px;overflow-wrap:anywhere}.figures figure img{max-width:560px}
 """
 FIGURE_NAMES = {"standard_top1": "standard 1-crop", "top36_upper_bound": "36-crop (cover)",
                 "upper_bound": "upper bound"}

@@ -106,8 +106,9 @@ class Study:
         return {"name": self.name, "file": str(self.path), "protocol": self.protocol, "models": self.models,
                 "datasets": self.datasets,
                 "experiments": [{"name": e.name, "kind": e.kind, "models": list(e.models),
-                                 "datasets": list(e.datasets), "protocol": e.protocol, **e.options, **e.run}
-                                for e in self.experiments]}
+                                 "datasets": list(e.datasets), "protocol": e.protocol, **e.options,
+                                 **({"grid": grid(e.options).to_dict()} if e.kind in ("zoom", "tta") else {}),
+                                 **e.run} for e in self.experiments]}
 
 
 def load_study(path: str | Path) -> Study:

@@ -1,0 +1,295 @@
+"""`zoomhard reproduce`: a study file end to end on real photos and real Lite weights, offline."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from zoomhard.cli import main
+from zoomhard.data import open_source
+from zoomhard.data.samples import OFFCENTRE_CORNERS, SAMPLES, sample_path
+from zoomhard.reproduce.study import load_study
+
+ZOOMHARD = [sys.executable, "-m", "zoomhard.cli"]
+CHROMIUM = "/usr/bin/chromium"
+REPO = Path(__file__).resolve().parents[1]
+
+STUDY = """
+name = "small"
+[models.lite0]
+spec = "lite0"
+[models.r18]
+spec = "torchvision:resnet18"       # hub weights: offline, this cell fails
+[datasets.samples]
+data = "samples"
+[datasets.off]
+data = "samples-offcentre"
+[datasets.gone]
+data = "no-such-folder"              # relative to the study file: missing, this cell fails
+[[experiments]]
+kind = "zoom"
+models = ["lite0"]
+datasets = ["samples", "off"]
+scales = "224,256"
+[[experiments]]
+kind = "bench"
+datasets = ["samples", "gone"]
+[[experiments]]
+kind = "tta"
+models = ["lite0"]
+datasets = ["samples"]
+methods = ["zoom-mean", "zoom-max"]
+scales = [224, 256]
+"""
+
+
+def _env(tmp: Path) -> dict:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TORCH_HOME": str(tmp / "torch")}
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The small study run once: (study file, out folder, the run's result)."""
+    tmp = tmp_path_factory.mktemp("study")
+    path = tmp / "small.toml"
+    path.write_text(STUDY)
+    out = tmp / "out"
+    result = subprocess.run(ZOOMHARD + ["reproduce", str(path), "--out", str(out), "--no-progress"],
+                            capture_output=True, text=True, timeout=900, env=_env(tmp))
+    return path, out, result
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_failed_cells_are_reported_while_the_others_finish(study):
+    path, out, result = study
+    assert result.returncode == 1, result.stderr
+    cells = {c["key"]: c for c in json.loads((out / "study.json").read_text())["cells"]}
+    failed = {k for k, c in cells.items() if c["status"] == "failed"}
+    assert failed == {"bench/lite0/gone", "bench/r18/samples", "bench/r18/gone"}
+    assert "no-such-folder" in cells["bench/lite0/gone"]["reason"]
+    assert "--weights" in cells["bench/r18/samples"]["reason"]     # the offline model says how to fix it
+    assert {c["status"] for k, c in cells.items() if k not in failed} == {"done"}
+    assert len(cells) == 2 + 4 + 1
+    assert "3 failed" in result.stdout and "FAILED" in result.stderr and "Traceback" not in result.stderr
+    data = json.loads((out / "study.json").read_text())
+    assert data["study"]["experiments"][0]["grid"]["scales"] == [224, 256]
+    assert data["versions"]["zoomhard"] and all(c["seconds"] >= 0 for c in cells.values())
+
+
+def test_zoom_table_equals_each_run_folder(study):
+    _, out, _ = study
+    rows = _csv(out / "tables" / "zoom.csv")
+    assert [(r["model"], r["dataset"]) for r in rows] == [("lite0", "samples"), ("lite0", "off")]
+    for r in rows:
+        preds = pq.read_table(out / r["run"] / "predictions").to_pandas()
+        by_image = preds.groupby("image_id")["correct"]
+        standard = preds[(preds.scale == 256) & (preds.row == 1) & (preds.col == 1)]
+        assert int(r["images"]) == preds.image_id.nunique() == len(SAMPLES)
+        assert int(r["transforms"]) == 18 and len(preds) == 18 * len(SAMPLES)
+        assert float(r["standard_top1"]) == pytest.approx(standard.correct.mean())
+        assert float(r["upper_bound"]) == pytest.approx(by_image.any().mean())
+        # 18 transforms: the first 36 of the cover are all of it
+        assert float(r["top36_upper_bound"]) == pytest.approx(by_image.any().mean())
+        assert r["paper_upper_bound"] == "" and r["diff_upper_bound"] == ""   # no paper row for lite0
+        assert (out / r["run"] / "report.html").is_file()
+    (md := (out / "tables" / "zoom.md").read_text().splitlines())
+    assert md[0].startswith("| model | spec | dataset |") and len(md) == 2 + len(rows)
+
+
+def test_bench_and_tta_tables_equal_each_cells_files(study):
+    _, out, _ = study
+    [bench] = _csv(out / "tables" / "bench.csv")
+    preds = _csv(out / bench["run"] / "predictions.csv")
+    assert int(bench["n"]) == len(preds) == len(SAMPLES)
+    assert float(bench["top1"]) == pytest.approx(np.mean([int(p["correct"]) for p in preds]))
+    top5 = [bool(set(p["top5"].split()) & set(p["labels"].split())) for p in preds]
+    assert float(bench["top5"]) == pytest.approx(np.mean(top5))
+    origins = _csv(out / "tables" / "bench_origins.csv")
+    assert {o["origin"]: int(o["n"]) for o in origins} == {"skimage": 5, "matplotlib": 1}
+    for o in origins:
+        mine = [int(p["correct"]) for p in preds if p["origin"] == o["origin"]]
+        assert float(o["top1"]) == pytest.approx(np.mean(mine))
+
+    tta = _csv(out / "tables" / "tta.csv")
+    assert [t["method"] for t in tta] == ["zoom-mean", "zoom-max"]
+    images = _csv(out / tta[0]["run"] / "images.csv")
+    for t in tta:
+        assert float(t["top1"]) == pytest.approx(np.mean([p[f"{t['method']}_correct"] == "True" for p in images]))
+        assert float(t["baseline_top1"]) == pytest.approx(np.mean([p["baseline_correct"] == "True" for p in images]))
+        assert 0 <= float(t["top1"]) <= 1 and float(t["seconds_per_image"]) > 0
+
+
+def test_a_second_invocation_runs_nothing_and_rewrites_no_prediction_file(study):
+    path, out, _ = study
+    runs = out / "runs"
+    before = _files(runs)
+    result = subprocess.run(ZOOMHARD + ["reproduce", str(path), "--out", str(out), "--no-progress"],
+                            capture_output=True, text=True, timeout=300, env=_env(out.parent))
+    assert result.returncode == 1    # the failed cells are tried again, and fail again
+    assert "0 ran, 4 done before, 3 failed" in result.stdout, result.stdout
+    assert _files(runs) == before
+    listing = subprocess.run(ZOOMHARD + ["reproduce", str(path), "--out", str(out), "--dry-run"],
+                             capture_output=True, text=True, timeout=120)
+    lines = dict(line.split(None, 1) for line in listing.stdout.splitlines())
+    assert lines["zoom/lite0/off"].startswith("done") and lines["bench/lite0/gone"].startswith("to run (failed before")
+    assert _files(runs) == before
+
+
+def test_report_in_a_real_browser(study):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no {CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    _, out, _ = study
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            problems, requests = [], []
+            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto((out / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            assert page.locator("h1").inner_text() == "zoomhard study: small"
+            assert page.locator("table.cells tbody tr").count() == 7
+            assert page.locator("table.cells td.status-failed").count() == 3
+            assert page.locator("table.zoom tbody tr").count() == 2
+            assert page.locator("table.bench tbody tr").count() == 1
+            assert page.locator("table.tta tbody tr").count() == 2
+            imgs = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+            assert [a for a, _, _ in imgs].count("spatial bias") == 2
+            assert [a for a, _, _ in imgs].count("scale curves") == 2
+            assert all(done and width > 0 for _, done, width in imgs), imgs
+            links = page.evaluate("Array.from(document.querySelectorAll('ul.reports a')).map(a => a.href)")
+            assert len(links) == 2 and all(Path(l.removeprefix("file://")).is_file() for l in links)
+            assert not problems, problems
+            assert all(u.startswith(("data:", "file:")) for u in requests), requests
+        finally:
+            browser.close()
+
+
+def test_an_interrupted_study_resumes(tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_text('[models.lite0]\nspec = "lite0"\n[datasets.samples]\ndata = "samples"\n'
+                    '[datasets.off]\ndata = "samples-offcentre"\n'
+                    '[[experiments]]\nkind = "zoom"\nscales = "224,256"\n')
+    out = tmp_path / "out"
+    cmd = ZOOMHARD + ["reproduce", str(path), "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def first_done() -> bool:
+        try:
+            cells = json.loads((out / "study.json").read_text())["cells"]
+        except (OSError, ValueError):
+            return False
+        return any(c["key"] == "zoom/lite0/samples" and c["status"] == "done" for c in cells)
+
+    deadline = time.time() + 300
+    while time.time() < deadline and not first_done() and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first_done()
+    first = _files(out / "runs" / "zoom" / "lite0" / "samples")
+    assert not (out / "report.html").exists(), "the kill should land mid-study"
+
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "1 ran, 1 done before, 0 failed" in result.stdout
+    assert _files(out / "runs" / "zoom" / "lite0" / "samples") == first
+    assert len(_csv(out / "tables" / "zoom.csv")) == 2
+
+
+def test_offcentre_samples_sit_at_a_corner_of_a_grey_canvas():
+    source = open_source("samples-offcentre")
+    assert [i.image_id for i in source] == [s[0] for s in SAMPLES]
+    for k, item in enumerate(source):
+        _, package, rel, labels = SAMPLES[k]
+        photo = np.asarray(Image.open(sample_path(package, rel)).convert("RGB"))
+        import io
+
+        canvas = np.asarray(Image.open(io.BytesIO(item.read())).convert("RGB"))
+        h, w = photo.shape[:2]
+        assert canvas.shape[:2] == (2 * h, 2 * w) and item.labels == labels
+        row, col = OFFCENTRE_CORNERS[k % 4]
+        assert (canvas[row * h:(row + 1) * h, col * w:(col + 1) * w] == photo).all()
+        assert (canvas[(1 - row) * h:(2 - row) * h] == 128).all()     # the other half is grey
+
+
+def _study(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    return p
+
+
+BASE = '[models.a]\nspec = "lite0"\n[datasets.d]\ndata = "samples"\n'
+
+
+@pytest.mark.parametrize("text,message", [
+    (BASE + '[[experiments]]\nkind = "zoom"\ncolour = 1\n', "unknown key 'colour'; valid keys: kind, name"),
+    ("nmae = 'x'\n" + BASE + '[[experiments]]\nkind = "zoom"\n', "unknown key 'nmae'; valid keys: name, protocol"),
+    (BASE + '[[experiments]]\nkind = "zoom"\nmodels = ["b"]\n', "unknown model 'b'; the study's models: a"),
+    (BASE + '[[experiments]]\nkind = "zoom"\ndatasets = ["x"]\n', "unknown dataset 'x'; the study's datasets: d"),
+    (BASE + '[[experiments]]\nkind = "sweep"\n', "kind 'sweep'; valid kinds: zoom, bench, tta"),
+    (BASE + '[[experiments]]\nkind = "tta"\nmethods = ["memo"]\n', "choose from: memo-augmix"),
+    (BASE + '[[experiments]]\nkind = "zoom"\nprotocol = "paper"\n', "valid: native, study"),
+    ('[models.a]\nspec = "lite9"\n[datasets.d]\ndata = "samples"\n[[experiments]]\nkind = "zoom"\n',
+     "valid model specs: lite0"),
+    ('[models.a]\nspec = "lite0"\nweight = "x"\n[datasets.d]\ndata = "samples"\n[[experiments]]\nkind = "zoom"\n',
+     "unknown key 'weight'; valid keys: spec, weights"),
+    ('[models.a]\nspec = "lite0"\n[datasets.d]\ndata = "samples"\nsubset = "in-a"\n[[experiments]]\nkind = "zoom"\n',
+     "subset 'in-a' is unknown; valid: auto, none"),
+    (BASE + '[[experiments]]\nkind = "zoom"\nscales = 224\n', "scales must be a string or a list"),
+    (BASE + '[[experiments]]\nkind = "zoom"\n[[experiments]]\nkind = "zoom"\n', "two experiments are named 'zoom'"),
+    (BASE, "give at least one [[experiments]] table"),
+    ("models = [", "not valid TOML"),
+])
+def test_bad_study_files_give_one_line_each(tmp_path, capsys, text, message):
+    out = tmp_path / "out"
+    assert main(["reproduce", str(_study(tmp_path, text)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0, err
+    assert not out.exists(), "nothing runs before the study file is valid"
+
+
+def test_missing_study_file_is_one_line(tmp_path, capsys):
+    assert main(["reproduce", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such study file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["offline.toml", "paper.toml"])
+def test_shipped_studies_are_valid(name):
+    study = load_study(REPO / "studies" / name)
+    assert study.cells()
+    if name == "offline.toml":
+        assert set(study.models) == {"lite0", "lite1", "lite2"}
+        assert {e.kind for e in study.experiments} == {"zoom", "bench", "tta"}
+        assert {d["data"] for d in study.datasets.values()} == {"samples", "samples-offcentre"}
+
+
+def test_ray_engine_and_options_reach_the_sweep_config(tmp_path):
+    from zoomhard.reproduce.cells import Engine, sweep_config
+
+    p = _study(tmp_path, BASE + '[[experiments]]\nkind = "zoom"\nscales = [224, 256]\nanchors = 5\n'
+                                'batch_size = 8\nworkers = 2\n')
+    [cell] = load_study(p).cells()
+    cfg = sweep_config(cell, tmp_path / "out", Engine("ray", "auto"))
+    assert (cfg.engine, cfg.ray_address, cfg.batch_size, cfg.workers) == ("ray", "auto", 8, 2)
+    assert cfg.grid.scales == (224, 256) and cfg.grid.rows == 5 and cfg.out == str(tmp_path / "out/runs/zoom/a/d")
