@@ -293,3 +293,49 @@ def test_ray_engine_and_options_reach_the_sweep_config(tmp_path):
     cfg = sweep_config(cell, tmp_path / "out", Engine("ray", "auto"))
     assert (cfg.engine, cfg.ray_address, cfg.batch_size, cfg.workers) == ("ray", "auto", 8, 2)
     assert cfg.grid.scales == (224, 256) and cfg.grid.rows == 5 and cfg.out == str(tmp_path / "out/runs/zoom/a/d")
+
+
+def test_paper_figures_sit_beside_the_study_network_only(tmp_path):
+    """Hand-built cells of the study's ResNet-50 (V1 weights) and of a bare torchvision:resnet50
+    (DEFAULT = V2): only the first gets the paper's Table 1 and MEMO figures."""
+    import pyarrow as pa
+
+    from zoomhard.grid import ZoomGrid
+    from zoomhard.reproduce.tables import tta_rows, zoom_row
+    from zoomhard.store import IMAGES, PREDICTIONS, RunStore
+
+    p = _study(tmp_path, '[models.v1]\nspec = "torchvision:resnet50.IMAGENET1K_V1"\n'
+                         '[models.v2]\nspec = "torchvision:resnet50"\n'
+                         '[datasets.a]\ndata = "samples"\npaper = "IN-A"\n[[experiments]]\nkind = "zoom"\n'
+                         'scales = "224,256"\n[[experiments]]\nkind = "tta"\nmethods = ["memo-rrc"]\n')
+    study, out, grid = load_study(p), tmp_path / "out", ZoomGrid((224, 256))
+    rows = {}
+    for cell in study.cells():
+        folder = cell.folder(out)
+        record = {"model": cell.model, "dataset": "a", "experiment": cell.experiment.name,
+                  "folder": str(folder.relative_to(out))}
+        if cell.kind == "zoom":
+            store = RunStore(folder)
+            store.open({"model": cell.model_options["spec"], "weights": None, "grid": grid.to_dict(),
+                        "data": {"spec": "samples"}, "subset": {"name": "none", "classes": 1000}})
+            preds = [{"image_id": "x.png", "scale": z.scale, "row": z.row, "col": z.col, "top1": 1,
+                      "correct": z == grid.standard, "top5": [1, 2, 3, 4, 5], "top5_prob": [0.2] * 5,
+                      "label_prob": 0.5} for z in grid]
+            store.write_part(pa.Table.from_pylist(preds, schema=PREDICTIONS),
+                             pa.Table.from_pylist([{"image_id": "x.png", "labels": [1], "origin": "", "width": 1,
+                                                    "height": 1, "locator": ""}], schema=IMAGES))
+            rows[cell.key] = zoom_row(study, record, out)
+        else:
+            folder.mkdir(parents=True)
+            (folder / "result.json").write_text(json.dumps(
+                {"method": "memo-rrc", "n": 1, "top1": 1.0, "baseline_top1": 0.0, "seconds_per_image": 0.1}))
+            [rows[cell.key]] = tta_rows(study, record, out)
+    v1, v2 = rows["zoom/v1/a"], rows["zoom/v2/a"]
+    assert (v1["paper_model"], v1["paper_dataset"]) == ("ResNet-50", "IN-A")
+    assert (v1["paper_standard_top1"], v1["paper_top36_upper_bound"], v1["paper_upper_bound"]) == (0.0021, 0.5568, 0.6668)
+    assert v1["standard_top1"] == 1.0 and v1["diff_standard_top1"] == pytest.approx(1.0 - 0.0021)
+    assert v2["paper_model"] is None and v2["paper_upper_bound"] is None and v2["diff_upper_bound"] is None
+    t1, t2 = rows["tta/v1/a"], rows["tta/v2/a"]
+    assert (t1["paper_top1"], t1["paper_baseline_top1"]) == (pytest.approx(0.0131), pytest.approx(0.0))
+    assert t1["diff_top1"] == pytest.approx(1 - 0.0131)
+    assert t2["paper_top1"] is None and t2["paper_model"] is None

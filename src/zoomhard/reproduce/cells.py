@@ -60,32 +60,37 @@ def _run_options(cell: Cell) -> dict:
     return {k: cell.experiment.run[k] for k in ("device", "backend", "batch_size") if k in cell.experiment.run}
 
 
-def sweep_config(cell: Cell, out: Path, engine: Engine):
-    from ..sweep import SweepConfig
+def _scored_data(cell: Cell, engine: Engine) -> dict:
+    """What sweep and bench take alike: the data, how it is scored, how it runs."""
+    d, o = cell.dataset_options, cell.experiment.options
+    return dict(data=d["data"], labels=d["labels"], subset=d["subset"], real_labels=d["real_labels"],
+                real_mode=d["real_mode"], clip_norm=o.get("clip_norm", "clip"), progress=engine.progress,
+                **_run_options(cell))
 
-    m, d, o = cell.model_options, cell.dataset_options, cell.experiment.options
-    kwargs = dict(model=m["spec"], weights=m["weights"], data=d["data"], labels=d["labels"], subset=d["subset"],
-                  real_labels=d["real_labels"], real_mode=d["real_mode"], out=str(cell.folder(out)), grid=grid(o),
-                  clip_norm=o.get("clip_norm", "clip"), engine=engine.name, ray_address=engine.ray_address,
-                  progress=engine.progress, **_run_options(cell))
-    cfg = SweepConfig(**_with_protocol(SweepConfig, kwargs, cell.experiment.protocol))
+
+def _build(config_type, cell: Cell, kwargs: dict):
+    cfg = config_type(**_with_protocol(config_type, kwargs, cell.experiment.protocol))
     if "workers" in cell.experiment.run:
         cfg.workers = cell.experiment.run["workers"]
     return cfg
+
+
+def sweep_config(cell: Cell, out: Path, engine: Engine):
+    from ..sweep import SweepConfig
+
+    m = cell.model_options
+    return _build(SweepConfig, cell, dict(model=m["spec"], weights=m["weights"], out=str(cell.folder(out)),
+                                          grid=grid(cell.experiment.options), engine=engine.name,
+                                          ray_address=engine.ray_address, **_scored_data(cell, engine)))
 
 
 def bench_config(cell: Cell, out: Path, engine: Engine):
     from ..bench import BenchConfig
 
-    m, d, o = cell.model_options, cell.dataset_options, cell.experiment.options
-    kwargs = dict(models=[(m["spec"], m["weights"])], data=d["data"], labels=d["labels"], subset=d["subset"],
-                  real_labels=d["real_labels"], real_mode=d["real_mode"], clip_norm=o.get("clip_norm", "clip"),
-                  predictions=str(cell.folder(out) / "predictions.csv"), progress=engine.progress,
-                  **_run_options(cell))
-    cfg = BenchConfig(**_with_protocol(BenchConfig, kwargs, cell.experiment.protocol))
-    if "workers" in cell.experiment.run:
-        cfg.workers = cell.experiment.run["workers"]
-    return cfg
+    m = cell.model_options
+    return _build(BenchConfig, cell, dict(models=[(m["spec"], m["weights"])],
+                                          predictions=str(cell.folder(out) / "predictions.csv"),
+                                          **_scored_data(cell, engine)))
 
 
 def tta_config(cell: Cell, out: Path, engine: Engine):
@@ -93,9 +98,9 @@ def tta_config(cell: Cell, out: Path, engine: Engine):
 
     m, d, o = cell.model_options, cell.dataset_options, cell.experiment.options
     memo = {k: o[k] for k in ("views", "steps", "lr", "seed", "prior_strength", "transforms") if k in o}
-    kwargs = dict(model=m["spec"], weights=m["weights"], data=d["data"], labels=d["labels"], subset=d["subset"],
-                  methods=tuple(o["methods"]), grid=grid(o), progress=engine.progress, **memo, **_run_options(cell))
-    return TTAConfig(**_with_protocol(TTAConfig, kwargs, cell.experiment.protocol))
+    return _build(TTAConfig, cell, dict(model=m["spec"], weights=m["weights"], data=d["data"], labels=d["labels"],
+                                        subset=d["subset"], methods=tuple(o["methods"]), grid=grid(o),
+                                        progress=engine.progress, **memo, **_run_options(cell)))
 
 
 def check_configs(cells: list[Cell], out: Path, engine: Engine) -> None:

@@ -15,7 +15,8 @@ from ..report.html import CSS, _data_uri, e
 from ..report.run import summary
 from . import figures as F
 from .study import Study
-from .tables import ZOOM_FIGURES, Tables, paper_center_bias, paper_column, paper_tta
+from ..report.center_bias import NOTE as PAPER_BIAS_NOTE, paper_center_bias
+from .tables import ZOOM_FIGURES, Tables, paper_column, paper_tta
 
 EXTRA_CSS = """
 td.up{color:#1a7f37}td.down{color:#c62828}td.status-done{color:#1a7f37}td.status-failed{color:#c62828;font-weight:600}
@@ -124,8 +125,7 @@ def _bias_section(study: Study, out: Path, groups: dict) -> str:
         if paper:
             png = F.paper_spatial_bias(paper, column, out / "figures" / f"paper-spatial-bias-{dataset}.png")
             figs.append(_figure(png, "paper spatial bias",
-                                f"The paper's Figure 2 ({column}, ResNet-50): computed over the greedy cover's "
-                                "transforms and masked by unpublished per-image anchor visibility."))
+                                f"The paper's Figure 2 ({column}, ResNet-50). {PAPER_BIAS_NOTE}"))
         parts.append(f"<h3>{e(dataset)}</h3><div class='figures'>{''.join(figs)}</div>")
     return "".join(parts) or "<p class='note'>No zoom cell is done.</p>"
 

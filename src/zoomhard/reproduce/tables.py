@@ -63,16 +63,6 @@ def paper_tta() -> tuple[list[str], dict[tuple[str, str], dict[str, float]]]:
     return notes, table
 
 
-@lru_cache(maxsize=None)
-def paper_center_bias() -> dict[str, list[list[float]]]:
-    """The study's Figure 2 (ResNet-50's per-anchor upper bound), dataset -> rows top to bottom."""
-    _, rows = _paper_csv("center_bias_resnet50.csv")
-    maps: dict[str, list[list[float]]] = {}
-    for r in sorted(rows, key=lambda r: (r["dataset"], int(r["row"]))):
-        maps.setdefault(r["dataset"], []).append([float(r[f"col{c}"]) / 100 for c in range(3)])
-    return maps
-
-
 def paper_column(dataset: dict, result: dict | None = None) -> str | None:
     """The paper's dataset column for a study dataset: its `paper` key, else what its class
     subset says (ImageNet-A, -R, ObjectNet); plain data has none."""
@@ -88,14 +78,25 @@ def _diff(ours, paper):
     return None if ours is None or paper is None else ours - paper
 
 
-def zoom_row(study: Study, record: dict, out: Path) -> dict:
-    from ..report.compare import paper_figures, paper_model
-    from ..report.run import summary
+def _study_network(config: dict, table: str) -> str | None:
+    """The paper's name for the run's network when it is exactly the study's (spec, weights tag)."""
+    from ..paper import study_model_of_run
 
-    r = summary(out / record["folder"])
+    twin = study_model_of_run(config, table)
+    return twin.paper_model if twin else None
+
+
+def zoom_row(study: Study, record: dict, out: Path) -> dict:
+    from ..report.compare import paper_figures
+    from ..report.run import summary
+    from ..store import RunStore
+
+    folder = out / record["folder"]
+    r = summary(folder)
     model, dataset = study.models[record["model"]], study.datasets[record["dataset"]]
     column = paper_column(dataset, r)
-    paper = paper_figures(paper_model(model["spec"]), column) if column in PAPER_DATASETS else None
+    name = _study_network(RunStore(folder).read_config(), "zoom")
+    paper = paper_figures(name, column) if column in PAPER_DATASETS else None
     ours = {f: r[f] for f in ZOOM_FIGURES}
     theirs = dict(zip(ZOOM_FIGURES, (paper["crop1"], paper["crop36"], paper["crop324"]))) if paper else {}
     return {"model": record["model"], "spec": model["spec"], "dataset": record["dataset"], "images": r["n_images"],
@@ -109,13 +110,22 @@ def _result(record: dict, out: Path):
     return json.loads((out / record["folder"] / RESULT).read_text())
 
 
-def bench_rows(study: Study, record: dict, out: Path) -> tuple[dict, list[dict]]:
-    from ..bench import paper_name
+def bench_paper(summary: dict, column: str | None) -> dict:
+    """{"model", "top1"} of the paper for a bench summary: the bench's own when it gives one, else
+    the study's ImageNet-Hard figure of the same exact network, when the dataset is ImageNet-Hard."""
+    if isinstance(summary.get("paper"), dict):
+        return summary["paper"]
+    from ..paper import top1_figures
 
+    name = _study_network(summary, "hard") if column == "ImageNet-Hard" else None
+    return {"model": name, "top1": top1_figures("hard").get(name)} if name else {}
+
+
+def bench_rows(study: Study, record: dict, out: Path) -> tuple[dict, list[dict]]:
     s = _result(record, out)
-    spec = study.models[record["model"]]["spec"]
-    paper = s.get("paper") if isinstance(s.get("paper"), dict) else \
-        {"model": paper_name(spec), "top1": s["paper_top1"]} if s.get("paper_top1") is not None else {}
+    model = study.models[record["model"]]
+    spec = model["spec"]
+    paper = bench_paper({**s, "weights": model["weights"]}, paper_column(study.datasets[record["dataset"]]))
     common = {"model": record["model"], "spec": spec, "dataset": record["dataset"]}
     where = {"experiment": record["experiment"], "run": record["folder"]}
     row = {**common, "n": s["n"], "top1": s["top1"], "top5": s["top5"], "paper_model": paper.get("model"),
@@ -125,12 +135,14 @@ def bench_rows(study: Study, record: dict, out: Path) -> tuple[dict, list[dict]]
 
 
 def tta_rows(study: Study, record: dict, out: Path) -> list[dict]:
-    from ..report.compare import paper_model
-
     results = _result(record, out)
     results = results if isinstance(results, list) else [results]
-    spec = study.models[record["model"]]["spec"]
-    name, column = paper_model(spec), paper_column(study.datasets[record["dataset"]])
+    model = study.models[record["model"]]
+    spec = model["spec"]
+    # MEMO's ResNet-50 is the zoom table's: torchvision's IMAGENET1K_V1 weights
+    name = _study_network({"model": spec, "weights": model["weights"],
+                           "weights_tag": results[0].get("weights_tag")}, "zoom")
+    column = paper_column(study.datasets[record["dataset"]])
     table = paper_tta()[1]
     rows = []
     for r in results:
