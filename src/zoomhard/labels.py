@@ -7,6 +7,7 @@ without importing timm (and so torch), so that analyses and reports start fast.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import re
@@ -92,3 +93,57 @@ def objectnet_to_imagenet() -> dict[str, tuple[int, ...]]:
     for obj, targets in _resource("objectnet_to_imagenet_1k.json").items():
         out[obj] = tuple(sorted(names[t.strip()] for t in targets.split(";")))
     return out
+
+
+class LabelError(ValueError):
+    """A label that names no ImageNet-1k class (or several); the message says what to give."""
+
+
+@lru_cache(maxsize=None)
+def _names_to_classes() -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """(full name -> classes, any lemma -> classes), lower-case: 'tabby, tabby cat' and 'tabby'."""
+    full: dict[str, list[int]] = {}
+    lemma: dict[str, list[int]] = {}
+    for i, name in enumerate(class_names()):
+        full.setdefault(name.lower(), []).append(i)
+        for part in name.split(","):
+            lemma.setdefault(part.strip().lower(), []).append(i)
+    return ({k: tuple(v) for k, v in full.items()}, {k: tuple(dict.fromkeys(v)) for k, v in lemma.items()})
+
+
+def resolve_class(label: int | str) -> int:
+    """An ImageNet-1k class from an index (281 or '281'), a wnid ('n02123045') or a class name
+    ('tabby', 'tiger cat', 'tabby, tabby cat'; any of a class's names, case-insensitive). A name
+    shared by two classes ('crane') must be given as a wnid or index."""
+    if isinstance(label, bool) or not isinstance(label, (int, str)) and not hasattr(label, "__index__"):
+        raise LabelError(f"not a class: {label!r} (give an ImageNet-1k index, a wnid or a class name)")
+    if not isinstance(label, str):
+        label = str(int(label))
+    token = label.strip()
+    if _WNID.match(token) or token.lstrip("-").isdigit():
+        try:
+            return parse_label(token)
+        except ValueError as e:
+            raise LabelError(str(e)) from None
+    full, lemma = _names_to_classes()
+    key = " ".join(token.lower().split())
+    found = full.get(key) or lemma.get(key)
+    if not found:
+        close = difflib.get_close_matches(key, list(lemma), n=3)
+        hint = f"; close: {', '.join(close)}" if close else ""
+        raise LabelError(f"{token!r} is not an ImageNet-1k class name{hint} (give a name, a wnid or an index 0-999)")
+    if len(found) > 1:
+        choices = ", ".join(f"{wnids()[i]} ({class_names()[i]})" for i in found)
+        raise LabelError(f"{token!r} names {len(found)} classes: {choices}; give the wnid or index")
+    return found[0]
+
+
+def resolve_classes(labels) -> tuple[int, ...]:
+    """One label or a list of them (indices, wnids, names), as sorted unique class indices."""
+    if isinstance(labels, (str, int)) or hasattr(labels, "__index__"):
+        labels = [labels]
+    try:
+        items = list(labels)
+    except TypeError:
+        raise LabelError(f"not a label or a list of labels: {labels!r}") from None
+    return tuple(sorted({resolve_class(x) for x in items}))

@@ -349,20 +349,26 @@ def write_summary(store: RunStore, config: dict, grid: ZoomGrid) -> dict:
     return config["summary"]
 
 
-def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
-    """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary."""
+def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Source | None = None,
+              classifier: Classifier | None = None) -> dict:
+    """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary. `source` and
+    `classifier` replace the ones cfg.data and cfg.model name (zoomhard.sweep's Python objects);
+    such a sweep runs in this process on the classifier's device."""
+    given = source is not None or classifier is not None
     if cfg.engine == "ray":
+        if given:
+            raise ValueError("engine='ray' needs a model spec and a data spec, not Python objects")
         from .engines.ray import run_ray_sweep
 
         return run_ray_sweep(cfg, log)
-    source = run_source(cfg)
+    source = source or run_source(cfg)
     resolve_subset(cfg.subset, source)  # a wrong --subset fails before the model loads
     gpus = 0
-    if cfg.device in ("auto", "cuda") and cfg.shard is None and not cfg.child:
+    if cfg.device in ("auto", "cuda") and cfg.shard is None and not cfg.child and classifier is None:
         import torch
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    classifier = run_classifier(cfg, "cuda:0" if gpus > 1 else cfg.device)
+    classifier = classifier or run_classifier(cfg, "cuda:0" if gpus > 1 else cfg.device)
     resize = _resize_mode(cfg, classifier)
     order = learned_order(cfg.grid, cfg.order) if cfg.until_correct else None
     space = class_space(cfg.subset, source, classifier.num_classes)

@@ -283,6 +283,16 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
         device = "cuda" if torch.cuda.is_available() else "cpu"
     module, own = load_model(spec, weights)
     preprocess = (preprocess or own).override(mean, std)
+    return module_classifier(spec, module, preprocess, backend, device, crop,
+                             f"{source}-{name}".replace("/", "_").replace(":", "_"))
+
+
+def module_classifier(spec: str, module, preprocess: Preprocess, backend: str = "auto", device: str = "cpu",
+                      crop: int | None = 224, key: str = "module") -> Classifier:
+    """A torch module as a Classifier: ONNX Runtime on CPU when `backend` allows (exported once
+    under `key`, checked against torch, torch on disagreement), else torch on `device`."""
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     crop = crop or preprocess.input_size
     eager = _takes_crops(TorchClassifier(spec, module, preprocess, device), crop)
     if backend == "torch" or (backend == "auto" and device != "cpu"):
@@ -290,7 +300,7 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
     if device != "cpu":
         warnings.warn("the ONNX backend runs on the CPU; use --backend torch for the GPU")
     try:
-        path = export_onnx(module, f"{source}-{name}".replace("/", "_").replace(":", "_"), crop, preprocess)
+        path = export_onnx(module, key, crop, preprocess)
         fast = OnnxClassifier(spec, path, preprocess)
     except Exception as e:  # an export failure should cost speed, not the run
         warnings.warn(f"ONNX export of {spec} failed ({type(e).__name__}: {e}); running eager torch")
