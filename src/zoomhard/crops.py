@@ -140,7 +140,21 @@ def zoom_crop(img: Image.Image, zoom: Zoom, grid: ZoomGrid | None = None) -> np.
 
 def device_grid_crops(rgb: np.ndarray, grid: ZoomGrid, device: str = "cuda",
                       scales: tuple[int, ...] | None = None):
-    """grid_crops on a torch device: (n, crop, crop, 3) uint8 tensor from an (h, w, 3) uint8 array.
+    """grid_crops on a torch device: (n, crop, crop, 3) uint8 tensor from an (h, w, 3) uint8 array
+    (tensor_grid_crops of a batch of one)."""
+    import torch
+
+    src = torch.from_numpy(np.array(rgb, dtype=np.uint8, order="C", copy=not rgb.flags.writeable))
+    if str(device).startswith("cuda"):
+        src = src.pin_memory()
+    src = src.to(device, non_blocking=True).permute(2, 0, 1)[None].float()
+    return tensor_grid_crops(src, grid, scales)[:, 0].permute(0, 2, 3, 1).contiguous()
+
+
+def tensor_grid_crops(images, grid: ZoomGrid, scales: tuple[int, ...] | None = None):
+    """The crops of `grid` (or of some of its scales) of a batch of images of one size, on the
+    batch's device: (n, 3, h, w) float pixels in 0-255 -> (transforms, n, 3, crop, crop) uint8,
+    transforms in canonical order.
 
     torch's antialiased bicubic uses Pillow's filter. Resampling in Pillow's two passes,
     horizontal then vertical, each rounded to 8 bits as Pillow does, lands all but about one
@@ -150,20 +164,16 @@ def device_grid_crops(rgb: np.ndarray, grid: ZoomGrid, device: str = "cuda",
     import torch.nn.functional as F
 
     scales = grid.scales if scales is None else scales
-    h0, w0 = rgb.shape[:2]
-    src = torch.from_numpy(np.array(rgb, dtype=np.uint8, order="C", copy=not rgb.flags.writeable))
-    if str(device).startswith("cuda"):
-        src = src.pin_memory()
-    src = src.to(device, non_blocking=True).permute(2, 0, 1)[None].float()
+    n, _, h0, w0 = images.shape
     c, per = grid.crop, grid.rows * grid.cols
-    out = torch.zeros((len(scales) * per, c, c, 3), dtype=torch.uint8, device=device)
+    out = torch.zeros((len(scales) * per, n, 3, c, c), dtype=torch.uint8, device=images.device)
     for i, s in enumerate(scales):
         W, H = resized_size(w0, h0, s)
-        wide = F.interpolate(src, size=(h0, W), mode="bicubic", antialias=True).round_().clamp_(0, 255)
+        wide = F.interpolate(images, size=(h0, W), mode="bicubic", antialias=True).round_().clamp_(0, 255)
         resized = F.interpolate(wide, size=(H, W), mode="bicubic", antialias=True).round_().clamp_(0, 255)
-        resized = resized.to(torch.uint8)[0].permute(1, 2, 0)
+        resized = resized.to(torch.uint8)
         for k, (_, left, top) in enumerate(grid.origins(w0, h0, s)):
             x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + c, W), min(top + c, H)
             if x0 < x1 and y0 < y1:
-                out[i * per + k, y0 - top:y1 - top, x0 - left:x1 - left] = resized[y0:y1, x0:x1]
+                out[i * per + k, :, :, y0 - top:y1 - top, x0 - left:x1 - left] = resized[:, :, y0:y1, x0:x1]
     return out
