@@ -339,3 +339,24 @@ def test_paper_figures_sit_beside_the_study_network_only(tmp_path):
     assert (t1["paper_top1"], t1["paper_baseline_top1"]) == (pytest.approx(0.0131), pytest.approx(0.0))
     assert t1["diff_top1"] == pytest.approx(1 - 0.0131)
     assert t2["paper_top1"] is None and t2["paper_model"] is None
+
+
+def test_ray_engine_runs_zoom_cells_like_the_local_engine(study, tmp_path):
+    ray = pytest.importorskip("ray")
+    _, local_out, _ = study
+    p = _study(tmp_path, '[models.lite0]\nspec = "lite0"\n[datasets.samples]\ndata = "samples"\n'
+                         '[[experiments]]\nkind = "zoom"\nscales = "224,256"\n')
+    out = tmp_path / "out"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        address = ray.get_runtime_context().gcs_address
+        assert main(["reproduce", str(p), "--out", str(out), "--engine", "ray", "--ray-address", address,
+                     "--no-progress"]) == 0
+    finally:
+        ray.shutdown()
+    key = ["image_id", "scale", "row", "col"]
+    theirs, mine = (pq.read_table(o / "runs/zoom/lite0/samples/predictions").to_pandas()
+                    .sort_values(key).reset_index(drop=True)[key + ["top1", "correct"]] for o in (local_out, out))
+    assert json.loads((out / "runs/zoom/lite0/samples/run.json").read_text())["sessions"][-1]["engine"]["name"] == "ray"
+    assert mine.equals(theirs)
+    assert _csv(out / "tables" / "zoom.csv")[0]["upper_bound"] == _csv(local_out / "tables" / "zoom.csv")[0]["upper_bound"]

@@ -139,7 +139,7 @@ def parse_study(raw: dict, path: Path) -> Study:
     tables = raw.get("experiments")
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise StudyError(f"{where}: give at least one [[experiments]] table (kind = one of: {', '.join(KINDS)})")
-    experiments = [_experiment(k, t, models, datasets, protocol, run, where) for k, t in enumerate(tables)]
+    experiments = [_experiment(k, t, models, datasets, protocol, run, where, base) for k, t in enumerate(tables)]
     names = [e.name for e in experiments]
     for n in names:
         if names.count(n) > 1:
@@ -223,8 +223,16 @@ def _data_spec(spec: str, base: Path) -> str:
     return _path(spec, base)
 
 
+def _transforms(text: str, base: Path) -> str:
+    """tta's transforms: ids as given; RUN/analysis.json[:K] read from the study file's folder."""
+    from ..tta.zoom import _JSON_SPEC
+
+    m = _JSON_SPEC.match(text.strip())
+    return text if not m else _path(m["path"], base) + (f":{m['k']}" if m["k"] is not None else "")
+
+
 def _experiment(k: int, table: dict, models: dict, datasets: dict, protocol: str, run: dict,
-                where: str) -> Experiment:
+                where: str, base: Path) -> Experiment:
     kind = table.get("kind")
     if kind not in KINDS:
         raise StudyError(f"{where}: experiment {k + 1} has kind {kind!r}; valid kinds: {', '.join(KINDS)}")
@@ -242,6 +250,8 @@ def _experiment(k: int, table: dict, models: dict, datasets: dict, protocol: str
         chosen[key] = tuple(dict.fromkeys(names))
     protocol = _choice(table.get("protocol", protocol), PROTOCOLS, f"{at}: protocol")
     options = {k: v for k, v in table.items() if k in KIND_KEYS[kind]}
+    if "transforms" in options:
+        options["transforms"] = _transforms(options["transforms"], base)
     _check_options(kind, options, at)
     if kind == "tta":
         with_real = [d for d in chosen["datasets"] if datasets[d]["real_labels"]]
