@@ -360,3 +360,16 @@ def test_ray_engine_runs_zoom_cells_like_the_local_engine(study, tmp_path):
     assert json.loads((out / "runs/zoom/lite0/samples/run.json").read_text())["sessions"][-1]["engine"]["name"] == "ray"
     assert mine.equals(theirs)
     assert _csv(out / "tables" / "zoom.csv")[0]["upper_bound"] == _csv(local_out / "tables" / "zoom.csv")[0]["upper_bound"]
+
+
+def test_bench_paper_figure_is_the_exact_networks_on_its_benchmark():
+    from zoomhard.reproduce.tables import bench_paper
+
+    v1 = {"model": "torchvision:resnet50.IMAGENET1K_V1", "weights": None}
+    assert bench_paper(v1, "ImageNet-Hard") == {"model": "ResNet-50", "top1": 0.1474}
+    assert bench_paper(v1, "ImageNet-Hard-4K") == {"model": "ResNet-50", "top1": 0.1393}
+    assert bench_paper(v1, "IN-A") == {} and bench_paper(v1, None) == {}
+    assert bench_paper({"model": "torchvision:resnet50", "weights": None}, "ImageNet-Hard") == {}
+    # a bench that sets its own paper figure beside is taken at its word
+    own = {"model": "x", "paper": {"model": "ResNet-50", "top1": 0.1474, "note": ""}}
+    assert bench_paper(own, "ImageNet-Hard")["top1"] == 0.1474

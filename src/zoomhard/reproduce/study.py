@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 KINDS = ("zoom", "bench", "tta")
 PROTOCOLS = ("native", "study")
-# The study's dataset columns (its Table 1, MEMO's table) and its benchmark.
-PAPER_DATASETS = ("IN", "ReaL", "IN+ReaL", "IN-A", "IN-R", "IN-S", "ON", "ImageNet-Hard")
+# The study's dataset columns (its Table 1, MEMO's table) and its benchmarks.
+PAPER_DATASETS = ("IN", "ReaL", "IN+ReaL", "IN-A", "IN-R", "IN-S", "ON", "ImageNet-Hard", "ImageNet-Hard-4K")
 
 # How each cell runs, not what it computes: left out of a cell's fingerprint.
 RUN_KEYS = {"device": str, "backend": str, "batch_size": int, "workers": int}
@@ -95,7 +95,6 @@ class Study:
     models: dict[str, dict]
     datasets: dict[str, dict]
     experiments: list[Experiment]
-    raw: dict = field(repr=False, default_factory=dict)
 
     def cells(self) -> list[Cell]:
         return [Cell(e, m, d, self.models[m], self.datasets[d])
@@ -113,7 +112,10 @@ class Study:
 
 def load_study(path: str | Path) -> Study:
     """Read and validate a study file; StudyError (one line) on the first mistake."""
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+        import tomli as tomllib
 
     path = Path(path).expanduser()
     try:
@@ -144,7 +146,7 @@ def parse_study(raw: dict, path: Path) -> Study:
     for n in names:
         if names.count(n) > 1:
             raise StudyError(f"{where}: two experiments are named {n!r}; give each one a distinct name = \"...\"")
-    return Study(name, path.resolve(), protocol, models, datasets, experiments, raw)
+    return Study(name, path.resolve(), protocol, models, datasets, experiments)
 
 
 def _check_keys(table: dict, allowed: dict, where: str) -> None:

@@ -35,6 +35,8 @@ TTA_COLUMNS = ("model", "spec", "dataset", "method", "n", "top1", "baseline_top1
                "diff_baseline_top1", "experiment", "run")
 # tta's method names -> the rows of MEMO's table in the study (resources/memo_tta.csv)
 PAPER_METHODS = {"memo-augmix": "MEMO+AugMix", "memo-rrc": "MEMO+RRC"}
+# the benchmark columns -> zoomhard.paper's tables of top-1 figures
+HARD_TABLES = {"ImageNet-Hard": "hard", "ImageNet-Hard-4K": "hard-4k"}
 
 
 @dataclass
@@ -112,13 +114,14 @@ def _result(record: dict, out: Path):
 
 def bench_paper(summary: dict, column: str | None) -> dict:
     """{"model", "top1"} of the paper for a bench summary: the bench's own when it gives one, else
-    the study's ImageNet-Hard figure of the same exact network, when the dataset is ImageNet-Hard."""
+    the study's ImageNet-Hard (-4K) figure of the same exact network, when the dataset is that."""
     if isinstance(summary.get("paper"), dict):
         return summary["paper"]
     from ..paper import top1_figures
 
-    name = _study_network(summary, "hard") if column == "ImageNet-Hard" else None
-    return {"model": name, "top1": top1_figures("hard").get(name)} if name else {}
+    table = HARD_TABLES.get(column or "")
+    name = _study_network(summary, table) if table else None
+    return {"model": name, "top1": top1_figures(table).get(name)} if name else {}
 
 
 def bench_rows(study: Study, record: dict, out: Path) -> tuple[dict, list[dict]]:
