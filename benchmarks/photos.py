@@ -1,4 +1,5 @@
-"""Labelled photos for the benchmarks: the bundled samples, then mirrored copies of them."""
+"""Labelled photos for the benchmarks: the bundled samples, then mirrored copies of them,
+as they are or resized (PIL, keeping their aspect) to a given number of megapixels."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ from zoomhard.crops import decode_image
 from zoomhard.data import open_source
 
 
-def write_images(folder: str, n: int) -> None:
-    """n photos and their labels.csv in `folder` (created)."""
+def resized_to(img: Image.Image, megapixels: float) -> Image.Image:
+    """`img` with about `megapixels` million pixels, its aspect kept."""
+    f = (megapixels * 1e6 / (img.width * img.height)) ** 0.5
+    return img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.LANCZOS)
+
+
+def write_images(folder: str, n: int, megapixels: float | None = None) -> None:
+    """n photos and their labels.csv in `folder` (created); with `megapixels`, each resized to
+    that size and saved as a JPEG, as a camera would."""
     os.makedirs(folder)
     samples = list(open_source("samples"))
     with open(f"{folder}/labels.csv", "w") as f:
@@ -22,5 +30,9 @@ def write_images(folder: str, n: int) -> None:
             if (i // len(samples)) % 2:
                 img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             name = f"{i:05d}_{it.image_id}"
-            img.save(f"{folder}/{name}")
+            if megapixels is None:
+                img.save(f"{folder}/{name}")
+            else:
+                name = f"{os.path.splitext(name)[0]}.jpg"
+                resized_to(img, megapixels).save(f"{folder}/{name}", quality=92)
             f.write(f"{name},{' '.join(map(str, it.labels))}\n")

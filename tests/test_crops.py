@@ -16,14 +16,35 @@ def reference_crop(img: Image.Image, zoom: Zoom) -> np.ndarray:
     return np.asarray(F.crop(resized, top, left, 224, 224))
 
 
+def reference_grid(img: Image.Image, grid: ZoomGrid) -> np.ndarray:
+    """reference_crop for every transform of `grid`, each scale resized once."""
+    out = []
+    for s in grid.scales:
+        resized = T.Resize(s, interpolation=T.InterpolationMode.BICUBIC)(img)
+        for r in range(grid.rows):
+            for c in range(grid.cols):
+                left, top = crop_origin(*img.size, Zoom(s, r, c), grid.crop, grid.rows, grid.cols)
+                out.append(np.asarray(F.crop(resized, top, left, grid.crop, grid.crop)))
+    return np.stack(out)
+
+
+def assert_equal_to_reference(img: Image.Image, grid: ZoomGrid, what: str) -> None:
+    ours, ref = grid_crops(img, grid), reference_grid(img, grid)
+    assert ours.shape == ref.shape == (len(grid), grid.crop, grid.crop, 3) and ours.dtype == np.uint8
+    for k, zoom in enumerate(grid):
+        diff = np.abs(ours[k].astype(int) - ref[k].astype(int)).max()
+        assert diff == 0, f"{what} {img.size} {zoom}: differs by {diff}/255"
+
+
 @pytest.mark.parametrize("name", ["chelsea.png", "motorcycle_left.png"])
 def test_all_324_crops_equal_torchvision_pil(name):
     img = sample(name)
     grid = ZoomGrid()
     ours = grid_crops(img, grid)
     assert ours.shape == (324, 224, 224, 3) and ours.dtype == np.uint8
+    ref = reference_grid(img, grid)
     for k, zoom in enumerate(grid):
-        diff = np.abs(ours[k].astype(int) - reference_crop(img, zoom).astype(int)).max()
+        diff = np.abs(ours[k].astype(int) - ref[k].astype(int)).max()
         assert diff == 0, f"{name} {zoom}: differs by {diff}/255"
 
 
@@ -33,6 +54,36 @@ def test_portrait_image_crops_match():
     ours = grid_crops(img, grid)
     for k, zoom in enumerate(grid):
         assert np.array_equal(ours[k], reference_crop(img, zoom)), zoom
+
+
+# Only some source rows are resampled horizontally (those the crops' vertical kernels reach)
+# and the vertical pass only under the crops: every shape of gap between crop rows and columns,
+# reductions and enlargements, and crops flush with the borders (scale 672 on a landscape).
+@pytest.mark.parametrize("name, size", [
+    ("grace_hopper.jpg", None),            # 512 x 600 portrait, enlarged at most scales
+    ("rocket.jpg", (611, 173)),            # a wide strip: short side reduced and enlarged
+    ("coffee.png", (157, 233)),            # a small portrait: everything enlarged
+])
+def test_every_scale_equals_torchvision_pil_on_other_shapes(name, size):
+    img = sample(name) if size is None else sample(name).resize(size, Image.BICUBIC)
+    assert_equal_to_reference(img, ZoomGrid(), name)
+
+
+@pytest.mark.parametrize("size", [(3000, 2000), (1500, 2600)])
+def test_large_photos_equal_torchvision_pil(size):
+    img = sample("chelsea.png").resize(size, Image.BICUBIC)
+    assert_equal_to_reference(img, ZoomGrid(scales=(10, 235, 672, 700, 911, 1024)), "large")
+
+
+def test_other_grids_equal_torchvision_pil():
+    # crops smaller than the gaps between anchors and a grid of its own shape
+    img = sample("motorcycle_left.png")
+    assert_equal_to_reference(img, ZoomGrid(scales=(96, 448, 911), rows=4, cols=2, crop=96), "4x2 grid")
+
+
+def test_a_panorama_far_wider_than_it_is_tall_is_exact():
+    img = sample("rocket.jpg").resize((2000, 40))  # 51200 x 1024 at scale 1024, never built
+    assert_equal_to_reference(img, ZoomGrid(scales=(48, 1024)), "panorama")
 
 
 def test_zoom_out_is_a_small_image_on_black():

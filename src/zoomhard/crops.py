@@ -70,11 +70,10 @@ def decode_image(source: str | os.PathLike | bytes | BinaryIO, max_pixels: int =
         raise ImageDecodeError(f"unreadable image: {e}") from None
 
 
-def _spans(starts: list[int], width: int, size: int) -> list[tuple[int, int]]:
-    """The windows [s, s + width), clipped to [0, size) and merged where they touch."""
+def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Half-open intervals, empty ones dropped, merged where they touch or overlap."""
     out: list[list[int]] = []
-    for s in sorted(set(starts)):
-        a, b = max(s, 0), min(s + width, size)
+    for a, b in sorted(intervals):
         if a >= b:
             continue
         if out and a <= out[-1][1]:
@@ -84,20 +83,54 @@ def _spans(starts: list[int], width: int, size: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
+def _spans(starts: list[int], width: int, size: int) -> list[tuple[int, int]]:
+    """The windows [s, s + width), clipped to [0, size) and merged where they touch."""
+    return _merge([(max(s, 0), min(s + width, size)) for s in starts])
+
+
+def _kernel_rows(h0: int, H: int, r0: int, r1: int) -> tuple[int, int]:
+    """The source rows [lo, hi) that Pillow's vertical bicubic kernels read for output rows
+    [r0, r1) of a resize from height h0 to H (Resample.c, precompute_coeffs), one row wider
+    each side so that no rounding of ours can leave one out."""
+    scale = h0 / H
+    support = 2.0 * max(scale, 1.0)  # bicubic's support, widened by the reduction factor
+    lo = int((r0 + 0.5) * scale - support + 0.5)
+    hi = int((r1 - 0.5) * scale + support + 0.5)
+    return max(lo - 1, 0), min(hi + 1, h0)
+
+
+def _first_pass(img: Image.Image, W: int, H: int, row_spans: list[tuple[int, int]]) -> Image.Image:
+    """Pillow's horizontal pass to width W (height unchanged), computed only on the source rows
+    the vertical kernels of `row_spans` reach; the other rows stay black and are never read.
+
+    Each row of the horizontal pass depends on that source row alone, with coefficients that
+    depend on the widths only, so resampling a band of rows gives exactly those rows."""
+    w0, h0 = img.size
+    bands = _merge([_kernel_rows(h0, H, r0, r1) for r0, r1 in row_spans])
+    if bands == [(0, h0)]:
+        return img.resize((W, h0), Image.BICUBIC)
+    wide = Image.new("RGB", (W, h0))
+    for a, b in bands:
+        wide.paste(img.crop((0, a, w0, b)).resize((W, b - a), Image.BICUBIC), (0, a))
+    return wide
+
+
 def _scale_crops(img: Image.Image, grid: ZoomGrid, scale: int, out: np.ndarray) -> None:
     """Fill out[k] with the k-th anchor crop of one scale (anchors in row, col order)."""
     w0, h0 = img.size
     W, H = resized_size(w0, h0, scale)
     c = grid.crop
     origins = grid.origins(w0, h0, scale)
-    if W * H <= FULL_RESIZE_MAX_PIXELS:
+    col_spans = _spans([left for _, left, _ in origins], c, W)
+    if W * h0 <= FULL_RESIZE_MAX_PIXELS and max(b - a for a, b in col_spans) * H <= FULL_RESIZE_MAX_PIXELS:
         # Pillow resamples in two passes, horizontal then vertical, rounding to 8 bits between
-        # them. Running the passes one at a time gives the same pixels, and each column of the
-        # vertical pass is independent: only the column strips under the crops are resampled.
-        # Outside the image the crops keep out's zeros.
-        wide = img.resize((W, h0), Image.BICUBIC)
-        for a, b in _spans([left for _, left, _ in origins], c, W):
-            strip = np.asarray(wide.crop((a, 0, b, h0)).resize((b - a, H), Image.BICUBIC))
+        # them. Running the passes one at a time gives the same pixels; the first runs only on
+        # the source rows the crops' rows need, and the second, whose columns are independent,
+        # only on the column strips under the crops. Outside the image the crops keep out's zeros.
+        wide = _first_pass(img, W, H, _spans([top for _, _, top in origins], c, H))
+        for a, b in col_spans:
+            part = wide if (a, b) == (0, W) else wide.crop((a, 0, b, h0))
+            strip = np.asarray(part.resize((b - a, H), Image.BICUBIC))
             for k, (_, left, top) in enumerate(origins):
                 x0, x1, y0, y1 = max(left, a), min(left + c, b), max(top, 0), min(top + c, H)
                 if x0 < x1 and y0 < y1:
