@@ -1,11 +1,12 @@
 """Decode an image once and cut every crop of a grid from it, as uint8 arrays.
 
 The reference is torchvision's PIL path: Resize(scale, BICUBIC) then functional.crop with zero
-padding, and crops equal it exactly. Each scale is resized once (the second of Pillow's two
-passes only on the column strips the crops fall in) and all its anchors are cut from that. Only
-a resized image too large to hold (a panorama zoomed to 1024, say) is never built whole: Pillow
-then resamples just the region of each crop (`Image.resize(box=...)`) with the taps it would use
-on the full image; its float32 box arithmetic can move a pixel by a level or two, no more.
+padding, and crops equal it exactly. Each scale is resized once, doing only the work its crops
+see: Pillow's first pass (horizontal) runs on the source rows the crops' vertical kernels reach,
+its second (vertical) on the column strips the crops fall in, and all anchors are cut from that.
+Only where even those would be too large to hold (a tall panorama zoomed to 1024, say) Pillow
+resamples just the region of each crop (`Image.resize(box=...)`) with the taps it would use on
+the full image; its float32 box arithmetic can move a pixel by a level or two, no more.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
-# Above this many pixels a resized image is not built whole (see the module docstring).
+# Above this many pixels a pass's output is not built (see the module docstring).
 FULL_RESIZE_MAX_PIXELS = 16_000_000
 
 
