@@ -21,7 +21,7 @@ def lite0():
 
 def _photo(k: int) -> np.ndarray:
     _, package, rel, _ = SAMPLES[k]
-    return np.asarray(decode_image(sample_path(package, rel)))
+    return np.array(decode_image(sample_path(package, rel)))
 
 
 def _hand_made(module, pre: Preprocess, rgb: np.ndarray, zooms: list[str]) -> np.ndarray:
@@ -33,28 +33,24 @@ def _hand_made(module, pre: Preprocess, rgb: np.ndarray, zooms: list[str]) -> np
         return module(torch.from_numpy(pre.normalize(crops))).numpy()
 
 
-@pytest.mark.parametrize("merge", ["mean", "max", "gmean"])
-def test_same_top1_as_the_sweeps_crops(lite0, merge):
+def test_same_top1_as_the_sweeps_crops(lite0):
     module, pre = lite0
-    tta = zh.ZoomTTA(module, zooms=ZOOMS, merge=merge, mean=pre.mean, std=pre.std)
-    for k in (0, 1, 3):
+    for k in (0, 3):
         rgb = _photo(k)
         views = _hand_made(module, pre, rgb, ZOOMS)
-        if merge == "mean":
-            want = views.mean(0)
-        elif merge == "max":
-            want = views.max(0)
-        else:
-            z = views - views.max(1, keepdims=True)
-            want = (z - np.log(np.exp(z).sum(1, keepdims=True))).mean(0)
-        batch = torch.from_numpy(rgb).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)   # uint8 NCHW
+        z = views - views.max(1, keepdims=True)
+        log_softmax = z - np.log(np.exp(z).sum(1, keepdims=True))
+        batch = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)   # uint8 NCHW
+        for merge, want in (("mean", views.mean(0)), ("max", views.max(0)), ("gmean", log_softmax.mean(0))):
+            tta = zh.ZoomTTA(module, zooms=ZOOMS, merge=merge, mean=pre.mean, std=pre.std)
+            with torch.no_grad():
+                got = tta(batch).numpy()
+            assert got.shape == (2, 1000)
+            assert (got.argmax(1) == want.argmax()).all(), (k, merge)
+            np.testing.assert_allclose(got[0], want, atol=0.05)     # torch's resize against Pillow's
         with torch.no_grad():
-            got = tta(batch).numpy()
-            as_float = tta(batch.float() / 255).numpy()
-        assert got.shape == (2, 1000)
-        assert (got.argmax(1) == want.argmax()).all(), (k, merge)
-        np.testing.assert_allclose(got[0], want, atol=0.05)     # torch's resize against Pillow's
-        np.testing.assert_allclose(as_float, got, atol=1e-3)
+            as_float = tta(batch[:1].float() / 255).numpy()
+        np.testing.assert_allclose(as_float, got[:1], atol=1e-3)
 
 
 def test_each_view_is_the_sweeps_transform(lite0, tmp_path):

@@ -422,6 +422,49 @@ def reproduce(study_file, out, engine, ray_address, dry_run, progress):
     return 1 if any(c["status"] != "done" for c in result["cells"]) else 0
 
 
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--model", "-m", required=True, help="lite0, torchvision:NAME, timm:NAME, onnx:PATH (see `zoomhard models`).")
+@click.option("--label", "-l", "label", metavar="L",
+              help="The right classes, comma-separated: indices, wnids or names ('tabby,tiger cat'). "
+                   "Without: what the image can be seen as.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False),
+              help="Write a PNG: the image with the crops' boxes, the standard crop beside the best framing, "
+                   "the scales x anchors map (several images: one PNG each, OUT-STEM-IMAGE.png).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {image, labels, model, transforms, correct_transforms, standard, best} (a list for several).")
+@grid_options
+@click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model.")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
+@device_option
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 65536))
+def look(images, model, label, out, as_json, scales, anchors, crop, weights, backend, device, batch_size):
+    """One image through every framing: the standard crop, the best framing and a map of them all."""
+    from pathlib import Path
+
+    from .look import format_look, look as look_at, parse_label_option, write_figure
+    from .sweep import SweepConfig, run_classifier
+
+    labels = parse_label_option(label)   # a wrong name fails before the model loads
+    grid = make_grid(scales, anchors, crop)
+    classifier = run_classifier(SweepConfig(model=model, data="", out="", weights=weights, grid=grid,
+                                            backend=backend, device=device), device)
+    results = []
+    for image in images:
+        lk = look_at(image, classifier, labels, grid, batch_size)
+        if out:
+            target = Path(out)
+            if len(images) > 1:
+                target = target.with_name(f"{target.stem}-{Path(image).stem}{target.suffix or '.png'}")
+            write_figure(lk, target)
+            click.echo(f"{image}: figure -> {target}", err=True)
+        results.append(lk.to_json())
+        if not as_json:
+            click.echo(format_look(lk) + ("\n" if len(images) > 1 else ""))
+    if as_json:
+        click.echo(json.dumps(results[0] if len(results) == 1 else results, indent=1))
+
+
 def main(argv: list[str] | None = None) -> int:
     errors = _user_errors()
     try:
