@@ -93,14 +93,16 @@ def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
     labels = run.images.column("labels").to_pylist()
     origin = run.images.column("origin").to_pylist()
     locator = run.images.column("locator").to_pylist()
+    sizes = list(zip(run.images.column("width").to_pylist(), run.images.column("height").to_pylist()))
     used = set(int(k) for k in np.unique(top1[top1 >= 0])) | {k for ls in labels[:n] for k in ls}
     classes = {str(k): _name(k) for k in sorted(used)}
     with_thumbs = len(c.image_ids) <= thumbs
     images = [{"id": c.image_ids[i], "labels": list(labels[i]), "origin": origin[i],
-               "cells": cells[i].tolist(), "thumb": _thumbnail(locator[i]) if with_thumbs else None}
+               "cells": cells[i].tolist(), "thumb": _thumbnail(locator[i]) if with_thumbs else None,
+               "size": list(sizes[i])}
               for i in range(n)]
     return {"name": name, "model": a.result.get("model"), "scales": list(grid.scales), "rows": grid.rows,
-            "cols": grid.cols, "standard": c.zooms.index(grid.standard), "classes": classes,
+            "cols": grid.cols, "crop": grid.crop, "standard": c.zooms.index(grid.standard), "classes": classes,
             "total": len(c.image_ids), "images": images}
 
 
@@ -278,7 +280,12 @@ figcaption{font-size:12px;color:#555;max-width:560px}
 #image-list li:hover{background:#f0f6ff}#image-list li.sel{background:#dbeaff}
 #image-list img{width:40px;height:40px;object-fit:cover}
 .badge{font-size:11px;padding:0 4px;border-radius:3px;color:#fff}.badge.ok{background:#2ca02c}.badge.bad{background:#d62728}.badge.fix{background:#1f77b4}
-#image-view{flex:1;min-width:0}#image-view img.thumb{max-width:224px;max-height:224px;float:right;margin-left:12px}
+#image-view{flex:1;min-width:0}#image-view img.thumb{width:100%;height:100%;display:block}
+#image-view .frame{position:relative;float:right;margin-left:12px;background:#000}
+#image-view .placeholder{width:100%;height:100%;background:#ccc;color:#555;font-size:11px;display:flex;align-items:center;justify-content:center}
+#image-view .cropbox{position:absolute;box-sizing:border-box;border:2px solid #2ca02c;box-shadow:0 0 0 1px #000,inset 0 0 0 1px #000;pointer-events:none}
+#image-view .cropbox.bad{border-color:#d62728}#image-view .cropbox.beyond{border-style:dashed}
+table.grid td{cursor:pointer}table.grid td.pick{outline:2px solid #1f77b4;outline-offset:-1px}
 table.grid td{width:26px;height:14px;padding:0;border:1px solid #fff}table.grid th{font-size:11px;padding:0 4px;font-weight:normal}
 table.grid td.ok{background:#2ca02c}table.grid td.bad{background:#f2c4c4}table.grid td.none{background:#eee}
 table.grid td.std{outline:2px solid #000}
@@ -288,7 +295,7 @@ EXPLORER_HTML = """
 <section id="explorer"><h2>Explorer</h2>
 <p class="muted">Each image's correctness under every transform: rows are scales, columns anchors
 (r0 = top, c0 = left). Green = right, pink = wrong; the outlined cell is the standard crop.
-Hover a cell for the transform and the predicted class.</p>
+Hover a cell for the transform and the predicted class; click it to draw its crop on the image.</p>
 <div class="controls">
 <label>run <select id="run-select"></select></label>
 <label>show <select id="filter">
@@ -330,7 +337,8 @@ function show(run, im, li) {
   if (li) li.classList.add("sel");
   view.textContent = "";
   const s = stats(run, im), n = im.cells.length;
-  if (im.thumb) view.appendChild(el("img", {"class": "thumb", src: im.thumb, alt: im.id}));
+  const frame = imageFrame(im);
+  if (frame) view.appendChild(frame);
   view.appendChild(el("h3", {"class": "image-title"}, im.id));
   view.appendChild(el("p", null, "label: " + im.labels.map((k) => cname(run, k)).join(", ") +
     (im.origin ? "  |  origin: " + im.origin : "")));
@@ -348,11 +356,52 @@ function show(run, im, li) {
       const cls = (v < 0 ? "none" : (v & 1) ? "ok" : "bad") + (j === run.standard ? " std" : "");
       const td = el("td", {"class": cls});
       td.title = "s" + scale + "-r" + r + "c" + c + ": " + (v < 0 ? "no prediction" : cname(run, v >> 1) + ((v & 1) ? " (right)" : " (wrong)"));
+      td.addEventListener("click", () => pick(run, im, j, td));
       tr.appendChild(td);
     }
     t.appendChild(tr);
   });
   view.appendChild(t);
+  if (frame) view.appendChild(el("p", {"class": "muted", id: "crop-caption"},
+    "Click a cell to draw that transform's crop on the image."));
+}
+// A transform's crop as fractions of the image: the study's geometry (grid.py), shorter side
+// resized to the scale, anchors by integer division over the resized image, crop-sized squares.
+function cropBox(run, im, j) {
+  const per = run.rows * run.cols, s = run.scales[Math.floor(j / per)], a = j % per;
+  const r = Math.floor(a / run.cols), c = a % run.cols, w0 = im.size[0], h0 = im.size[1];
+  const W = w0 <= h0 ? s : Math.floor(s * w0 / h0), H = w0 <= h0 ? Math.floor(s * h0 / w0) : s;
+  const tx = Math.floor(W / run.cols), ty = Math.floor(H / run.rows), half = Math.floor(run.crop / 2);
+  const left = c * tx + Math.floor(tx / 2) - half, top = r * ty + Math.floor(ty / 2) - half;
+  return {id: "s" + s + "-r" + r + "c" + c, left: left / W, top: top / H, width: run.crop / W, height: run.crop / H};
+}
+function imageFrame(im) {
+  if (!(im.size && im.size[0] > 0 && im.size[1] > 0)) return null;
+  const frame = el("div", {"class": "frame"});
+  const k = 224 / Math.max(im.size[0], im.size[1]);
+  frame.style.width = Math.round(im.size[0] * k) + "px"; frame.style.height = Math.round(im.size[1] * k) + "px";
+  if (im.thumb) frame.appendChild(el("img", {"class": "thumb", src: im.thumb, alt: im.id}));
+  else frame.appendChild(el("div", {"class": "placeholder"}, im.size[0] + " x " + im.size[1]));
+  frame.appendChild(el("div", {"class": "cropbox", id: "crop-box", hidden: ""}));
+  return frame;
+}
+function pick(run, im, j, td) {
+  for (const x of view.querySelectorAll("td.pick")) x.classList.remove("pick");
+  td.classList.add("pick");
+  const box = $("crop-box"), caption = $("crop-caption");
+  if (!box) return;
+  const b = cropBox(run, im, j), clip = (x) => Math.min(1, Math.max(0, x));
+  const x0 = clip(b.left), y0 = clip(b.top), x1 = clip(b.left + b.width), y1 = clip(b.top + b.height);
+  const beyond = x0 > b.left || y0 > b.top || x1 < b.left + b.width || y1 < b.top + b.height;
+  box.hidden = false;
+  box.className = "cropbox" + (beyond ? " beyond" : "") + ((im.cells[j] & 1) && im.cells[j] >= 0 ? " ok" : " bad");
+  box.style.left = (100 * x0) + "%"; box.style.top = (100 * y0) + "%";
+  box.style.width = (100 * (x1 - x0)) + "%"; box.style.height = (100 * (y1 - y0)) + "%";
+  box.dataset.transform = b.id;
+  box.dataset.box = [b.left, b.top, b.width, b.height].join(",");
+  const v = im.cells[j];
+  caption.textContent = b.id + ": " + (v < 0 ? "no prediction" : cname(run, v >> 1) + ((v & 1) ? " (right)" : " (wrong)")) +
+    (beyond ? "; the crop reaches past the image (black there), the box shows the part on it" : "");
 }
 function refresh() {
   const run = runs[Number(sel.value) || 0], mode = filt.value, q = search.value.trim().toLowerCase();
