@@ -173,6 +173,22 @@ def test_views_are_a_function_of_seed_and_image_id():
     assert (boxes[:, 1] + boxes[:, 3] <= 640).all() and area.min() > 0.06 and area.max() <= 1.0
 
 
+def test_rrc_views_are_pillows_crop_and_bicubic_resize():
+    """The authors' views: torchvision's RandomResizedCrop(224, BICUBIC) on PIL images, i.e. each
+    box cropped and resized by Pillow. Here on real photos, small and upscaled past 1000 pixels."""
+    for k, (_, img, _) in enumerate(_samples(3)):
+        for im in (img, img.resize((1200, 1200 * img.height // img.width), Image.BICUBIC)):
+            image = torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous()
+            views = V.rrc_views(image, V.image_rng(k, "x.png"), 6)
+            boxes = V.rrc_boxes(V.image_rng(k, "x.png"), im.width, im.height, 6)
+            for view, (top, left, h, w) in zip(views, boxes.tolist()):
+                want = np.array(im.crop((left, top, left + w, top + h)).resize((224, 224), Image.BICUBIC))
+                diff = np.abs(view.permute(1, 2, 0).numpy().astype(int) - want)
+                # Pillow picks the order of its two passes itself; torch's uint8 kernel goes
+                # horizontal first: rounding apart, within a level almost everywhere
+                assert (diff > 1).mean() < 0.03 and diff.mean() < 0.3, (k, im.size, (h, w))
+
+
 # -- MEMO on real weights ------------------------------------------------------------------------
 
 def test_memo_restores_the_weights_exactly_after_each_image():

@@ -1,13 +1,16 @@
 """Random views of one image for test-time adaptation, made in a batch on tensors.
 
 Every random number comes from a numpy Generator that belongs to one image (see `image_rng`), so
-a view depends on the seed, the image id and its index alone: not on the device, the batch or
-the other images. The pixels are computed with torch on whatever device the image tensor is on.
+a view's parameters depend on the seed, the image id and its index alone: not on the device, the
+batch or the other images. The pixels are computed with torch on whatever device the image
+tensor is on (on CPU in uint8 as Pillow computes them, elsewhere in float: a level apart here
+and there).
 
 Two kinds of views:
 
 - `rrc_views`: RandomResizedCrop as torchvision samples it (scale, log-uniform aspect ratio,
-  ten tries, then a centre crop), resized with antialiasing; optionally flipped.
+  ten tries, then a centre crop), resized with antialiasing as Pillow does (see
+  `resized_crops`); optionally flipped.
 - `augmix_views`: MEMO's AugMix (Hendrycks et al. 2020, as MEMO's ImageNet code uses it):
   RandomResizedCrop 224 + horizontal flip, then 3 chains of 1-3 operations at severity 1,
   Dirichlet(1, 1, 1) chain weights and a Beta(1, 1) mix with the un-augmented view. The nine
@@ -74,11 +77,20 @@ def resized_crops(image: torch.Tensor, boxes: np.ndarray, size: int, interpolati
     """uint8 (3, H, W) -> uint8 (n, 3, size, size): each box resized with antialiasing.
 
     Each box has its own size, so each is one interpolate call; everything after is batched.
+    On CPU the box is resized as uint8: torch's uint8 antialiased kernels are Pillow's
+    fixed-point filters (the authors' views were Pillow's; this path differs from Pillow on
+    about 0.3 % of pixels, the float one on about 15 %), about twice as fast, and spare
+    converting a box of up to the whole image to float per view (1.1 s of a 16-view batch
+    on a 12 MP photo). Other devices have no uint8 kernels and take the float path.
     """
     out = torch.empty((len(boxes), 3, size, size), dtype=torch.uint8, device=image.device)
+    in_uint8 = image.device.type == "cpu" and image.dtype == torch.uint8
     for k, (top, left, h, w) in enumerate(boxes.tolist()):
-        part = image[None, :, top:top + h, left:left + w].float()
-        y = F.interpolate(part, size=(size, size), mode=interpolation, align_corners=False, antialias=True)
+        part = image[None, :, top:top + h, left:left + w]
+        if in_uint8:
+            out[k] = F.interpolate(part, size=(size, size), mode=interpolation, align_corners=False, antialias=True)[0]
+            continue
+        y = F.interpolate(part.float(), size=(size, size), mode=interpolation, align_corners=False, antialias=True)
         out[k] = y[0].round_().clamp_(0, 255).to(torch.uint8)
     return out
 
