@@ -131,8 +131,8 @@ def test_parquet_round_trip_in_imagenet_hard_layout(tmp_path, capsys, lite0_samp
                  "--predictions", str(tmp_path / "p.csv")]) == 0
     table = capsys.readouterr().out
     assert "83.33%" in table and "imagenet_sketch" in table and "100.00%" in table
-    # the study's figures are shown beside the user's for ImageNet-Hard data
-    assert "EfficientNet-L2-NS" in table and "39.00%" in table
+    # the study's figures are shown beside the study's own networks only: lite0 gets a note
+    assert "the study has no hard figure for lite0" in table and "39.00%" not in table
     with open(tmp_path / "p.csv") as f:
         parquet_rows = {r["image_id"]: r["top1"] for r in csv.DictReader(f)}
     with open(lite0_samples[1]) as f:
@@ -272,8 +272,9 @@ def test_offline_hub_requests_fail_fast_with_one_line(args, needle, capsys):
 
 
 def test_hf_source_pins_the_commit_it_loads(tmp_path, monkeypatch):
-    """hf:REPO without @REVISION resolves the default branch's commit once, loads exactly that
-    revision with Hugging Face datasets and records it; with @REVISION the hub is not asked.
+    """hf:REPO without @REVISION resolves the default branch's commit once (the study's datasets:
+    the paper's revision), loads exactly that revision with Hugging Face datasets and records it;
+    with @REVISION the hub is not asked.
     (The hub itself is out of reach here: its two calls are replaced, the parquet is real.)"""
     import datasets
     import huggingface_hub
@@ -309,13 +310,19 @@ def test_hf_source_pins_the_commit_it_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", dataset_info)
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
 
-    source = open_source("hf:taesiri/imagenet-hard")
-    assert asked == ["taesiri/imagenet-hard"] and loaded == [("taesiri/imagenet-hard", "validation", commit)]
+    source = open_source("hf:someone/hard-images")
+    assert asked == ["someone/hard-images"] and loaded == [("someone/hard-images", "validation", commit)]
     assert source.describe()["revision"] == commit
-    assert source.spec == f"hf:taesiri/imagenet-hard@{commit}:validation"  # what bench --json and run.json name
+    assert source.spec == f"hf:someone/hard-images@{commit}:validation"  # what bench --json and run.json name
     (item,) = list(source)
     assert (item.image_id, item.labels, item.origin) == ("imagenet/cat.png", (281, 282), "ImageNet")
-    assert item.locator == f"hf:taesiri/imagenet-hard@{commit}:validation#0"
+    assert item.locator == f"hf:someone/hard-images@{commit}:validation#0"
 
     open_source("hf:taesiri/imagenet-hard@v1.0:test")
-    assert asked == ["taesiri/imagenet-hard"] and loaded[-1] == ("taesiri/imagenet-hard", "test", "v1.0")
+    assert asked == ["someone/hard-images"] and loaded[-1] == ("taesiri/imagenet-hard", "test", "v1.0")
+    # the study's datasets default to the paper's 10,980-image revision, not the moving branch
+    open_source("hf:taesiri/imagenet-hard")
+    open_source("hf:taesiri/imagenet-hard-4K")
+    assert asked == ["someone/hard-images"]
+    assert loaded[-2:] == [("taesiri/imagenet-hard", "validation", "e292574214aa16ede29857c613a50a12f60b8eb1"),
+                           ("taesiri/imagenet-hard-4K", "validation", "42a6d8d2fa33f5df0aa26f70e38040f4341f4f80")]

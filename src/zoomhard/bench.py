@@ -1,10 +1,12 @@
-"""Single-crop benchmark: each model with its own eval preprocessing, on any data source.
+"""Single-crop benchmark: each model with its own eval preprocessing (or the study's, with
+--protocol study: see zoomhard.study), on any data source.
 
     source -> (worker threads) decode, Resize(input_size / crop_pct, the model's interpolation),
               CenterCrop(input_size) -> batches -> classifier -> scores per image
 
 The eval transform is torchvision's on the decoded PIL image, as timm's and torchvision's
-pretrained configs define it. Correct = the top-1 (within the class space, see protocols) is in
+pretrained configs define it. On ImageNet-Hard data the study's figure for the same network
+is set beside (zoomhard.paper), only for the study's exact networks. Correct = the top-1 (within the class space, see protocols) is in
 the image's label list: the ImageNet-Hard protocol for multi-label data, plain top-1 for one
 label. Accuracies are fractions, per origin too.
 """
@@ -17,30 +19,21 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
-from importlib import resources
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from . import labels as L
+from . import study
+from .models.weights import weights_note
+from .paper import hard_paper
 from .data import Item, Source, open_source
 from .models import Classifier, ModelError, Preprocess, load_classifier
 from .protocols import ClassSpace, RelabelledSource, class_space, score
 from .sweep import NO_LABEL, Batcher, ImageCrops, ordered_map, prepare_item
 
-# The study's ImageNet-Hard figures (resources/imagenet_hard_top1.csv) and the specs that name
-# the same models.
-PAPER_MODELS = {
-    "torchvision:alexnet": "AlexNet", "torchvision:vgg16": "VGG-16", "timm:vgg16.tv_in1k": "VGG-16",
-    "torchvision:resnet18": "ResNet-18", "torchvision:resnet50": "ResNet-50",
-    "torchvision:vit_b_32": "ViT-B/32", "timm:vit_base_patch32_224": "ViT-B/32",
-    "torchvision:efficientnet_b0": "EfficientNet-B0", "timm:tf_efficientnet_b0": "EfficientNet-B0",
-    "torchvision:efficientnet_b7": "EfficientNet-B7", "timm:tf_efficientnet_b7": "EfficientNet-B7",
-    "timm:tf_efficientnet_l2.ns_jft_in1k": "EfficientNet-L2-NS", "timm:tf_efficientnet_l2_ns": "EfficientNet-L2-NS",
-    "open_clip:ViT-L-14/openai": "CLIP-ViT-L/14@224px", "open_clip:ViT-L-14-336/openai": "CLIP-ViT-L/14@336px",
-}
 RESULTS_COLUMNS = ("model", "data", "subset", "n", "top1", "top1_err", "top5", "top5_err", "param_count",
                    "img_size", "crop_pct", "interpolation", "backend", "images_per_s")
 
@@ -54,6 +47,7 @@ class BenchConfig:
     real_labels: str | None = None         # ReaL labels JSON
     real_mode: str = "original+real"
     clip_norm: str = "clip"
+    protocol: str = "native"               # "study": the authors' eval crop and fp32 (zoomhard.study)
     batch_size: int = 64
     workers: int = min(4, os.cpu_count() or 1)
     backend: str = "auto"
@@ -62,23 +56,6 @@ class BenchConfig:
     results: str | None = None             # CSV, appended: one row per model (timm's validate.py columns)
     progress: bool = True
     extra: dict = field(default_factory=dict)
-
-
-@lru_cache(maxsize=1)
-def paper_figures() -> tuple[tuple[str, float], ...]:
-    text = resources.files("zoomhard.resources").joinpath("imagenet_hard_top1.csv").read_text()
-    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    return tuple((r["model"], float(r["top1"]) / 100) for r in rows)
-
-
-def paper_name(spec: str) -> str | None:
-    if spec in PAPER_MODELS:
-        return PAPER_MODELS[spec]
-    if spec.startswith("open_clip:ViT-bigG-14/"):
-        return "OpenCLIP-ViT-bigG-14"
-    if spec.startswith("open_clip:ViT-L-14/"):
-        return "OpenCLIP-ViT-L-14"
-    return None
 
 
 def is_imagenet_hard(data: str) -> bool:
@@ -163,12 +140,9 @@ def summarize(classifier: Classifier, source: Source, space: ClassSpace, rows: l
         "per_origin": {o: {"n": len(c), "top1": sum(c) / len(c)} for o, c in sorted(by_origin.items())},
         "unreadable": len(unreadable), "skipped_unlabelled": skipped,
         "backend": classifier.backend, "preprocess": classifier.preprocess.to_dict(),
-        "param_count": _param_count(classifier),
+        "precision": classifier.precision, "param_count": _param_count(classifier),
         "seconds": round(seconds, 3), "images_per_s": round(n / seconds, 2) if seconds > 0 else None,
     }
-    name = paper_name(classifier.spec)
-    if name and is_imagenet_hard(source.spec):
-        summary["paper_top1"] = dict(paper_figures()).get(name)
     return summary
 
 
@@ -216,10 +190,17 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict
     results = []
     for spec, weights in cfg.models:
         mean, std = clip_norm_stats(spec, cfg.clip_norm)
-        classifier = load_classifier(spec, weights, cfg.backend, cfg.device, crop=None, mean=mean, std=std)
+        classifier = load_classifier(spec, weights, cfg.backend, cfg.device, crop=None, mean=mean, std=std,
+                                     preprocess=study.eval_preprocess(spec, cfg.protocol), fp32=study.fp32(cfg.protocol))
         if classifier.num_classes != 1000:
             raise ModelError(f"{spec} has {classifier.num_classes} outputs; bench needs ImageNet-1k logits")
         summary, rows = run_model(classifier, source, space, cfg)
+        record = classifier.weights or {}
+        weights_note(record, log)
+        summary.update(protocol=cfg.protocol, weights_tag=record.get("tag"), weights=record,
+                       warnings=[record["warning"]] if record.get("warning") else [])
+        if is_imagenet_hard(source.spec):
+            summary["paper"] = hard_paper(spec, record.get("tag"), weights, source.describe(), cfg.protocol)
         if summary["unreadable"]:
             log(f"{spec}: {summary['unreadable']} unreadable images left out")
         results.append((summary, rows))
@@ -258,10 +239,10 @@ def format_table(summaries: list[dict]) -> str:
         if len(s["per_origin"]) > 1:
             for origin, o in s["per_origin"].items():
                 lines.append(f"    {origin[:32]:<32} {'':<43} {o['n']:>7} {o['top1']:>8.2%}")
-    if any(is_imagenet_hard(s["data"]) for s in summaries):
-        lines += ["", "The study's ImageNet-Hard top-1 (NeurIPS 2023), beside yours:"]
-        yours = {paper_name(s["model"]): s for s in summaries if paper_name(s["model"])}
-        for name, top1 in paper_figures():
-            mine = f"   yours {yours[name]['top1']:.2%}" if name in yours else ""
-            lines.append(f"    {name:<28} {top1:>7.2%}{mine}")
+    papers = [(s["model"], s["paper"]) for s in summaries if "paper" in s]
+    if papers:
+        lines += ["", "The study's ImageNet-Hard top-1 (NeurIPS 2023) for the same network:"]
+        for model, p in papers:
+            figure = f"{p['model']} {p['top1']:.2%}" if p["top1"] is not None else (p["model"] or "-")
+            lines.append(f"    {model[:36]:<36} {figure}" + (f"  ({p['note']})" if p["note"] else ""))
     return "\n".join(lines)

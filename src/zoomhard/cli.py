@@ -89,9 +89,20 @@ def protocol_options(f):
     f = click.option("--real-labels", type=click.Path(dir_okay=False),
                      help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images.")(f)
     f = click.option("--real-mode", type=click.Choice(REAL_MODES), default=REAL_MODES[0], show_default=True)(f)
-    f = click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default="clip", show_default=True,
-                     help="open_clip models: CLIP's own mean/std, or ImageNet's (the study's).")(f)
+    f = click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default=None,
+                     help="open_clip models: CLIP's own mean/std, or ImageNet's [default: clip; "
+                          "sweep --protocol study: imagenet, the study's].")(f)
     return f
+
+
+def study_protocol_option(f):
+    """--protocol: sweep, bench and tta run each model natively or as the study did."""
+    from .study import PROTOCOLS
+
+    return click.option("--protocol", type=click.Choice(PROTOCOLS), default="native", show_default=True,
+                        help="native: each model's own configuration; study: the authors' setup (eval crop "
+                             "Resize(256)+CenterCrop(224), MEMO's 64 views, CLIP with ImageNet mean/std, fp32; "
+                             "see README 'Reproducing the paper').")(f)
 
 
 def device_option(f):
@@ -143,11 +154,13 @@ def sweep_options(f):
 @click.option("--order", type=click.Path(exists=True, dir_okay=False),
               help="With --until-correct: a previous run's analysis.json whose min_cover goes first.")
 @protocol_options
+@study_protocol_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
           device, mean, std, resize, shard, flush_seconds, progress, engine, ray_address, until_correct, order,
-          real_labels, real_mode, clip_norm, as_json):
+          real_labels, real_mode, clip_norm, protocol, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
+    from .study import clip_norm as study_clip_norm
     from .sweep import SweepConfig, format_summary, run_sweep
 
     if ray_address and engine != "ray":
@@ -156,8 +169,8 @@ def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batc
                       grid=make_grid(scales, anchors, crop), subset=subset, batch_size=batch_size,
                       backend=backend, device=device, mean=mean, std=std, resize=resize, shard=shard,
                       until_correct=until_correct, order=order, flush_seconds=flush_seconds, progress=progress,
-                      real_labels=real_labels, real_mode=real_mode, clip_norm=clip_norm, engine=engine,
-                      ray_address=ray_address)
+                      real_labels=real_labels, real_mode=real_mode, clip_norm=study_clip_norm(protocol, clip_norm),
+                      protocol=protocol, engine=engine, ray_address=ray_address)
     if workers:
         cfg.workers = workers
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))
@@ -298,6 +311,7 @@ def compare(runs, paper, paper_dataset, as_json):
 @click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO.")
 @data_options
 @protocol_options
+@study_protocol_option
 @batch_options
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
 @device_option
@@ -305,9 +319,9 @@ def compare(runs, paper, paper_dataset, as_json):
 @click.option("--results", type=click.Path(dir_okay=False), help="Append one row per model to this results CSV.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (a list for several models).")
-def bench(models, data, weights, labels, subset, real_labels, real_mode, clip_norm, batch_size, workers, backend,
-          device, predictions, results, progress, as_json):
-    """Single-crop accuracy with each model's own eval preprocessing (ImageNet-Hard protocol)."""
+def bench(models, data, weights, labels, subset, real_labels, real_mode, clip_norm, protocol, batch_size, workers,
+          backend, device, predictions, results, progress, as_json):
+    """Single-crop accuracy with each model's own eval preprocessing, or the study's (ImageNet-Hard protocol)."""
     from .bench import BenchConfig, format_table, read_model_specs, run_bench
 
     specs = read_model_specs(models)
@@ -316,7 +330,8 @@ def bench(models, data, weights, labels, subset, real_labels, real_mode, clip_no
             raise click.UsageError("--weights goes with a single --model; put 'SPEC WEIGHTS' lines in a file instead")
         specs = [(specs[0][0], weights)]
     cfg = BenchConfig(models=specs, data=data, labels=labels, subset=subset, real_labels=real_labels,
-                      real_mode=real_mode, clip_norm=clip_norm, batch_size=batch_size, backend=backend,
+                      real_mode=real_mode, clip_norm=clip_norm or "clip", protocol=protocol,
+                      batch_size=batch_size, backend=backend,
                       device=device, predictions=predictions, results=results, progress=progress)
     if workers:
         cfg.workers = workers
@@ -363,8 +378,8 @@ def objectnet_labels(images, out):
 @click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO.")
 @click.option("--method", "methods", required=True,
               help="Comma-separated: memo-augmix, memo-rrc, zoom-mean, zoom-max.")
-@click.option("--views", default=16, show_default=True, type=click.IntRange(1, 4096),
-              help="MEMO: views per adaptation step.")
+@click.option("--views", default=None, type=click.IntRange(1, 4096),
+              help="MEMO: views per adaptation step [default: 16; --protocol study: 64].")
 @click.option("--steps", default=1, show_default=True, type=click.IntRange(0, 1000), help="MEMO: SGD steps per image.")
 @click.option("--lr", default=0.00025, show_default=True, type=click.FloatRange(0), help="MEMO: SGD learning rate.")
 @click.option("--prior-strength", default=16.0, show_default=True, type=float,
@@ -374,19 +389,28 @@ def objectnet_labels(images, out):
               help="zoom-*: ids 's256-r1c1,s384-r0c2' or RUN/analysis.json[:K] (its min-cover) "
                    "[default: every transform of the grid with scale > 224].")
 @data_options
+@study_protocol_option
+@click.option("--imagenet-c", is_flag=True,
+              help="With --protocol study: the data is ImageNet-C (224-pixel images), whose test crop is "
+                   "CenterCrop(224) alone, as MEMO's.")
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
               help="For the baseline and zoom-*; MEMO always runs torch.")
 @device_option
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print {method, n, top1, baseline_top1, seconds_per_image}.")
-def tta(model, data, methods, views, steps, lr, prior_strength, seed, transforms, weights, labels, subset, backend,
-        device, progress, as_json):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {method, n, top1, baseline_top1, seconds_per_image, views, protocol}.")
+def tta(model, data, methods, views, steps, lr, prior_strength, seed, transforms, weights, labels, subset, protocol,
+        imagenet_c, backend, device, progress, as_json):
     """Test-time augmentation vs the standard crop: MEMO (AugMix or zoom-in views) and zoom ensembles."""
+    from .study import views as study_views
     from .tta import TTAConfig, format_table, parse_methods, run_tta
 
+    if imagenet_c and protocol != "study":
+        raise click.UsageError("--imagenet-c goes with --protocol study (natively the baseline is the grid's standard crop)")
     cfg = TTAConfig(model=model, data=data, methods=parse_methods(methods), weights=weights, labels=labels,
-                    subset=subset, views=views, steps=steps, lr=lr, seed=seed, prior_strength=prior_strength,
-                    transforms=transforms, backend=backend, device=device, progress=progress)
+                    subset=subset, views=study_views(protocol, views), steps=steps, lr=lr, seed=seed,
+                    prior_strength=prior_strength, transforms=transforms, backend=backend, device=device,
+                    progress=progress, protocol=protocol, imagenet_c=imagenet_c)
     report = run_tta(cfg, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(report.results[0] if len(report.results) == 1 else report.results))

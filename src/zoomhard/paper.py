@@ -141,3 +141,48 @@ def note_of_run(config: dict, table: str = "zoom") -> str:
         hint = f"; the study's {wanted.paper_model} is {wanted.exact}" if wanted else ""
         return f"local weights without a tag are no study network{hint}"
     return paper_note(spec, config.get("weights_tag"), table)
+
+
+# -- ImageNet-Hard figures beside a benchmark ---------------------------------------------------
+
+def hard_table(data_spec: str) -> str:
+    """"hard-4k" for ImageNet-Hard-4K data (by name), else "hard"."""
+    return "hard-4k" if "hard-4k" in data_spec.lower() or "hard_4k" in data_spec.lower() else "hard"
+
+
+def study_data(described: dict) -> tuple[bool, str]:
+    """(whether data is the paper's 10,980-image revision, a note when it is not): a hub
+    dataset by its commit, anything else by its image count."""
+    from .data.hub import STUDY_IMAGES, STUDY_REVISIONS, is_study_revision
+
+    if described.get("kind") == "hf":
+        repo, revision = described.get("repo", ""), described.get("revision")
+        if is_study_revision(repo, revision):
+            return True, ""
+        known = STUDY_REVISIONS.get(repo.lower())
+        wanted = f" (revision {known})" if known else ""
+        return False, (f"the study's figures belong to the paper's {STUDY_IMAGES:,}-image revision{wanted}; "
+                       f"this is {repo}@{revision}")
+    n = described.get("images")
+    if n == STUDY_IMAGES:
+        return True, ""
+    return False, f"the study's figures belong to the paper's {STUDY_IMAGES:,} images; this data has {n}"
+
+
+def hard_paper(spec: str, tag: str | None, weights: str | None, described: dict, protocol: str) -> dict:
+    """bench's "paper" entry on ImageNet-Hard data: {"model", "top1", "note"}; model and top1
+    null without a twin among the study's networks, top1 also null on other data revisions."""
+    table = hard_table(str(described.get("spec", "")))
+    record = {"model": spec, "weights": weights, "weights_tag": tag}
+    twin = study_model_of_run(record, table)
+    notes = [note_of_run(record, table)]
+    top1 = None
+    if twin is not None:
+        same_data, why = study_data(described)
+        top1 = top1_figures(table)[twin.paper_model] if same_data else None
+        notes.append(why)
+        if protocol != "study":
+            notes.append("measured with the model's own preprocessing; the study's figure with its own "
+                         "(--protocol study)")
+    return {"model": twin.paper_model if twin else None, "top1": top1,
+            "note": "; ".join(n for n in notes if n)}

@@ -33,6 +33,7 @@ from .crops import ImageDecodeError, decode_image, device_grid_crops, grid_crops
 from .data import Item, Source, open_source
 from .grid import Zoom, ZoomGrid
 from .models import Classifier, load_classifier
+from .models.weights import weights_note, weights_tag
 from .protocols import ClassSpace, RelabelledSource, class_space, resolve_subset, score
 from .store import IMAGES, PREDICTIONS, RunStore
 
@@ -310,7 +311,7 @@ def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
 
     mean, std = clip_norm_stats(cfg.model, cfg.clip_norm)  # the command line's own --mean/--std win
     return load_classifier(cfg.model, cfg.weights, cfg.backend, device, crop=cfg.grid.crop, mean=cfg.mean or mean,
-                           std=cfg.std or std)
+                           std=cfg.std or std, fp32=cfg.protocol == "study")
 
 
 def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
@@ -323,6 +324,7 @@ def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
         "subset": {"name": space.name, "classes": space.classes},
         "mode": "until-correct" if cfg.until_correct else "full",
         "protocol": cfg.protocol,
+        "weights_tag": weights_tag(cfg.model, cfg.weights),  # recorded, not compared: the spec decides it
     }
 
 
@@ -344,7 +346,8 @@ def end_session(store: RunStore, config: dict, started: float, images: int, unre
 
 def write_summary(store: RunStore, config: dict, grid: ZoomGrid) -> dict:
     """The run's summary over everything it holds, also kept in run.json."""
-    config["summary"] = summarize(store, grid)
+    config["summary"] = {**summarize(store, grid), "protocol": config.get("protocol", "native"),
+                         "weights_tag": config.get("weights_tag")}
     store.write_config(config)
     return config["summary"]
 
@@ -369,6 +372,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     classifier = classifier or run_classifier(cfg, "cuda:0" if gpus > 1 else cfg.device)
+    weights_note(classifier.weights, log)
     resize = _resize_mode(cfg, classifier)
     order = learned_order(cfg.grid, cfg.order) if cfg.until_correct else None
     space = class_space(cfg.subset, source, classifier.num_classes)

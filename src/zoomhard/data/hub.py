@@ -1,7 +1,9 @@
 """A Hugging Face dataset in the ImageNet-Hard layout: hf:REPO[@REVISION][:SPLIT].
 
-Without a revision, the default branch's commit at load time is used and recorded, so a run
-or a benchmark names the exact files it read."""
+Without a revision, taesiri/imagenet-hard and taesiri/imagenet-hard-4K load the revision the
+paper's figures belong to (10,980 images; STUDY_REVISIONS: the dataset cards' history), other
+repositories the default branch's commit at load time; either is recorded, so a run or a
+benchmark names the exact files it read."""
 
 from __future__ import annotations
 
@@ -12,15 +14,33 @@ from .base import DataError, Item
 from .parquet import _labels
 
 DEFAULT_SPLIT = "validation"
+STUDY_IMAGES = 10_980
+# The commits whose dataset card lists the paper's 10,980 validation images: the default
+# branches have changed since (13,925 rows in March 2023, fewer later).
+STUDY_REVISIONS = {
+    "taesiri/imagenet-hard": "e292574214aa16ede29857c613a50a12f60b8eb1",
+    "taesiri/imagenet-hard-4k": "42a6d8d2fa33f5df0aa26f70e38040f4341f4f80",
+}
+
+
+def parse_ref(ref: str) -> tuple[str, str | None, str]:
+    """'taesiri/imagenet-hard@abc:validation' -> (repo, revision, split); the paper's revision
+    for the study's repositories when none is given."""
+    repo, _, split = ref.partition(":")
+    repo, _, revision = repo.partition("@")
+    return repo, revision or STUDY_REVISIONS.get(repo.lower()), split or DEFAULT_SPLIT
+
+
+def is_study_revision(repo: str, revision: str | None) -> bool:
+    return revision is not None and STUDY_REVISIONS.get(repo.lower()) == revision
 
 
 class HubSource:
     auto_subset = None
 
     def __init__(self, ref: str):
-        repo, _, split = ref.partition(":")
-        repo, _, revision = repo.partition("@")
-        self.repo, self.revision, self.split = repo, revision or None, split or DEFAULT_SPLIT
+        repo, self.revision, self.split = parse_ref(ref)
+        self.repo = repo
         try:
             import datasets
         except ImportError:

