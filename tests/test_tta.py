@@ -329,7 +329,9 @@ def test_cli_json_shape(two_samples, capsys):
     out = json.loads(capsys.readouterr().out)
     assert isinstance(out, list) and [r["method"] for r in out] == ["memo-rrc", "zoom-mean"]
     for r in out:
-        assert set(r) == {"method", "n", "top1", "baseline_top1", "seconds_per_image"}
+        assert set(r) == {"method", "n", "top1", "baseline_top1", "seconds_per_image", "views", "protocol",
+                          "weights_tag"}
+        assert r["views"] == (2 if r["method"] == "memo-rrc" else None) and r["protocol"] == "native"
         assert r["n"] == 2 and 0 <= r["top1"] <= 1 and 0 <= r["baseline_top1"] <= 1 and r["seconds_per_image"] > 0
     assert main(args + ["--method", "zoom-max"]) == 0
     one = json.loads(capsys.readouterr().out)
