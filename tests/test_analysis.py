@@ -239,23 +239,51 @@ def test_bad_run_folders_get_one_line_and_exit_code_2(tmp_path, capsys, command)
     assert not (tmp_path / "r.html").exists()
 
 
+def set_config(run: Path, **changes) -> None:
+    cfg = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**cfg, **changes}))
+
+
 def test_compare_table_and_paper_figures(tmp_path, capsys):
     a = write_run(tmp_path / "a", {"x": ["s256-r1c1"], "y": ["s512-r0c0"], "z": []})
     b = write_run(tmp_path / "b", {"x": [], "y": ["s512-r0c0"], "z": ["s128-r0c0"]})
-    cfg = json.loads((b / "run.json").read_text())
-    cfg["model"] = "torchvision:resnet50"
-    (b / "run.json").write_text(json.dumps(cfg))
-    assert main(["compare", str(a), str(b), "--paper", "--json"]) == 0
+    c = write_run(tmp_path / "c", {"x": [], "y": ["s512-r0c0"], "z": []})
+    # the study's ResNet-50 is torchvision's V1 weights; a bare name loads DEFAULT, V2
+    set_config(b, model="torchvision:resnet50.IMAGENET1K_V1")
+    set_config(c, model="torchvision:resnet50")
+    assert main(["compare", str(a), str(b), str(c), "--paper", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    ra, rb = out["runs"]
+    ra, rb, rc = out["runs"]
     assert (ra["crop1"], ra["crop36"], ra["crop_all"]) == (1 / 3, 2 / 3, 2 / 3)
     assert (rb["crop1"], rb["crop36"], rb["crop_all"]) == (0.0, 2 / 3, 2 / 3)
-    assert ra["paper"] is None
+    assert ra["paper"] is None and ra["paper_model"] is None
     assert rb["paper"] == {"model": "ResNet-50", "dataset": "IN", "crop1": 0.7575, "crop36": 0.9446, "crop324": 0.9678}
+    assert rb["paper_model"] == "ResNet-50" and rb["paper_note"] == ""
+    assert rc["paper"] is None and rc["paper_model"] is None
+    assert "torchvision:resnet50.IMAGENET1K_V1" in rc["paper_note"] and "IMAGENET1K_V2" in rc["paper_note"]
     assert len(out["paper"]) == 18
     assert main(["compare", str(a), str(b), "--paper"]) == 0
     text = capsys.readouterr().out
     assert "ResNet-50 IN" in text and "96.78" in text and "33.33" in text
+
+
+def test_compare_infers_the_papers_column_from_data_and_subset(tmp_path, capsys):
+    from zoomhard import labels as L
+
+    a_classes, r_classes = L.subset_indices("imagenet-a"), L.subset_indices("imagenet-r")
+    only_a = next(i for i in a_classes if i not in r_classes)
+    folder_a = write_run(tmp_path / "a", {"x": ["s256-r1c1"], "y": []}, labels={"x": [only_a], "y": [a_classes[0]]})
+    set_config(folder_a, model="torchvision:resnet18", subset={"name": "folders-present", "classes": 200})
+    real = write_run(tmp_path / "real", {"x": ["s256-r1c1"]})
+    set_config(real, model="torchvision:resnet18", data={"spec": "/val", "real_mode": "real"})
+    both = write_run(tmp_path / "both", {"x": ["s256-r1c1"]})
+    set_config(both, model="torchvision:resnet18", data={"spec": "/val", "real_mode": "original+real"})
+    on = write_run(tmp_path / "on", {"x": ["s256-r1c1"]})
+    set_config(on, model="torchvision:resnet18", subset={"name": "objectnet", "classes": 113})
+    assert main(["compare", *map(str, (folder_a, real, both, on)), "--paper", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["paper"]["dataset"] for r in rows] == ["IN-A", "ReaL", "IN+ReaL", "ON"]
+    assert rows[0]["paper"]["crop1"] == 0.0137  # ResNet-18's IN-A 1-crop figure
 
 
 # -- real photos ---------------------------------------------------------------------------------

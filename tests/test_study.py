@@ -3,6 +3,7 @@
 import csv
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +216,40 @@ def test_paper_figures_only_for_the_papers_revision():
     assert hard_paper("torchvision:resnet18", "IMAGENET1K_V1", None, local, "study")["top1"] == 0.1086
     fewer = {**local, "images": 9_761}
     assert "9761" in hard_paper("torchvision:resnet18", "IMAGENET1K_V1", None, fewer, "study")["note"]
+
+
+# -- ObjectNet as the study scored it -----------------------------------------------------------
+
+def test_objectnet_is_the_argmax_over_its_113_representatives():
+    from zoomhard import labels as L
+    from zoomhard.protocols import class_space, score
+
+    shared = Path("/work/shared/data/subsets/subset_wnids.json")  # the study's list, where present
+    wnids = json.loads(shared.read_text())["objectnet_113"] if shared.is_file() else None
+    space = class_space("objectnet")
+    reps = np.flatnonzero(space.allowed)
+    assert len(reps) == 113 and space.groups is None
+    if wnids is not None:  # the study's own list of the 113 classes
+        assert sorted(L.wnid_index()[w] for w in wnids) == reps.tolist()
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(50, 1000)).astype(np.float32)
+    logits[:, 0] = 50  # a tench, no ObjectNet class: never the answer
+    by_hand = reps[np.argmax(logits[:, reps], axis=1)]
+    s = score(logits, (int(by_hand[0]),), space.allowed, space.groups)
+    assert s["top1"].tolist() == by_hand.tolist()
+    assert s["correct"].tolist() == [t == by_hand[0] for t in by_hand]
+
+
+def test_objectnet_labels_score_under_either_space():
+    from zoomhard import labels as L
+    from zoomhard.protocols import class_space, score
+
+    reps = set(L.subset_indices("objectnet"))
+    study, groups = class_space("objectnet"), class_space("objectnet-groups")
+    for name, members in L.objectnet_to_imagenet().items():
+        (rep,) = set(members) & reps            # each class's label list holds its representative
+        for winner in members:                   # whichever member the model likes best
+            logits = np.zeros((1, 1000), np.float32)
+            logits[0, winner], logits[0, rep] = 9.0, 8.0
+            assert score(logits, members, study.allowed)["correct"][0], name
+            assert score(logits, members, groups.allowed, groups.groups)["correct"][0], name

@@ -235,19 +235,19 @@ def test_reversing_the_image_order_changes_nothing(tmp_path):
     assert [same(r) for r in a.results] == [same(r) for r in b.results]
 
 
-@pytest.mark.parametrize("subset", ["imagenet-a", "objectnet"])
+@pytest.mark.parametrize("subset", ["imagenet-a", "objectnet", "objectnet-groups"])
 def test_a_class_subset_limits_every_method(two_samples, subset):
     report = run_tta(TTAConfig(model="lite0", data=str(two_samples), methods=("memo-rrc", "zoom-max"), views=2,
                                subset=subset, transforms="s256-r1c1,s512-r0c0", progress=False),
                      log=lambda m: None)
     allowed = set(class_space(subset).members.ravel().tolist())
-    assert len(allowed) == {"imagenet-a": 200, "objectnet": 125}[subset]
+    assert len(allowed) == {"imagenet-a": 200, "objectnet": 113, "objectnet-groups": 125}[subset]
     for row in report.images:
         assert {row["baseline_top1"], row["memo-rrc_top1"], row["zoom-max_top1"]} <= allowed
 
 
 def test_objectnet_methods_choose_among_its_113_classes_as_bench_does():
-    """Under --subset objectnet every method ranks the 113 ObjectNet classes, each by the best
+    """Under --subset objectnet-groups every method ranks the 113 ObjectNet classes, each by the best
     logit of its ImageNet classes, as sweep and bench score them: MEMO's loss included."""
     space = objectnet_space()
     mapping = objectnet_to_imagenet()

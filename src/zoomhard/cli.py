@@ -370,7 +370,8 @@ def objectnet_labels(images, out):
     r = objectnet_labels_csv(images, out)
     click.echo(f"{r['images']} images of {r['classes']} ObjectNet classes -> {r['labels']} "
                f"({r['skipped_images']} images of unmapped classes left out); "
-               f"bench with: --data {images} --labels {r['labels']} --subset objectnet")
+               f"bench with: --data {images} --labels {r['labels']} --subset objectnet "
+               "(the study's 113-class argmax; objectnet-groups: each class by its best ImageNet class)")
 
 
 @cli.command()

@@ -4,7 +4,9 @@ Class spaces (`--subset`):
     none          argmax over all 1,000 ImageNet classes (ImageNet-Hard: right when that top-1
                   is in the image's label list)
     imagenet-a/r  argmax over the benchmark's 200 classes only
-    objectnet     the 113 ObjectNet classes; each scores the max of the logits of the ImageNet
+    objectnet     the study's: argmax over 113 ImageNet classes, one representative per mapped
+                  ObjectNet class (the authors' `objectnet_mask`); top-1 is that class's index
+    objectnet-groups  the 113 ObjectNet classes; each scores the max of the logits of the ImageNet
                   classes it maps to (125 in all, no class in two groups), and the prediction is
                   reported as the best ImageNet class of the best ObjectNet class
     auto          the folders present for a folder of wnid sub-folders (the study's rule), else none
@@ -18,7 +20,8 @@ ReaL labels alone and skips the images ReaL left without a label (the ReaL proto
 ObjectNet on disk: the release keeps images in `images/<folder>/...` with folder names such as
 `alarm_clock`. `objectnet_labels_csv` writes the labels.csv a plain folder needs (image, labels,
 origin), with the ImageNet classes of each of the 113 mapped ObjectNet classes as the image's
-label list; images of the other 200 ObjectNet classes are left out, as the study did.
+label list (it holds the class's representative too, so either ObjectNet space scores it);
+images of the other 200 ObjectNet classes are left out, as the study did.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from . import labels as L
 from .data import DataError, Item, Source
 from .data.base import read_json
 
-SUBSET_CHOICES = ("auto", "none") + L.SUBSETS
+GROUPED_OBJECTNET = "objectnet-groups"
+SUBSET_CHOICES = ("auto", "none") + L.SUBSETS + (GROUPED_OBJECTNET,)
 REAL_MODES = ("original+real", "real")
 _VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG$", re.IGNORECASE)
 
@@ -82,7 +86,7 @@ def objectnet_space() -> ClassSpace:
     mapping = L.objectnet_to_imagenet()
     names = tuple(sorted(mapping))
     groups = tuple(mapping[n] for n in names)
-    return ClassSpace("objectnet", _mask([i for g in groups for i in g]), groups, names)
+    return ClassSpace(GROUPED_OBJECTNET, _mask([i for g in groups for i in g]), groups, names)
 
 
 def resolve_subset(name: str, source: Source | None = None) -> tuple[str, tuple[int, ...] | None]:
@@ -95,14 +99,16 @@ def resolve_subset(name: str, source: Source | None = None) -> tuple[str, tuple[
     if name == "auto":
         subset = getattr(source, "auto_subset", None)
         return ("folders-present", subset) if subset else ("none", None)
+    if name == GROUPED_OBJECTNET:
+        return name, tuple(sorted(i for g in L.objectnet_to_imagenet().values() for i in g))
     return name, L.subset_indices(name)
 
 
 def class_space(name: str, source: Source | None = None, outputs: int = 1000) -> ClassSpace:
     """The classes predictions choose from under --subset `name`, for a model with `outputs`
-    logits. ObjectNet scores 113 groups of ImageNet classes."""
+    logits. objectnet-groups scores 113 groups of ImageNet classes."""
     name, subset = resolve_subset(name, source)
-    if name == "objectnet":
+    if name == GROUPED_OBJECTNET:
         return objectnet_space()
     return ClassSpace(name, None if subset is None else _mask(subset, outputs), outputs=outputs)
 

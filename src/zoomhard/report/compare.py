@@ -1,5 +1,6 @@
 """The study's Table 1 for a set of runs: 1 crop / 36 crops / all transforms, per run, with the
-study's own figures beside on request (resources/zoom_upper_bounds.csv)."""
+study's own figures beside on request (resources/zoom_upper_bounds.csv), for the study's exact
+networks only (zoomhard.paper) and in the dataset column the run's data and subset match."""
 
 from __future__ import annotations
 
@@ -8,20 +9,16 @@ import io
 from functools import lru_cache
 from importlib import resources
 
+from .. import labels as L
+from ..models.base import IMAGENET_MEAN
+from ..paper import note_of_run, study_model_of_run
+from ..store import RunStore
 from .run import TOP_K, summary
 
-# Model specs whose weights are the ones the study used -> the study's model name.
-PAPER_MODELS = {
-    "torchvision:alexnet": "AlexNet",
-    "torchvision:vgg16": "VGG-16",
-    "torchvision:resnet18": "ResNet-18",
-    "torchvision:resnet50": "ResNet-50",
-    "torchvision:vit_b_32": "ViT-B/32",
-    "open_clip:ViT-L-14/openai": "CLIP-ViT-L/14",
-}
 # The study's dataset columns, and the class subset that marks a run as one of them.
 PAPER_DATASETS = ("IN", "ReaL", "IN+ReaL", "IN-A", "IN-R", "IN-S", "ON")
-_SUBSET_DATASET = {"imagenet-a": "IN-A", "imagenet-r": "IN-R", "objectnet": "ON"}
+_SUBSET_DATASET = {"imagenet-a": "IN-A", "imagenet-r": "IN-R", "objectnet": "ON", "objectnet-groups": "ON"}
+_REAL_DATASET = {"real": "ReaL", "original+real": "IN+ReaL"}
 
 
 @lru_cache(maxsize=None)
@@ -36,14 +33,34 @@ def paper_table() -> list[dict]:
     return rows
 
 
-def paper_model(spec: str | None) -> str | None:
-    return PAPER_MODELS.get(spec or "")
+def paper_dataset(config: dict, path: str | None = None) -> str:
+    """The study's dataset column a run matches: by its class subset (a folder run under `auto`
+    by the classes its images' labels fall in), its ReaL mode, or a sketch data name; else IN."""
+    subset = (config.get("subset") or {}).get("name")
+    if subset in _SUBSET_DATASET:
+        return _SUBSET_DATASET[subset]
+    data = config.get("data") or {}
+    if subset == "folders-present" and path is not None:
+        present = {i for labels in RunStore(path).images().column("labels").to_pylist() for i in labels}
+        for name in ("imagenet-a", "imagenet-r"):
+            if present and present <= set(L.subset_indices(name)):
+                return _SUBSET_DATASET[name]
+    if data.get("real_mode") in _REAL_DATASET:
+        return _REAL_DATASET[data["real_mode"]]
+    if "sketch" in str(data.get("spec", "")).lower():
+        return "IN-S"
+    return "IN"
 
 
-def paper_dataset(result: dict) -> str:
-    """The study's dataset column a run most likely matches (by its class subset)."""
-    subset = (result.get("subset") or {}).get("name")
-    return _SUBSET_DATASET.get(subset, "IN")
+def paper_side(config: dict) -> tuple[str | None, str]:
+    """(the study's Table 1 model behind a run, or None; a note on what differs from the study)."""
+    twin = study_model_of_run(config, "zoom")
+    note = note_of_run(config, "zoom")
+    if twin is not None and config.get("model", "").startswith("open_clip:"):
+        mean = ((config.get("classifier") or {}).get("preprocess") or {}).get("mean")
+        if mean is not None and tuple(mean) != tuple(IMAGENET_MEAN):
+            note = "the run used CLIP's own mean/std; the study ImageNet's (--protocol study)"
+    return (twin.paper_model if twin else None), note
 
 
 def paper_figures(model: str | None, dataset: str) -> dict | None:
@@ -71,7 +88,10 @@ def compare_rows(runs: list[str], paper: bool = False, dataset: str | None = Non
                "crop_all": r["upper_bound"], "min_cover": None if r["min_cover"] is None else len(r["min_cover"]),
                "partial": r["partial"]}
         if paper:
-            row["paper"] = paper_figures(paper_model(r.get("model")), dataset or paper_dataset(r))
+            config = RunStore(path).read_config()
+            name, note = paper_side(config)
+            row["paper"] = paper_figures(name, dataset or paper_dataset(config, path))
+            row.update(paper_model=name, paper_note=note)
         rows.append(row)
     return rows
 
@@ -93,9 +113,11 @@ def format_table(rows: list[dict], paper: bool = False) -> str:
         if paper:
             p = r.get("paper")
             line += ([f"{p['model']} {p['dataset']}", _pct(p["crop1"]), _pct(p["crop36"]), _pct(p["crop324"])]
-                     if p else ["(no study row)", "-", "-", "-"])
+                     if p else ["(not the study's network)", "-", "-", "-"])
         body.append(line)
     out = [_align([head] + body), "top-1 accuracy in %; all-crop = upper bound over the run's n transforms"]
+    if paper:
+        out += [f"{r['run']}: {r['paper_note']}" for r in rows if r.get("paper_note")]
     if len({r["images"] for r in rows}) > 1 or len({r["data"] for r in rows}) > 1:
         out.append("note: the runs do not hold the same data, so their rows are not directly comparable")
     partial = [r["run"] for r in rows if r["partial"]]
