@@ -128,6 +128,13 @@ def test_bench_and_sweep_run_clip(tiny_clip, built, tmp_path, capsys):
                  "-o", str(run), "--no-progress", "--clip-norm", "imagenet"]) == 0
     config = json.loads((run / "run.json").read_text())
     assert config["classifier"]["preprocess"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    # the study's sweep normalises CLIP with ImageNet's mean/std without being told
+    study = tmp_path / "study"
+    assert main(["sweep", "-m", f"open_clip:{ARCH}", "--weights", tiny_clip, "-d", "samples", "--scales", "256",
+                 "--anchors", "1", "-o", str(study), "--no-progress", "--protocol", "study"]) == 0
+    config = json.loads((study / "run.json").read_text())
+    assert config["classifier"]["preprocess"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert config["protocol"] == "study"
 
 
 def test_pretrained_clip_offline_fails_fast(capsys):

@@ -160,7 +160,6 @@ def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batc
           device, mean, std, resize, shard, flush_seconds, progress, engine, ray_address, until_correct, order,
           real_labels, real_mode, clip_norm, protocol, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
-    from .study import clip_norm as study_clip_norm
     from .sweep import SweepConfig, format_summary, run_sweep
 
     if ray_address and engine != "ray":
@@ -169,7 +168,7 @@ def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batc
                       grid=make_grid(scales, anchors, crop), subset=subset, batch_size=batch_size,
                       backend=backend, device=device, mean=mean, std=std, resize=resize, shard=shard,
                       until_correct=until_correct, order=order, flush_seconds=flush_seconds, progress=progress,
-                      real_labels=real_labels, real_mode=real_mode, clip_norm=study_clip_norm(protocol, clip_norm),
+                      real_labels=real_labels, real_mode=real_mode, clip_norm=clip_norm,
                       protocol=protocol, engine=engine, ray_address=ray_address)
     if workers:
         cfg.workers = workers

@@ -63,7 +63,7 @@ class SweepConfig:
     child: bool = False               # a per-GPU worker process: no run.json, no progress bar
     real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
     real_mode: str = "original+real"
-    clip_norm: str = "clip"           # open_clip models: "imagenet" for the study's normalisation
+    clip_norm: str | None = None      # open_clip: "clip" | "imagenet"; None: the protocol's (zoomhard.study)
     protocol: str = "native"          # "study": the authors' setup (see zoomhard.study)
     engine: str = "local"             # local | ray (zoomhard.engines)
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
@@ -309,7 +309,9 @@ def run_source(cfg: SweepConfig) -> Source:
 def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
     from .models.clip import clip_norm_stats
 
-    mean, std = clip_norm_stats(cfg.model, cfg.clip_norm)  # the command line's own --mean/--std win
+    from .study import clip_norm
+
+    mean, std = clip_norm_stats(cfg.model, clip_norm(cfg.protocol, cfg.clip_norm))  # --mean/--std win
     return load_classifier(cfg.model, cfg.weights, cfg.backend, device, crop=cfg.grid.crop, mean=cfg.mean or mean,
                            std=cfg.std or std, fp32=cfg.protocol == "study")
 

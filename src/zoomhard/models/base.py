@@ -132,7 +132,7 @@ class TorchClassifier(Classifier):
             x = crops.to(self.device)
         x = x.permute(0, 3, 1, 2).float().sub_(self._mean).div_(self._std)
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and not self.fp32):
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             y = self.module(x)
         return y.float().cpu().numpy()
 
