@@ -5,10 +5,10 @@
               CenterCrop(input_size) -> batches -> classifier -> scores per image
 
 The eval transform is torchvision's on the decoded PIL image, as timm's and torchvision's
-pretrained configs define it. On ImageNet-Hard data the study's figure for the same network
-is set beside (zoomhard.paper), only for the study's exact networks. Correct = the top-1 (within the class space, see protocols) is in
+pretrained configs define it. Correct = the top-1 (within the class space, see protocols) is in
 the image's label list: the ImageNet-Hard protocol for multi-label data, plain top-1 for one
-label. Accuracies are fractions, per origin too.
+label. Accuracies are fractions, per origin too. On ImageNet-Hard data the study's figure is set
+beside, for the study's exact networks only (zoomhard.paper).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import numpy as np
 
 from . import labels as L
 from . import study
-from .models.weights import weights_note
-from .paper import hard_paper
 from .data import Item, Source, open_source
 from .models import Classifier, ModelError, Preprocess, load_classifier
+from .models.weights import weights_note
+from .paper import hard_paper
 from .protocols import ClassSpace, RelabelledSource, class_space, score
 from .sweep import NO_LABEL, Batcher, ImageCrops, ordered_map, prepare_item
 
@@ -194,9 +194,9 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict
                                      preprocess=study.eval_preprocess(spec, cfg.protocol), fp32=study.fp32(cfg.protocol))
         if classifier.num_classes != 1000:
             raise ModelError(f"{spec} has {classifier.num_classes} outputs; bench needs ImageNet-1k logits")
-        summary, rows = run_model(classifier, source, space, cfg)
         record = classifier.weights or {}
         weights_note(record, log)
+        summary, rows = run_model(classifier, source, space, cfg)
         summary.update(protocol=cfg.protocol, weights_tag=record.get("tag"), weights=record,
                        warnings=[record["warning"]] if record.get("warning") else [])
         if is_imagenet_hard(source.spec):
