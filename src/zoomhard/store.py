@@ -8,17 +8,28 @@
 Each part holds whole images only and is written to a temporary name, then renamed, so a run
 killed at any instant leaves only complete parts behind. The images part of a flush is written
 before its predictions part; an image counts as done once its predictions part exists.
+
+A run's identity (IDENTITY_KEYS: model, the content of its weights and labels files, grid, data,
+class subset, mode) decides whether a folder is resumed or refused. Every part carries a digest
+of it in its schema metadata, so parts of another run are refused even without run.json. A part
+that cannot be read (a disk fault, a copy cut short) is moved to `.corrupt/` beside it, with a
+line saying so, and its images are swept again on resume. One process writes a folder at a time
+(zoomhard.runlock); each writer records its own session in run.json.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import os
+import socket
+import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -83,16 +94,41 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:  # a full disk leaves no half-written file behind
+        tmp.unlink(missing_ok=True)
 
 
 # The keys of run.json that must match for a run to be resumed rather than refused.
-IDENTITY_KEYS = ("model", "weights", "grid", "data", "subset", "mode", "protocol")
+IDENTITY_KEYS = ("model", "weights", "digests", "grid", "data", "subset", "mode", "protocol")
 # What a run.json written before a key existed means by its absence.
-IDENTITY_DEFAULTS = {"protocol": "native"}
+IDENTITY_DEFAULTS = {"protocol": "native", "digests": {}}
+IDENTITY_META = b"zoomhard.run"  # parts' schema metadata: the identity digest of their run
+
+
+def identity_value(config: dict, key: str):
+    """config's value of an identity key, its default when a run.json predates the key."""
+    return config.get(key, IDENTITY_DEFAULTS.get(key))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's content, read in blocks (weights files run to gigabytes)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def identity_digest(config: dict) -> str:
+    """A short digest of a run's identity keys, stamped on each of its parts."""
+    identity = {k: identity_value(config, k) for k in IDENTITY_KEYS}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _stderr(message: str) -> None:
+    print(f"zoomhard: {message}", file=sys.stderr)
 
 
 def _brief(key: str, value) -> str:
@@ -103,12 +139,20 @@ def _brief(key: str, value) -> str:
         return f"{len(scales)} scales {span}, {value.get('rows')}x{value.get('cols')} anchors, crop {value.get('crop')}"
     if key == "data" and isinstance(value, dict):
         return value.get("spec", repr(value))
+    if key == "digests" and isinstance(value, dict):
+        return ", ".join(f"{what} file sha256 {digest[:12]}" for what, digest in sorted(value.items())) or "none"
     return repr(value)
 
 
 class RunStore:
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, log: Callable[[str], None] = _stderr):
         self.path = Path(path)
+        self.log = log                  # where a part set aside is said
+        self.identity: str | None = None  # this run's identity digest, once opened
+        self.session: str | None = None   # this process's session id in run.json
+        self._lock = None
+        self._made = False              # the folder did not exist before this writer's lock
+        self._checked: dict[str, tuple] = {}  # part path -> (size, mtime) whose footer was read
 
     # -- configuration -------------------------------------------------------------------------
     @property
@@ -125,60 +169,202 @@ class RunStore:
             raise RunError(f"{self.path}: not a zoomhard run (no run.json)")
         try:
             config = json.loads(self.config_path.read_text())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise RunError(f"{self.config_path}: unreadable ({e})") from None
-        if config.get("format") != FORMAT_VERSION:
-            raise RunError(f"{self.path}: run format {config.get('format')!r} is not {FORMAT_VERSION}; "
+        if not isinstance(config, dict) or config.get("format") != FORMAT_VERSION:
+            found = config.get("format") if isinstance(config, dict) else None
+            raise RunError(f"{self.path}: run format {found!r} is not {FORMAT_VERSION}; "
                            "sweep it again with this version of zoomhard")
         return config
 
-    def open(self, config: dict) -> dict:
-        """Start a new run with `config`, or resume one made with the same identity keys."""
+    def open(self, config: dict, shard: tuple[int, int] | None = None, lock: bool = True,
+             session: dict | None = None) -> dict:
+        """Start a new run with `config`, or resume one made with the same identity keys.
+
+        The writer's lock is taken first (none for a per-GPU worker, whose parent holds it), then
+        the parts already there are checked: unreadable ones set aside, another run's refused.
+        This process's session is added to run.json beside the others'."""
+        from .runlock import update_json
+
         config = {"format": FORMAT_VERSION, **config}
-        if self.exists():
-            old = self.read_config()
-            diff = [k for k in IDENTITY_KEYS
-                    if old.get(k, IDENTITY_DEFAULTS.get(k)) != config.get(k, IDENTITY_DEFAULTS.get(k))]
-            if diff:
-                raise RunError(f"{self.path} holds a run with another {', '.join(diff)} "
-                               f"({'; '.join(f'{k}: {_brief(k, old.get(k))}' for k in diff)}); "
-                               "choose another --out folder")
-            old.setdefault("sessions", []).append({"started": time.time()})
-            config = {**config, "sessions": old["sessions"], "created": old.get("created")}
-        else:
-            config.update(created=time.time(), sessions=[{"started": time.time()}])
-        config["versions"] = _versions()
-        (self.path / "predictions").mkdir(parents=True, exist_ok=True)
-        (self.path / "images").mkdir(exist_ok=True)
-        self.write_config(config)
-        return config
+        if lock:
+            self.lock(shard)
+        try:
+            if self.exists():
+                old = self.read_config()
+                diff = [k for k in IDENTITY_KEYS if identity_value(old, k) != identity_value(config, k)]
+                if diff:
+                    raise RunError(f"{self.path} holds a run with another {', '.join(diff)} "
+                                   f"({'; '.join(f'{k}: {_brief(k, old.get(k))}' for k in diff)}); "
+                                   "choose another --out folder")
+            else:
+                self._refuse_orphan_parts()
+            self.identity = identity_digest(config)
+            self.check_parts()
+            self.session = uuid.uuid4().hex[:12]
+            mine = {"id": self.session, "started": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
+                    **({"shard": f"{shard[0]}/{shard[1]}"} if shard else {}), **(session or {})}
+
+            def add(old: dict) -> dict:
+                return {**config, "versions": _versions(), "created": old.get("created", time.time()),
+                        "sessions": old.get("sessions", []) + [mine],
+                        **({"summary": old["summary"]} if "summary" in old else {})}
+
+            (self.path / "predictions").mkdir(parents=True, exist_ok=True)
+            (self.path / "images").mkdir(exist_ok=True)
+            return update_json(self.config_path, add)
+        except BaseException:
+            self.close()
+            raise
+
+    def lock(self, shard: tuple[int, int] | None = None) -> None:
+        """Take the writer's lock (kept if held already), or RunError saying who holds it."""
+        from .runlock import LockedError, acquire_run_lock
+
+        if self._lock is None:
+            self._made = not self.path.exists()
+            try:
+                self._lock = acquire_run_lock(self.path, shard)
+            except LockedError as e:
+                raise RunError(str(e)) from None
+
+    def close(self) -> None:
+        """Let another writer in (the lock also goes when the process ends). A folder this
+        writer made and never opened as a run (a bad spec, say) is removed again."""
+        if self._lock is None:
+            return
+        self._lock.release()
+        self._lock = None
+        if self._made and not self.exists():
+            try:
+                leftovers = list(self.path.iterdir())
+                if all(p.name.startswith(".lock") for p in leftovers):
+                    for p in leftovers:
+                        p.unlink()
+                    self.path.rmdir()
+            except OSError:
+                pass
+
+    def update_session(self, **fields) -> dict:
+        """This process's session entry in run.json, updated with `fields` (others' untouched)."""
+        from .runlock import update_json
+
+        def change(config: dict) -> dict:
+            for s in config.get("sessions", []):
+                if s.get("id") == self.session:
+                    s.update(fields)
+            return config
+
+        return update_json(self.config_path, change)
+
+    def update_config(self, **fields) -> dict:
+        """Top-level keys of run.json set, the rest as another writer may have left it."""
+        from .runlock import update_json
+
+        return update_json(self.config_path, lambda config: {**config, **fields})
 
     def write_config(self, config: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         _atomic_write_bytes(self.config_path, (json.dumps(config, indent=2) + "\n").encode())
 
+    def _refuse_orphan_parts(self) -> None:
+        """Parts without a run.json say nothing about what made them: never resumed as ours."""
+        held = {kind: len(self._parts(kind, check=False)) for kind in ("predictions", "images")}
+        if any(held.values()):
+            what = " and ".join(f"{n} {kind} part{'s' if n != 1 else ''}" for kind, n in held.items() if n)
+            raise RunError(f"{self.path} holds {what} but no run.json, so nothing says which model and data "
+                           "made them; move them away or choose another --out folder")
+
     # -- results -------------------------------------------------------------------------------
-    def _parts(self, kind: str) -> list[Path]:
-        return sorted((self.path / kind).glob("part-*.parquet"))
+    def _parts(self, kind: str, check: bool = True) -> list[Path]:
+        parts = sorted((self.path / kind).glob("part-*.parquet"))
+        return [p for p in parts if self._readable(p)] if check else parts
+
+    def _readable(self, part: Path) -> bool:
+        """The part's footer reads (a copy cut short fails here); if not, it is set aside."""
+        try:
+            st = part.stat()
+        except FileNotFoundError:  # set aside meanwhile by another reader
+            return False
+        key = (st.st_size, st.st_mtime_ns)
+        if self._checked.get(str(part)) == key:
+            return True
+        try:
+            pq.read_metadata(part)
+        except (OSError, pa.ArrowException) as e:
+            self.set_aside(part, e)
+            return False
+        self._checked[str(part)] = key
+        return True
+
+    def set_aside(self, part: Path, why: Exception | str) -> None:
+        """Move an unreadable part (and its partner of the same flush) into `.corrupt/` beside
+        it: its images count as not done, so a resumed sweep computes them again."""
+        reason = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+        moved = []
+        for kind in ("predictions", "images"):
+            p = self.path / kind / part.name
+            if not p.exists():
+                continue
+            try:
+                (p.parent / ".corrupt").mkdir(exist_ok=True)
+                os.replace(p, p.parent / ".corrupt" / p.name)
+                moved.append(kind)
+            except OSError as e:  # a read-only run: left in place, and skipped
+                self.log(f"{p} is unreadable ({reason}) and cannot be set aside ({e.strerror}); skipped")
+                return
+        self._checked.pop(str(part), None)
+        self.log(f"{part} is unreadable ({reason}); set aside in {'/.corrupt and '.join(moved)}/.corrupt, "
+                 "its images are swept again when the run resumes")
+
+    def check_parts(self) -> None:
+        """Before writing: every part readable (else set aside), each predictions part beside
+        its images part, and none made by another run (refused)."""
+        images = {p.name for p in self._parts("images")}
+        for part in self._parts("predictions"):
+            if part.name not in images:
+                self.set_aside(part, "its images part is missing or unreadable")
+                continue
+            for p in (part, self.path / "images" / part.name):
+                stamp = (pq.read_schema(p).metadata or {}).get(IDENTITY_META)
+                if stamp is not None and self.identity is not None and stamp.decode() != self.identity:
+                    raise RunError(f"{p} was written by another run (identity {stamp.decode()}, this run "
+                                   f"{self.identity}); the folder mixes runs: choose another --out folder")
+
+    def _stamp(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+        table = table.cast(schema)
+        if self.identity is None:
+            return table
+        return table.replace_schema_metadata({**(table.schema.metadata or {}), IDENTITY_META: self.identity.encode()})
 
     def write_part(self, predictions: pa.Table, images: pa.Table) -> None:
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.parquet"
-        _atomic_write_table(images.cast(IMAGES), self.path / "images" / name)
-        _atomic_write_table(predictions.cast(PREDICTIONS), self.path / "predictions" / name)
+        _atomic_write_table(self._stamp(images, IMAGES), self.path / "images" / name)
+        _atomic_write_table(self._stamp(predictions, PREDICTIONS), self.path / "predictions" / name)
+
+    def _read(self, part: Path, columns: list[str] | None = None) -> pa.Table | None:
+        """One part's table, or None once an unreadable one is set aside."""
+        try:
+            return pq.read_table(part, columns=columns)
+        except (OSError, pa.ArrowException) as e:
+            self.set_aside(part, e)
+            return None
 
     def done_ids(self) -> set[str]:
         done: set[str] = set()
         for part in self._parts("predictions"):
-            done.update(pq.read_table(part, columns=["image_id"]).column(0).unique().to_pylist())
+            t = self._read(part, ["image_id"])
+            if t is not None:
+                done.update(t.column(0).unique().to_pylist())
         return done
 
     def predictions(self, columns: Iterable[str] | None = None) -> pa.Table:
         """Every prediction row of the run (complete parts only)."""
-        parts = self._parts("predictions")
         cols = list(columns) if columns is not None else None
-        if not parts:
+        tables = [t for t in (self._read(p, cols) for p in self._parts("predictions")) if t is not None]
+        if not tables:
             return PREDICTIONS.empty_table().select(cols) if cols else PREDICTIONS.empty_table()
-        return pa.concat_tables([pq.read_table(p, columns=cols) for p in parts])
+        return pa.concat_tables([t.replace_schema_metadata() for t in tables])
 
     def prediction_parts(self) -> list[Path]:
         """The complete predictions parts, oldest first (each holds whole images)."""
@@ -188,9 +374,10 @@ class RunStore:
         """One row per swept image: labels, origin, size and where to read it again."""
         pred_names = {p.name for p in self._parts("predictions")}
         parts = [p for p in self._parts("images") if p.name in pred_names]
-        if not parts:
+        tables = [t for t in (self._read(p) for p in parts) if t is not None]
+        if not tables:
             return IMAGES.empty_table()
-        return pa.concat_tables([pq.read_table(p) for p in parts])
+        return pa.concat_tables([t.replace_schema_metadata() for t in tables])
 
     # -- images that could not be used ---------------------------------------------------------
     @property
@@ -199,7 +386,7 @@ class RunStore:
 
     def record_error(self, image_id: str, reason: str) -> None:
         new = not self.errors_path.exists()
-        with open(self.errors_path, "a", newline="") as f:
+        with open(self.errors_path, "a", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             if new:
                 w.writerow(["image_id", "reason"])
@@ -208,14 +395,20 @@ class RunStore:
             os.fsync(f.fileno())
 
     def errors(self) -> dict[str, str]:
-        """image_id -> reason. A line cut short by a kill is ignored (the image is retried)."""
+        """image_id -> reason. A record cut short by a kill is ignored (the image is retried).
+
+        Records end in the csv writer's CRLF; an id may hold a bare newline (quoted), so the
+        file is parsed as CSV, never split into lines."""
         if not self.errors_path.exists():
             return {}
-        with open(self.errors_path, newline="") as f:
+        with open(self.errors_path, newline="", encoding="utf-8", errors="replace") as f:
             text = f.read()
-        complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
-        if complete != text:  # drop the torn line so that the next append starts clean
-            with open(self.errors_path, "r+") as f:
-                f.truncate(len(complete.encode()))
-        rows = list(csv.reader(complete.splitlines()))
+        complete = text if text.endswith("\r\n") else text[: text.rfind("\r\n") + 2] if "\r\n" in text else ""
+        if complete != text:  # drop the torn record so that the next append starts clean
+            try:
+                with open(self.errors_path, "r+b") as f:
+                    f.truncate(len(complete.encode()))
+            except OSError:  # a read-only run: read what is complete, change nothing
+                pass
+        rows = list(csv.reader(io.StringIO(complete, newline="")))
         return {r[0]: r[1] for r in rows[1:] if len(r) == 2}

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -37,7 +39,7 @@ from .grid import Zoom, ZoomGrid
 from .models import Classifier, load_classifier
 from .models.weights import weights_note, weights_tag
 from .protocols import ClassSpace, RelabelledSource, class_space, resolve_subset, score
-from .store import IMAGES, PREDICTIONS, RunStore
+from .store import IMAGES, PREDICTIONS, RunStore, file_sha256
 
 
 
@@ -69,6 +71,7 @@ class SweepConfig:
     protocol: str = "native"          # "study": the authors' setup (see zoomhard.study)
     engine: str = "local"             # local | ray (zoomhard.engines)
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
+    allow_outside_root: bool = False  # read files a dataset names outside its own folder
 
 
 @dataclass
@@ -88,6 +91,8 @@ NO_LABEL = "no ImageNet-1k label"
 def prepare_item(item: Item, make: Callable) -> tuple[Item, object, tuple[int, int] | str]:
     """Decode one image in a worker and make what the model side needs of it (its grid crops,
     its RGB array, an eval crop): (item, make(image), (width, height)), or (item, None, reason)."""
+    if item.unusable:
+        return item, None, item.unusable
     if not item.labels:
         return item, None, NO_LABEL
     try:
@@ -319,7 +324,7 @@ def _spawn_gpu_workers(cfg: SweepConfig, n: int) -> list:
 
 def run_source(cfg: SweepConfig) -> Source:
     """The images a sweep covers, relabelled with ReaL labels when asked."""
-    source = open_source(cfg.data, labels=cfg.labels)
+    source = open_source(cfg.data, labels=cfg.labels, allow_outside_root=cfg.allow_outside_root)
     return RelabelledSource(source, cfg.real_labels, cfg.real_mode) if cfg.real_labels else source
 
 
@@ -338,6 +343,7 @@ def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
     return {
         "model": cfg.model,
         "weights": os.path.abspath(cfg.weights) if cfg.weights else None,
+        "digests": input_digests(cfg, source),
         "grid": cfg.grid.to_dict(),
         "data": {k: v for k, v in source.describe().items() if k != "images"},
         "subset": {"name": space.name, "classes": space.classes},
@@ -345,6 +351,16 @@ def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
         "protocol": cfg.protocol,
         "weights_tag": weights_tag(cfg.model, cfg.weights),  # recorded, not compared: the spec decides it
     }
+
+
+def input_digests(cfg: SweepConfig, source: Source) -> dict[str, str]:
+    """sha256 of the local files whose content decides the results under the same names: the
+    weights (or the onnx:PATH model), the labels and ReaL labels files. A file replaced at the same
+    path is then another run, not a resume."""
+    inner = getattr(source, "inner", source)  # under a RelabelledSource
+    files = {"weights": cfg.weights, "labels": getattr(inner, "labels_file", None), "real_labels": cfg.real_labels,
+             "model": cfg.model.partition(":")[2] if cfg.model.startswith("onnx:") else None}
+    return {what: file_sha256(path) for what, path in files.items() if path}
 
 
 def done_before(cfg: SweepConfig, store: RunStore, source: Source, log: Callable[[str], None]) -> set[str]:
@@ -355,20 +371,42 @@ def done_before(cfg: SweepConfig, store: RunStore, source: Source, log: Callable
     return skip
 
 
-def end_session(store: RunStore, config: dict, started: float, images: int, unreadable: int, crops: int) -> None:
-    """This session's counts and timing, into run.json."""
+def end_session(store: RunStore, started: float, images: int, unreadable: int, crops: int, **extra) -> None:
+    """This session's counts and timing, into its own entry of run.json."""
     elapsed = time.time() - started
-    config["sessions"][-1].update(ended=time.time(), seconds=round(elapsed, 3), images=images, unreadable=unreadable,
-                                  crops=crops, crops_per_second=round(crops / max(elapsed, 1e-9), 2))
-    store.write_config(config)
+    store.update_session(ended=time.time(), seconds=round(elapsed, 3), images=images, unreadable=unreadable,
+                         crops=crops, crops_per_second=round(crops / max(elapsed, 1e-9), 2), **extra)
 
 
-def write_summary(store: RunStore, config: dict, grid: ZoomGrid) -> dict:
+def write_summary(store: RunStore, grid: ZoomGrid) -> dict:
     """The run's summary over everything it holds, also kept in run.json."""
-    config["summary"] = {**summarize(store, grid), "protocol": config.get("protocol", "native"),
-                         "weights_tag": config.get("weights_tag")}
-    store.write_config(config)
-    return config["summary"]
+    config = store.read_config()
+    summary = {**summarize(store, grid), "protocol": config.get("protocol", "native"),
+               "weights_tag": config.get("weights_tag")}
+    store.update_config(summary=summary)
+    return summary
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, Slurm, Kubernetes, Docker) handled as Ctrl-C is: finished work is written
+    before the process ends. Only the main thread can take signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM)."""
 
 
 def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Source | None = None,
@@ -377,12 +415,24 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
     `classifier` replace the ones cfg.data and cfg.model name (zoomhard.sweep's Python objects);
     such a sweep runs in this process on the classifier's device."""
     given = source is not None or classifier is not None
-    if cfg.engine == "ray":
-        if given:
-            raise ValueError("engine='ray' needs a model spec and a data spec, not Python objects")
-        from .engines.ray import run_ray_sweep
+    with terminate_as_interrupt():
+        if cfg.engine == "ray":
+            if given:
+                raise ValueError("engine='ray' needs a model spec and a data spec, not Python objects")
+            from .engines.ray import run_ray_sweep
 
-        return run_ray_sweep(cfg, log)
+            return run_ray_sweep(cfg, log)
+        store = RunStore(cfg.out, log=log)
+        if not cfg.child:  # before the model loads: a second writer stops at once
+            store.lock(cfg.shard)
+        try:
+            return _open_and_sweep(cfg, log, store, source, classifier)
+        finally:
+            store.close()
+
+
+def _open_and_sweep(cfg: SweepConfig, log: Callable[[str], None], store: RunStore, source: Source | None,
+                    classifier: Classifier | None) -> dict:
     source = source or run_source(cfg)
     resolve_subset(cfg.subset, source)  # a wrong --subset fails before the model loads
     gpus = 0
@@ -396,14 +446,18 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
     order = learned_order(cfg.grid, cfg.order) if cfg.until_correct else None
     space = class_space(cfg.subset, source, classifier.num_classes)
     allowed, groups = space.allowed, space.groups
-    store = RunStore(cfg.out)
-    config = store.read_config() if cfg.child else store.open({
+    # A per-GPU worker writes under its parent's lock; a --shard process takes its shard's.
+    store.open({
         **run_identity(cfg, source, space),
         "classifier": classifier.describe(),
         "resize": resize,
         "batch_size": cfg.batch_size,
         "order": [z.id for z in order] if order else None,
-    })
+    }, shard=cfg.shard, lock=not cfg.child, session={"device": classifier.device})
+    return _sweep_local(cfg, log, source, classifier, resize, order, allowed, groups, store, gpus)
+
+
+def _sweep_local(cfg, log, source, classifier, resize, order, allowed, groups, store, gpus) -> dict:
     workers = _spawn_gpu_workers(cfg, gpus) if gpus > 1 else []
     shard = (0, gpus) if gpus > 1 else cfg.shard
 
@@ -430,17 +484,21 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
             _until_correct(cfg, todo(), order, classifier, resize, batcher, allowed, groups, store, bar, counts)
         else:
             _full(cfg, todo(), classifier, resize, batcher, allowed, groups, store, bar, counts, started)
+    except BaseException:
+        for p in workers:  # Ctrl-C or SIGTERM here: the workers flush what they finished, too
+            p.terminate()
+        raise
     finally:
         batcher.close()
         bar.close()
-        if not cfg.child:
-            end_session(store, config, started, counts["images"], counts["unreadable"], batcher.crops_done)
+        end_session(store, started, counts["images"], counts["unreadable"], batcher.crops_done)
+        for p in workers:  # the workers write under this process's lock: it waits for them
+            p.join()
     for p in workers:
-        p.join()
         if p.exitcode != 0:
             raise RuntimeError(f"the sweep process of one GPU failed (exit code {p.exitcode}); "
                                "run the same command again to resume")
-    return summarize(store, cfg.grid) if cfg.child else write_summary(store, config, cfg.grid)
+    return summarize(store, cfg.grid) if cfg.child else write_summary(store, cfg.grid)
 
 
 def _full(cfg, todo, classifier, resize, batcher, allowed, groups, store, bar, counts, started) -> None:

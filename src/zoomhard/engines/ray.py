@@ -179,16 +179,18 @@ def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     started_ray = _connect(ray, cfg.ray_address)
     try:
         plan = plan_actors(ray.cluster_resources(), cfg.device)
-        store = RunStore(cfg.out)
-        config = store.open({
+        store = RunStore(cfg.out, log=log)
+        store.open({
             **run_identity(cfg, source, space),
             "classifier": described,
             "resize": "pil",
             "batch_size": cfg.batch_size,
             "order": None,
-        })
-        config["sessions"][-1]["engine"] = {"name": "ray", "address": cfg.ray_address, **plan}
-        return _sweep(ray, cfg, source, store, config, (space.allowed, space.groups), plan, log)
+        }, session={"engine": {"name": "ray", "address": cfg.ray_address, **plan}})
+        try:
+            return _sweep(ray, cfg, source, store, (space.allowed, space.groups), plan, log)
+        finally:
+            store.close()
     finally:
         if started_ray:
             ray.shutdown()
@@ -243,7 +245,7 @@ def _waves(items: Iterator[Item]) -> Iterator[list[Item]]:
         yield wave
 
 
-def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: tuple, plan: dict, log) -> dict:
+def _sweep(ray, cfg: SweepConfig, source, store: RunStore, space: tuple, plan: dict, log) -> dict:
     skip = done_before(cfg, store, source, log)
     started, images_done, errors, crops_done = time.time(), 0, 0, 0
     bar = _progress(len(source), 0, cfg.progress)
@@ -268,10 +270,10 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
                 bar.update(1)
             elif it.image_id not in seen:
                 seen.add(it.image_id)
-                if it.labels:
+                if it.labels and not it.unusable:
                     yield it
-                else:  # nothing to score against: recorded without a trip to the cluster
-                    store.record_error(it.image_id, NO_LABEL)
+                else:  # nothing to read or to score against: recorded without a trip to the cluster
+                    store.record_error(it.image_id, it.unusable or NO_LABEL)
                     errors += 1
                     bar.update(1)
 
@@ -284,7 +286,7 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 if batch["classifier"][0] != described:  # as the actors run it
                     described = batch["classifier"][0]
-                    config["classifier"] = json.loads(described)
+                    store.update_config(classifier=json.loads(described))
                 for i, image_id in enumerate(batch["image_id"]):
                     item = todo.pop(str(image_id), None)
                     if item is None:  # already written this session: never twice
@@ -306,7 +308,7 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, config: dict, space: 
     finally:
         flush()  # whatever completed is kept, even on Ctrl-C
         bar.close()
-        end_session(store, config, started, images_done, errors, crops_done)
+        end_session(store, started, images_done, errors, crops_done)
     if todo:
         raise RunError(f"the Ray pipeline ended without {len(todo)} images; run the same command again to resume")
-    return write_summary(store, config, cfg.grid)
+    return write_summary(store, cfg.grid)
