@@ -46,6 +46,22 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _check_jpeg_length(img: Image.Image, source) -> None:
+    """A baseline JPEG spends at least 2 bits on each 8x8 luma block (a DC code and an end of
+    block), so a file shorter than blocks / 4 bytes cannot hold the pixels its header claims:
+    libjpeg would fill the rest with grey, at the full size's memory, and raise nothing."""
+    if img.format != "JPEG" or "progressive" in img.info or "progression" in img.info:
+        return
+    try:
+        size = len(source) if isinstance(source, (bytes, bytearray)) else os.path.getsize(source)
+    except (TypeError, OSError):
+        return
+    w, h = img.size
+    blocks = -(-w // 8) * -(-h // 8)
+    if size < blocks // 4:
+        raise ImageDecodeError(f"truncated: {size} bytes cannot hold the {w}x{h} pixels the JPEG header claims")
+
+
 def decode_image(source: str | os.PathLike | bytes | BinaryIO, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open an image as RGB with its EXIF orientation applied, or raise ImageDecodeError."""
     try:
@@ -56,6 +72,7 @@ def decode_image(source: str | os.PathLike | bytes | BinaryIO, max_pixels: int =
                 raise ImageDecodeError(f"decompression bomb: {w}x{h} pixels is over the {max_pixels} limit")
             if w < 1 or h < 1:
                 raise ImageDecodeError(f"empty image: {w}x{h}")
+            _check_jpeg_length(img, source)
             img.load()
             img = ImageOps.exif_transpose(img)
             return _to_rgb(img)

@@ -229,7 +229,8 @@ class RelabelledSource:
             if i is None or i >= len(self.real):
                 yield it
                 continue
-            yield Item(it.image_id, relabel(it.labels, self.real[i], self.mode), it.origin, it.locator, it.payload)
+            yield Item(it.image_id, relabel(it.labels, self.real[i], self.mode), it.origin, it.locator, it.payload,
+                       it.unusable)
 
     def describe(self) -> dict:
         return {**self.inner.describe(), "real_labels": str(Path(self.path).resolve()), "real_mode": self.mode}

@@ -25,19 +25,21 @@ from .samples import OFFCENTRE_SPEC, OffcentreSamplesSource, SamplesSource
 DATA_KINDS = ("samples", OFFCENTRE_SPEC, "PATH (folder)", "parquet:PATH_OR_GLOB", "hf:REPO[@REVISION][:SPLIT]")
 
 
-def open_source(spec: str, labels: str | None = None) -> Source:
-    """The source named by `spec`; `labels` is a labels CSV for a plain folder of images."""
+def open_source(spec: str, labels: str | None = None, allow_outside_root: bool = False) -> Source:
+    """The source named by `spec`; `labels` is a labels CSV for a plain folder of images.
+    Only files inside the data folder (a parquet's own folder) are read unless
+    `allow_outside_root`; the others are recorded as unusable."""
     if spec == "samples":
         return SamplesSource()
     if spec == OFFCENTRE_SPEC:
         return OffcentreSamplesSource()
     prefix, sep, rest = spec.partition(":")
     if sep and prefix == "parquet":
-        return ParquetSource(rest)
+        return ParquetSource(rest, allow_outside_root)
     if sep and prefix == "hf":
         return HubSource(rest)
     if sep and re.fullmatch(r"[a-z][a-z0-9_+.-]+", prefix) and not Path(spec).exists():
         raise DataError(f"unknown data source {prefix!r}; valid data specs: {', '.join(DATA_KINDS)}")
-    return FolderSource(spec, labels=labels)
+    return FolderSource(spec, labels=labels, allow_outside_root=allow_outside_root)
 
 __all__ = ["DataError", "Item", "Source", "open_source", "open_locator", "DATA_KINDS"]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -8,6 +11,10 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 import numpy as np
+
+
+# What a record says when a file a dataset names lies outside its folder.
+OUTSIDE_HINT = "pass --allow-outside-root to read it"
 
 
 class DataError(Exception):
@@ -21,6 +28,7 @@ class Item:
     origin: str                 # source benchmark or class folder; "" when unknown
     locator: str                # 'file:/abs/path' or 'parquet:/abs/file.parquet#row' (open_locator)
     payload: bytes | None = None  # the encoded image when the source already holds it in memory
+    unusable: str | None = None   # why the source will not read it (recorded in errors.csv instead)
 
     def read(self) -> str | bytes:
         """What crops.decode_image takes: the bytes, or the file path."""
@@ -61,6 +69,10 @@ class LocatorReader:
             from .samples import offcentre_png
 
             return offcentre_png(rest)
+        if kind == "filebytes":
+            from urllib.parse import unquote_to_bytes
+
+            return os.fsdecode(unquote_to_bytes(rest))
         if kind != "parquet":
             raise DataError(f"cannot read back {locator!r}")
         import pyarrow.parquet as pq
@@ -108,4 +120,50 @@ def read_json(path: str, what: str = "file", error: type[Exception] = DataError)
 
 
 def relative_id(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    """The image id of a file below `root`: its relative path. Bytes of a name that are not
+    UTF-8 are written as \\xNN (the file is read back by its locator, not by its id)."""
+    return path_text(path.relative_to(root).as_posix())
+
+
+def path_text(path: str | Path) -> str:
+    """A path as text that UTF-8 files (Parquet, CSV) can hold, whatever bytes its name has."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def file_locator(path: Path) -> str:
+    """'file:/abs/path', or for a name that is not UTF-8 'filebytes:' and its percent-encoded
+    bytes, which open_locator turns back into the very same file name."""
+    from urllib.parse import quote_from_bytes
+
+    raw = os.fsencode(str(path))
+    try:
+        return f"file:{raw.decode('utf-8')}"
+    except UnicodeDecodeError:
+        return f"filebytes:{quote_from_bytes(raw, safe='/')}"
+
+
+def under(path: Path, root: Path) -> bool:
+    """`path`, links resolved, lies inside `root` (resolved too)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except (ValueError, OSError, RuntimeError):
+        return False
+
+
+def not_a_file(path: Path) -> str | None:
+    """None for a regular file (or a link to one); else why it is not read: sweeping only
+    regular files keeps a FIFO from blocking the run and a link loop from ending it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "dangling symlink" if path.is_symlink() else "file not found"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop"
+        return f"cannot stat: {e.strerror}"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    kind = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device",
+            stat.S_IFBLK: "a device"}.get(stat.S_IFMT(st.st_mode), "special")
+    return f"not a regular file ({kind})"

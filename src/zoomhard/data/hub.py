@@ -11,7 +11,7 @@ from typing import Iterator
 
 from ..net import OfflineError, require_network
 from .base import DataError, Item
-from .parquet import _labels
+from .parquet import labels_or_reason
 
 DEFAULT_SPLIT = "validation"
 STUDY_IMAGES = 10_980
@@ -67,8 +67,9 @@ class HubSource:
         for i, row in enumerate(self._ds):
             image = row["image"]
             image_id = image.get("path") or str(i)
-            yield Item(image_id, _labels(row.get("label")), row.get("origin") or "",
-                       f"hf:{self.repo}@{self.revision}:{self.split}#{i}", payload=image["bytes"])
+            labels, reason = labels_or_reason(row.get("label"), f"row {i}")
+            yield Item(image_id, labels, str(row.get("origin") or ""),
+                       f"hf:{self.repo}@{self.revision}:{self.split}#{i}", payload=image["bytes"], unusable=reason)
 
     def describe(self) -> dict:
         return {"spec": self.spec, "kind": "hf", "repo": self.repo, "revision": self.revision,

@@ -9,27 +9,73 @@
 from __future__ import annotations
 
 import glob
+import math
 from pathlib import Path
 from typing import Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .base import DataError, Item
+from .. import labels as L
+from .base import OUTSIDE_HINT, DataError, Item, file_locator, not_a_file, under
+
+
+def _label(value) -> int | None:
+    """One label cell value as an ImageNet-1k index; None when out of range (not a 1k class)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a class")
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise ValueError(f"{value!r} is not a whole class index")
+        value = int(value)
+    if isinstance(value, str):
+        return L.parse_label(value)
+    index = int(value)
+    return index if 0 <= index < 1000 else None
 
 
 def _labels(value) -> tuple[int, ...]:
+    """A label cell (an index, a list of them, indices as text or wnids) as sorted indices;
+    ValueError for a value that names no class (a float with a fraction, a word)."""
     if value is None:
         return ()
-    if isinstance(value, (list, tuple)):
-        return tuple(sorted({int(v) for v in value if v is not None and 0 <= int(v) < 1000}))
-    return (int(value),) if 0 <= int(value) < 1000 else ()
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return tuple(sorted({i for i in (_label(v) for v in values if v is not None) if i is not None}))
+
+
+def labels_or_reason(value, where: str) -> tuple[tuple[int, ...], str | None]:
+    """(labels, None), or ((), why) naming the column and row: one bad row is recorded."""
+    try:
+        return _labels(value), None
+    except (ValueError, TypeError) as e:
+        return (), f"{where}, column label: {e}"
+
+
+_SCALAR = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_large_string)
+
+
+def _check_types(f: Path, schema: pa.Schema) -> None:
+    """Refuse up front a label, origin or image column no row could be read from."""
+    label = schema.field("label").type
+    inner = label.value_type if pa.types.is_list(label) or pa.types.is_large_list(label) else label
+    if not any(t(inner) for t in _SCALAR) and not pa.types.is_null(inner):
+        raise DataError(f"{f}: column label is {label}; give class indices (int) or wnids (string), or lists of them")
+    image = schema.field("image").type
+    if not (pa.types.is_struct(image) or pa.types.is_binary(image) or pa.types.is_large_binary(image)
+            or pa.types.is_string(image) or pa.types.is_large_string(image)):
+        raise DataError(f"{f}: column image is {image}; give {{bytes, path}}, the encoded bytes, or a path")
+    if "origin" in schema.names:
+        origin = schema.field("origin").type
+        if pa.types.is_nested(origin) or pa.types.is_binary(origin):
+            raise DataError(f"{f}: column origin is {origin}; give text (it is read as a string)")
 
 
 class ParquetSource:
     auto_subset = None
 
-    def __init__(self, pattern: str):
+    def __init__(self, pattern: str, allow_outside_root: bool = False):
         self.spec = f"parquet:{pattern}"
+        self.allow_outside_root = allow_outside_root
         expanded = str(Path(pattern).expanduser())
         paths = sorted(glob.glob(expanded, recursive=True)) if glob.has_magic(expanded) else [expanded]
         paths = [p for p in paths if Path(p).is_file()]
@@ -45,10 +91,20 @@ class ParquetSource:
             names = set(meta.schema_arrow.names)
             if not {"image", "label"} <= names:
                 raise DataError(f"{f}: needs the columns image and label (ImageNet-Hard layout); has {sorted(names)}")
+            _check_types(f, meta.schema_arrow)
             self._n += meta.metadata.num_rows
 
     def __len__(self) -> int:
         return self._n
+
+    def _file_item(self, f: Path, image_id: str, labels, origin: str, path: str, reason: str | None) -> Item:
+        """A row that names an image file instead of holding its bytes: read only when it lies
+        in the parquet's own folder (a shared dataset must not reach the reader's own files)."""
+        file = Path(path) if Path(path).is_absolute() else f.parent / path
+        if reason is None and not self.allow_outside_root and not under(file, f.parent):
+            reason = f"image path outside the parquet's folder; {OUTSIDE_HINT}"
+        reason = reason or not_a_file(file)
+        return Item(image_id, labels, origin, "" if reason else file_locator(file.resolve()), unusable=reason)
 
     def __iter__(self) -> Iterator[Item]:
         seen: set[str] = set()
@@ -63,15 +119,23 @@ class ParquetSource:
                     image = cols["image"][i]
                     data = image.get("bytes") if isinstance(image, dict) else image
                     path = image.get("path") if isinstance(image, dict) else None
+                    if isinstance(data, str):  # the column holds paths, not bytes
+                        data, path = None, data
                     image_id = path if path else str(index)
                     if image_id in seen:  # the stored paths are not always unique
                         image_id = f"{image_id}#{index}"
                     seen.add(image_id)
                     origin = cols["origin"][i] if "origin" in cols else ""
-                    yield Item(image_id, _labels(cols["label"][i]), origin or "", f"parquet:{f}#{row}",
-                               payload=data if data is not None else b"")
+                    origin = "" if origin is None else str(origin)
+                    labels, reason = labels_or_reason(cols["label"][i], f"{f.name} row {row}")
+                    if data is None and path:
+                        yield self._file_item(f, image_id, labels, origin, path, reason)
+                    else:
+                        yield Item(image_id, labels, origin, f"parquet:{f}#{row}",
+                                   payload=data if data is not None else b"", unusable=reason)
                     row += 1
                     index += 1
 
     def describe(self) -> dict:
-        return {"spec": self.spec, "kind": "parquet", "files": [str(f) for f in self.files], "images": len(self)}
+        return {"spec": self.spec, "kind": "parquet", "files": [str(f) for f in self.files],
+                **({"allow_outside_root": True} if self.allow_outside_root else {}), "images": len(self)}

@@ -213,8 +213,18 @@ def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = Non
     if preprocess is not None:  # the normalisation is part of the file
         tag = "-u8" + hashlib.sha256(repr((preprocess.mean, preprocess.std)).encode()).hexdigest()[:8]
     path = cache_dir() / "onnx" / f"{key}-{_module_digest(module)}-c{crop}{tag}-t{torch.__version__}.onnx"
+    # The export's sha256 sits beside it: a cached file cut short or damaged is exported again
+    # (left alone, every later run would fall back to torch without saying why).
+    check = path.with_name(path.name + ".sha256")
+
+    def digest(p: Path) -> str:
+        with open(p, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+
     if path.exists():
-        return path
+        if check.exists() and check.read_text().strip() == digest(path):
+            return path
+        path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     if preprocess is None:
@@ -233,6 +243,7 @@ def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = Non
         entry = model.metadata_props.add()
         entry.key, entry.value = PREPROCESS_KEY, json.dumps(preprocess.to_dict())
         onnx.save(model, str(tmp))
+    check.write_text(digest(tmp) + "\n")
     os.replace(tmp, path)
     return path
 
