@@ -6,7 +6,9 @@ exit code 2; an interrupted sweep says how to resume.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 
 import click
@@ -137,6 +139,10 @@ def sweep_options(f):
     f = click.option("--progress/--no-progress", default=True, show_default=True)(f)
     f = click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
                      help="local: threads here; ray: a Ray Data pipeline (pip install 'zoomhard[ray]').")(f)
+    f = click.option("--allow-outside-root", is_flag=True,
+                     help="Read image files a dataset names outside its own folder (labels.csv rows with ../ or "
+                          "absolute paths, links leaving the folder, parquet paths outside the parquet's folder); "
+                          "by default they are recorded in errors.csv, not read.")(f)
     f = click.option("--ray-address", metavar="ADDR",
                      help="With --engine ray: join this Ray cluster (auto, or HEAD:6379, run on a cluster "
                           "node); default: start a local one.")(f)
@@ -157,8 +163,8 @@ def sweep_options(f):
 @study_protocol_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
-          device, mean, std, resize, shard, flush_seconds, progress, engine, ray_address, until_correct, order,
-          real_labels, real_mode, clip_norm, protocol, as_json):
+          device, mean, std, resize, shard, flush_seconds, progress, engine, ray_address, allow_outside_root,
+          until_correct, order, real_labels, real_mode, clip_norm, protocol, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
@@ -169,7 +175,7 @@ def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batc
                       backend=backend, device=device, mean=mean, std=std, resize=resize, shard=shard,
                       until_correct=until_correct, order=order, flush_seconds=flush_seconds, progress=progress,
                       real_labels=real_labels, real_mode=real_mode, clip_norm=clip_norm,
-                      protocol=protocol, engine=engine, ray_address=ray_address)
+                      protocol=protocol, engine=engine, ray_address=ray_address, allow_outside_root=allow_outside_root)
     if workers:
         cfg.workers = workers
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))
@@ -496,15 +502,46 @@ def main(argv: list[str] | None = None) -> int:
         return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        from .sweep import Terminated
+
         click.echo("zoomhard: interrupted; finished images are saved, run the same command to resume", err=True)
-        return 130
+        return 143 if isinstance(e.__context__, Terminated) else 130
     except click.ClickException as e:
         click.echo(f"zoomhard: error: {e.format_message()}", err=True)
         return e.exit_code
     except errors as e:
         click.echo(f"zoomhard: error: {e}", err=True)
         return 2
+    except OSError as e:
+        if _errno(e) not in _STORAGE_ERRNOS:
+            raise
+        click.echo(f"zoomhard: error: {_storage_message(e)}", err=True)
+        return 2
+
+
+# A folder that cannot be written to, a full disk: the user's to fix. Parts are written whole
+# or not at all, so what was written before stays intact and the same command resumes.
+_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _errno(e: OSError) -> int | None:
+    """The error number, also of pyarrow's I/O errors, which carry it only in their message."""
+    if e.errno is not None:
+        return e.errno
+    for number in _STORAGE_ERRNOS:
+        if f"[Errno {number}]" in str(e):
+            return number
+    return None
+
+
+def _storage_message(e: OSError) -> str:
+    number = _errno(e)
+    where = e.filename or "the output folder"
+    reason = e.strerror or os.strerror(number)
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where}: {reason}; everything written before is intact: free some space and run the same command again"
+    return f"{where}: {reason} (check its permissions, or write somewhere else)"
 
 
 if __name__ == "__main__":

@@ -503,12 +503,39 @@ def dataset_card(summary: dict, runs: list[dict], counts: list[tuple[str, int]],
 def _check_out(out: Path, force: bool, runs: list[str]) -> None:
     if any(out.resolve() == Path(r).resolve() for r in runs):
         raise ValueError(f"{out} is one of the runs; choose another --out folder")
-    if out.exists() or out.is_symlink():
+    if out.is_symlink():
+        raise ValueError(f"{out} is a symbolic link; it is left alone, choose another --out folder")
+    if out.exists():
         if not force:
             raise ValueError(f"{out} exists; pass --force to replace it")
-        if not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file()):
-            raise ValueError(f"{out} exists and is not a curated set (no {MARKER}); it is left alone, "
+        stray = _not_curated(out)
+        if stray:
+            raise ValueError(f"{out} exists and is not an earlier curated set ({stray}); it is left alone, "
                              "choose another --out folder")
+
+
+# What an export writes beside its data files (listed in curate.json's "files").
+WRITTEN = ("README.md", "origins.png", "selection.csv", "removed.csv", MARKER, "data")
+
+
+def _not_curated(out: Path) -> str | None:
+    """Why `out` is not verifiably a set this command wrote (so --force may replace it), or None:
+    it must hold a curate.json of an export and nothing that export did not write."""
+    if not out.is_dir():
+        return "not a folder"
+    entries = {p.name for p in out.iterdir()}
+    if not entries:
+        return None  # an empty folder: nothing to lose
+    try:
+        summary = json.loads((out / MARKER).read_text())
+        files = set(summary["files"])
+        assert isinstance(summary["images"], int) and "zoomhard" in summary
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        return f"no {MARKER} of an export"
+    stray = sorted(entries - set(WRITTEN))
+    if not stray and (out / "data").exists():
+        stray = sorted(f"data/{p.name}" for p in (out / "data").iterdir() if f"data/{p.name}" not in files)
+    return f"it holds {stray[0]}, which no export wrote" if stray else None
 
 
 def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
@@ -520,6 +547,9 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
     order, removed = select(c, cfg.max_solved, cfg.min_runs)
     if cfg.quotas:  # check the origins before the slow part
         apply_quotas(c, [], cfg.quotas)
+    if not order:  # no empty parquet (datasets refuses to load one): say so instead
+        raise RunError(f"no image of the {len(c.image_ids)} meets the rule ({selection_rule(cfg, len(c.run_names))}); "
+                       f"nothing written to {out}")
     log(f"{len(order)} of {len(c.image_ids)} images meet the rule; hashing them")
     reader = ImageReader(keep_groups=2 * cfg.workers + 2)
     hashes, sizes = _hash_all(c, order, reader, cfg.workers)
@@ -531,6 +561,8 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
                 for k, j, d in dups]
     unique = [i for k, i in enumerate(order) if k not in dropped]
     chosen, over = apply_quotas(c, unique, cfg.quotas)
+    if not chosen:
+        raise RunError(f"the quotas leave none of the {len(order)} images that meet the rule; nothing written to {out}")
     chosen.sort()  # exported in data order: the order the runs swept the images in
     removed += over
     position = {i: k for k, i in enumerate(order)}

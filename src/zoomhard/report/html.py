@@ -13,7 +13,11 @@ import base64
 import html
 import io
 import json
+import os
+import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,13 +80,19 @@ def _script_json(data) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _analyzed(path: str) -> AnalyzedRun:
-    """The run's analysis: reused when analysis.json and its figures are up to date."""
+def _analyzed(path: str, scratch: ExitStack) -> AnalyzedRun:
+    """The run's analysis: reused when analysis.json and its figures are up to date. A run
+    that cannot be written to (read-only, someone else's) is analysed into a scratch folder
+    that lasts until the report is written; the run itself is left as it is."""
     fresh = read_fresh(path)
     if fresh is not None and all((Path(path) / f).is_file() for f in fresh.get("figures", {}).values()) \
             and "figures" in fresh:
         return AnalyzedRun(load_run(path), fresh)
-    return analyze_run(path)
+    if os.access(path, os.W_OK):
+        return analyze_run(path)
+    tmp = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="zoomhard-analysis-")))
+    a = analyze_run(path, out=tmp)
+    return AnalyzedRun(replace(a.run, path=tmp), a.result)
 
 
 def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
@@ -244,12 +254,13 @@ def render(runs: list[tuple[str, AnalyzedRun]], explorer_limit: int = EXPLORER_L
 def write_report(runs: list[str], out: str | Path, explorer_limit: int = EXPLORER_LIMIT,
                  thumbnails: int = THUMBNAIL_LIMIT) -> Path:
     """Analyse each run if needed and write one self-contained HTML page."""
-    analyzed = [(_run_name(p, runs), _analyzed(p)) for p in runs]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(render(analyzed, explorer_limit, thumbnails), encoding="utf-8")
-    tmp.replace(out)
+    with ExitStack() as scratch:
+        analyzed = [(_run_name(p, runs), _analyzed(p, scratch)) for p in runs]
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(render(analyzed, explorer_limit, thumbnails), encoding="utf-8")
+        tmp.replace(out)
     return out
 
 

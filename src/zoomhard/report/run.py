@@ -264,11 +264,12 @@ def gallery_crops(run: LoadedRun, entries: list[dict], out: Path) -> None:
 
 
 def analyze_run(path: str | os.PathLike, figures: bool = True, gallery: int = GALLERY_SIZE,
-                log: Callable[[str], None] = lambda m: None) -> AnalyzedRun:
-    """Analyse a run folder and write analysis.json, the CSVs and (with `figures`) the PNGs."""
+                log: Callable[[str], None] = lambda m: None, out: Path | None = None) -> AnalyzedRun:
+    """Analyse a run folder and write analysis.json, the CSVs and (with `figures`) the PNGs,
+    into the run folder or `out`."""
     run = load_run(path)
     result = compute(run)
-    out = run.path
+    out = Path(out) if out is not None else run.path
     write_tables(run, result, out / "analysis")
     entries = gallery_entries(run, gallery) if gallery else []
     if figures:
