@@ -139,15 +139,19 @@ def _samples_bytes() -> dict[str, bytes]:
 
 def test_default_selection_is_the_unsolved_images(samples_run, tmp_path):
     out = tmp_path / "hard"
-    assert cli("curate", samples_run, "--out", out) == 0
+    code = cli("curate", samples_run, "--out", out)
     pred = RunStore(samples_run).predictions(columns=["image_id", "correct"])
     solved = pred.group_by("image_id").aggregate([("correct", "any")])
     unsolved = {i for i, s in zip(solved["image_id"].to_pylist(), solved["correct_any"].to_pylist()) if not s}
+    if not unsolved:  # nothing to keep: said in one line, and no empty parquet written
+        assert code == 2 and not out.exists()
+        return
+    assert code == 0
     exported = pq.read_table(out / "data").column("image").to_pylist()
     assert {im["path"] for im in exported} == unsolved
     summary = json.loads((out / "curate.json").read_text())
     assert summary["images"] == len(unsolved) and summary["candidates"] == len(SAMPLES)
-    assert len(ParquetSource(f"{out}/data/*.parquet")) == len(unsolved)  # loads even when empty
+    assert len(ParquetSource(f"{out}/data/*.parquet")) == len(unsolved)
 
 
 def test_export_round_trip_is_byte_exact_sweeps_and_benches(samples_run, tmp_path, capsys):

@@ -248,19 +248,18 @@ def test_every_odd_entry_of_a_wnid_layout_is_swept_or_recorded(tmp_path, capsys)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     cat.save(outside / "secret.jpg")
-    (tabby / "linked_file.jpg").symlink_to(outside / "secret.jpg")
+    (tabby / "linked_file.jpg").symlink_to(outside / "secret.jpg")  # the folder owner's link: followed
     (tabby / "linked_dir").symlink_to(outside, target_is_directory=True)
     (root / "misc").mkdir()
     cat.save(root / "misc" / "stray.jpg")
     out = tmp_path / "run"
     assert sweep("-d", root, "-o", out) == 0
     odd_id = "n02123045/caf\\xe9.jpg"
-    assert _swept(out) == {"n02123045/plain.jpg", "n02123045/deeper/nested.jpg", odd_id}
+    assert _swept(out) == {"n02123045/plain.jpg", "n02123045/deeper/nested.jpg", odd_id, "n02123045/linked_file.jpg"}
     errors = _errors(out)
     assert "not a regular file (a FIFO)" in errors["n02123045/pipe.jpg"]
     assert errors["n02123045/dangling.jpg"] == "dangling symlink"
     assert errors["n02123045/loop.jpg"] == "symlink loop"
-    assert "outside the data folder" in errors["n02123045/linked_file.jpg"]
     assert "linked folder, not followed" in errors["n02123045/linked_dir"]
     assert "not an ImageNet wnid folder" in errors["misc/"]
     # the odd name's locator reads the very file back
@@ -273,9 +272,7 @@ def test_every_odd_entry_of_a_wnid_layout_is_swept_or_recorded(tmp_path, capsys)
     capsys.readouterr()
     assert sweep("-d", root, "-o", out) == 0  # a resume finds everything done
     assert "9 of 9 images already done" in capsys.readouterr().err
-    assert len(keys(out)) == len(set(keys(out))) == 3 * 8
-    assert sweep("-d", root, "-o", tmp_path / "run2", "--allow-outside-root") == 0
-    assert "n02123045/linked_file.jpg" in _swept(tmp_path / "run2")
+    assert len(keys(out)) == len(set(keys(out))) == 4 * 8
 
 
 def test_labels_csv_with_bom_bad_rows_duplicates_and_paths_outside(tmp_path, capsys):
@@ -427,7 +424,7 @@ def test_curate_with_no_image_meeting_the_rule_writes_nothing(tmp_path, capsys):
     assert main(["curate", str(run), "--out", str(out), "--max-solved", "0", "--quota", "skimage=0",
                  "--quota", "matplotlib=0"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "nothing written" in err
+    assert "nothing written" in err.strip().splitlines()[-1] and "Traceback" not in err
     assert not out.exists()
 
 

@@ -141,7 +141,7 @@ def sweep_options(f):
                      help="local: threads here; ray: a Ray Data pipeline (pip install 'zoomhard[ray]').")(f)
     f = click.option("--allow-outside-root", is_flag=True,
                      help="Read image files a dataset names outside its own folder (labels.csv rows with ../ or "
-                          "absolute paths, links leaving the folder, parquet paths outside the parquet's folder); "
+                          "absolute paths, parquet paths outside the parquet file's folder); "
                           "by default they are recorded in errors.csv, not read.")(f)
     f = click.option("--ray-address", metavar="ADDR",
                      help="With --engine ray: join this Ray cluster (auto, or HEAD:6379, run on a cluster "

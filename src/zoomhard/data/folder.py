@@ -15,13 +15,12 @@ _WNID_DIR = re.compile(r"^n\d{8}$")
 LABELS_FILE = "labels.csv"
 
 
-def _walk(folder: Path, root: Path, outside_ok: bool) -> Iterator[tuple[Path, str | None]]:
+def _walk(folder: Path) -> Iterator[tuple[Path, str | None]]:
     """Every non-hidden entry below `folder`, sorted, with None (read it) or why it is not read.
 
-    Only regular files are read. A link to a file is followed when it stays inside the data
-    folder (or `outside_ok`); a linked folder is never followed (it could loop, or reach the
-    same images twice) and is recorded instead. Non-images are listed too, so that they are
-    recorded as unusable rather than silently skipped."""
+    Only regular files are read, a link to one included; a linked folder is never followed (it
+    could loop, or reach the same images twice) and is recorded instead. Non-images are listed
+    too, so that they are recorded as unusable rather than silently skipped."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as e:
@@ -35,12 +34,9 @@ def _walk(folder: Path, root: Path, outside_ok: bool) -> Iterator[tuple[Path, st
             if path.is_dir():
                 yield path, "linked folder, not followed (link its files, or copy it in)"
             else:
-                reason = not_a_file(path)
-                if reason is None and not outside_ok and not under(path, root):
-                    reason = f"symlink to outside the data folder; {OUTSIDE_HINT}"
-                yield path, reason
+                yield path, not_a_file(path)
         elif entry.is_dir(follow_symlinks=False):
-            yield from _walk(path, root, outside_ok)
+            yield from _walk(path)
         else:
             yield path, not_a_file(path)
 
@@ -87,7 +83,7 @@ class FolderSource:
         index = L.wnid_index()
         items = []
         for d in class_dirs:
-            for path, reason in _walk(d, self.root, self.allow_outside_root):
+            for path, reason in _walk(d):
                 image_id = relative_id(path, self.root)
                 if reason is None:
                     items.append(Item(image_id, (index[d.name],), d.name, file_locator(path.resolve())))
