@@ -127,6 +127,8 @@ def sweep(model, data, *, grid: ZoomGrid | None = None, out: str | os.PathLike |
     Images that cannot be used are recorded in `Run.errors`, as the command line does.
     """
     grid = _grid(grid, scales, anchors, crop)
+    if isinstance(data, os.PathLike):  # a folder given as a Path is the folder's data spec
+        data = os.fspath(data)
     spec = _model_spec(model)
     if spec is None and not _is_module(model):
         raise ModelArgumentError(f"model is a {type(model).__name__}; give a spec string ('lite0'), an ONNX path "
