@@ -104,25 +104,10 @@ def prepare_item(item: Item, make: Callable) -> tuple[Item, object, tuple[int, i
         return item, None, f"{type(e).__name__}: {e}"
 
 
-def _yield_to_the_model() -> None:
-    """Lower the calling thread's CPU priority (Linux schedules threads one by one). Decoding
-    and resizing run ahead of the model, so they can wait: when they take a core from one of the
-    model's intra-op threads, the model's other threads stall at its next barrier too."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
-        except OSError:
-            pass
-
-
-WORKER_NICENESS = 10  # added to the process's niceness for the decode + resize threads
-
-
 def ordered_map(fn: Callable, items: Iterable, workers: int, ahead: int) -> Iterator:
-    """fn over items in threads (below the model's priority), results in order, at most
-    `ahead` + 1 in flight (so memory stays flat however many items there are)."""
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zoomhard",
-                            initializer=_yield_to_the_model) as pool:
+    """fn over items in threads, results in order, at most `ahead` + 1 in flight (so memory
+    stays flat however many items there are)."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zoomhard") as pool:
         window: deque = deque()
         for item in items:
             window.append(pool.submit(fn, item))
