@@ -13,7 +13,6 @@ goes on.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -47,15 +46,6 @@ def user_errors() -> tuple[type[Exception], ...]:
     return DataError, ModelError, RunError, ValueError, FileNotFoundError, OSError
 
 
-def _with_protocol(config_type, kwargs: dict, protocol: str) -> dict:
-    """The experiment's protocol, for config objects that take one."""
-    if "protocol" in {f.name for f in dataclasses.fields(config_type)}:
-        return {**kwargs, "protocol": protocol}
-    if protocol != "native":
-        raise StudyError(f"protocol {protocol!r} is not available in this version; use protocol = \"native\"")
-    return kwargs
-
-
 def _run_options(cell: Cell) -> dict:
     return {k: cell.experiment.run[k] for k in ("device", "backend", "batch_size") if k in cell.experiment.run}
 
@@ -69,7 +59,7 @@ def _scored_data(cell: Cell, engine: Engine) -> dict:
 
 
 def _build(config_type, cell: Cell, kwargs: dict):
-    cfg = config_type(**_with_protocol(config_type, kwargs, cell.experiment.protocol))
+    cfg = config_type(**kwargs, protocol=cell.experiment.protocol)
     if "workers" in cell.experiment.run:
         cfg.workers = cell.experiment.run["workers"]
     return cfg
@@ -104,7 +94,7 @@ def tta_config(cell: Cell, out: Path, engine: Engine):
 
 
 def check_configs(cells: list[Cell], out: Path, engine: Engine) -> None:
-    """Every cell's config object can be built: a protocol this version lacks fails before any runs."""
+    """Every cell's config object can be built, before any cell runs."""
     make = {"zoom": sweep_config, "bench": bench_config, "tta": tta_config}
     for cell in cells:
         try:
