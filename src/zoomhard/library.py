@@ -59,7 +59,7 @@ def _config(model_spec: str, data_spec: str, out: str, grid: ZoomGrid, options: 
     return cfg
 
 
-def _module_preprocess(module, mean, std) -> Preprocess:
+def module_preprocess(module, mean, std) -> Preprocess:
     """mean/std given, else the module's own (timm's pretrained_cfg), else one clear error."""
     cfg = getattr(module, "pretrained_cfg", None) or getattr(module, "default_cfg", None) or {}
     mean = mean if mean is not None else cfg.get("mean")
@@ -78,9 +78,9 @@ def _module_preprocess(module, mean, std) -> Preprocess:
 
 
 def _module_spec(module) -> str:
-    from .models.registry import _module_digest
+    from .models.registry import module_digest
 
-    return f"module:{type(module).__module__}.{type(module).__qualname__}@{_module_digest(module)}"
+    return f"module:{type(module).__module__}.{type(module).__qualname__}@{module_digest(module)}"
 
 
 def _module_device(module, device: str) -> str:
@@ -174,7 +174,7 @@ def _is_module(model) -> bool:
 def _module_classifier(module, cfg: SweepConfig, mean, std):
     from .models.registry import module_classifier
 
-    preprocess = _module_preprocess(module, mean, std)
+    preprocess = module_preprocess(module, mean, std)
     backend = cfg.backend
     device = _module_device(module, cfg.device)
     return module_classifier(cfg.model, module, preprocess, backend, device, cfg.grid.crop,

@@ -71,7 +71,7 @@ class RunError(Exception):
     """A run folder that is missing, incomplete, or holds another configuration."""
 
 
-def _versions() -> dict:
+def library_versions() -> dict:
     import importlib.metadata as md
 
     out = {}
@@ -206,7 +206,7 @@ class RunStore:
                     **({"shard": f"{shard[0]}/{shard[1]}"} if shard else {}), **(session or {})}
 
             def add(old: dict) -> dict:
-                return {**config, "versions": _versions(), "created": old.get("created", time.time()),
+                return {**config, "versions": library_versions(), "created": old.get("created", time.time()),
                         "sessions": old.get("sessions", []) + [mine],
                         **({"summary": old["summary"]} if "summary" in old else {})}
 

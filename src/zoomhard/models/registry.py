@@ -177,7 +177,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ZOOMHARD_CACHE", Path.home() / ".cache" / "zoomhard"))
 
 
-def _module_digest(module) -> str:
+def module_digest(module) -> str:
     h = hashlib.sha256()
     for k, v in module.state_dict().items():
         h.update(k.encode())
@@ -212,7 +212,7 @@ def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = Non
     tag = ""
     if preprocess is not None:  # the normalisation is part of the file
         tag = "-u8" + hashlib.sha256(repr((preprocess.mean, preprocess.std)).encode()).hexdigest()[:8]
-    path = cache_dir() / "onnx" / f"{key}-{_module_digest(module)}-c{crop}{tag}-t{torch.__version__}.onnx"
+    path = cache_dir() / "onnx" / f"{key}-{module_digest(module)}-c{crop}{tag}-t{torch.__version__}.onnx"
     # The export's sha256 sits beside it: a cached file cut short or damaged is exported again
     # (left alone, every later run would fall back to torch without saying why).
     check = path.with_name(path.name + ".sha256")

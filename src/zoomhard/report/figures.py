@@ -25,7 +25,7 @@ def _axis_names(n: int, kind: str) -> list[str]:
     return [f"{kind} {i}" for i in range(n)]
 
 
-def _heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None):
+def heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None):
     rows, cols = values.shape
     im = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, origin="upper")
     ax.set_xticks(range(cols), _axis_names(cols, "col"))
@@ -59,7 +59,7 @@ def spatial_bias(result: dict, path: Path) -> None:
     lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)   # one colour scale for both
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained")
     for ax, (_, over), values in zip(axes, panels, maps):
-        im = _heatmap(ax, values, lambda x: f"{x:.1f}%", "viridis", vmin=lo, vmax=max(hi, lo + 1e-9))
+        im = heatmap(ax, values, lambda x: f"{x:.1f}%", "viridis", vmin=lo, vmax=max(hi, lo + 1e-9))
         ax.set_title(f"over {over}", fontsize=9)
     axes[1].set_ylabel("")
     fig.colorbar(im, ax=axes, label="images solved by some transform at this anchor (%)", shrink=0.85)
@@ -130,7 +130,7 @@ def top_histograms(result: dict, path: Path, top_k: int = 36) -> None:
     scales = list(h["scale"])
     counts = [h["scale"][s] for s in scales]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.3), gridspec_kw={"width_ratios": [1, 1.8]})
-    im = _heatmap(a1, loc, lambda x: f"{int(x)}", "Blues", vmin=0)
+    im = heatmap(a1, loc, lambda x: f"{int(x)}", "Blues", vmin=0)
     fig.colorbar(im, ax=a1, label="transforms")
     a1.set_title(f"Anchors of the cover's first {_n(h['k'], 'transform')}", fontsize=10)
     a2.bar(range(len(scales)), counts, color="tab:purple")

@@ -42,7 +42,7 @@ def e(x) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _data_uri(data: bytes, mime: str) -> str:
+def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
@@ -55,7 +55,7 @@ def _jpeg_uri(path: Path, size: int | None = None) -> str:
             im.thumbnail((size, size))
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=85)
-    return _data_uri(buf.getvalue(), "image/jpeg")
+    return data_uri(buf.getvalue(), "image/jpeg")
 
 
 def _thumbnail(locator: str, size: int = 112) -> str | None:
@@ -71,7 +71,7 @@ def _thumbnail(locator: str, size: int = 112) -> str | None:
     img.thumbnail((size, size), Image.BICUBIC)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=80)
-    return _data_uri(buf.getvalue(), "image/jpeg")
+    return data_uri(buf.getvalue(), "image/jpeg")
 
 
 def _script_json(data) -> str:
@@ -219,7 +219,7 @@ def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
         rel = r.get("figures", {}).get(key)
         if key == "gallery" or not rel:
             continue
-        out.append(f"<figure><img src='{_data_uri((a.run.path / rel).read_bytes(), 'image/png')}' "
+        out.append(f"<figure><img src='{data_uri((a.run.path / rel).read_bytes(), 'image/png')}' "
                    f"alt='{e(key.replace('_', ' '))}'><figcaption>{e(caption)}</figcaption></figure>")
     out.append("</div><h3>Fixed by zoom</h3>")
     out.append(_gallery_cards(a))

@@ -139,7 +139,7 @@ def run_bench_cell(cell: Cell, out: Path, engine: Engine, log: Callable[[str], N
     cfg = bench_config(cell, out, engine)
     Path(cfg.predictions).parent.mkdir(parents=True, exist_ok=True)
     summary = run_bench(cfg, log=log)[0]
-    _write_json(cell.folder(out) / RESULT, summary)
+    write_json(cell.folder(out) / RESULT, summary)
     return {"summary": f"{summary['n']} images: top-1 {summary['top1']:.2%}, top-5 {summary['top5']:.2%}"}
 
 
@@ -153,7 +153,7 @@ def run_tta_cell(cell: Cell, out: Path, engine: Engine, log: Callable[[str], Non
     write_csv(folder / "images.csv", columns,
               ([" ".join(map(str, r[c])) if isinstance(r[c], list) else r[c] for c in columns] for r in report.images))
     # the command's --json: one object for one method, else a list
-    _write_json(folder / RESULT, report.results[0] if len(report.results) == 1 else report.results)
+    write_json(folder / RESULT, report.results[0] if len(report.results) == 1 else report.results)
     return {"summary": ", ".join(f"{r['method']} {r['top1']:.2%}" for r in report.results)
             + f" (baseline {report.results[0]['baseline_top1']:.2%})"}
 
@@ -202,7 +202,7 @@ def pending_state(cell: Cell, out: Path, record: dict | None) -> str:
     return "to run"
 
 
-def _write_json(path: Path, data) -> None:
+def write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import ScalarFormatter
 
-from ..report.figures import DPI, _heatmap, plt
+from ..report.figures import DPI, heatmap, plt
 
 
 def paper_spatial_bias(values: list[list[float]], dataset: str, path: Path) -> Path:
     """The study's per-anchor upper bound of ResNet-50 on `dataset`, as a run's map is drawn."""
     fig, ax = plt.subplots(figsize=(5.6, 4.8))
-    im = _heatmap(ax, np.array(values, dtype=float) * 100, lambda x: f"{x:.1f}%", "viridis")
+    im = heatmap(ax, np.array(values, dtype=float) * 100, lambda x: f"{x:.1f}%", "viridis")
     fig.colorbar(im, ax=ax, label="images solved by some scale at this anchor (%)")
     ax.set_title(f"The paper's Figure 2: ResNet-50 on {dataset}\n(min-cover transforms, visibility-masked)",
                  fontsize=11)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..report.html import CSS, _data_uri, e
+from ..report.html import CSS, data_uri, e
 from ..report.run import summary
 from . import figures as F
 from .study import Study
@@ -93,7 +93,7 @@ def _tta_table(t: Tables) -> str:
 
 
 def _figure(path: Path, alt: str, caption: str) -> str:
-    return (f"<figure><img src='{_data_uri(path.read_bytes(), 'image/png')}' alt='{e(alt)}'>"
+    return (f"<figure><img src='{data_uri(path.read_bytes(), 'image/png')}' alt='{e(alt)}'>"
             f"<figcaption>{e(caption)}</figcaption></figure>")
 
 

@@ -7,14 +7,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..store import _versions
-from .cells import STUDY_JSON, Engine, _write_json, check_configs, is_done, pending_state, read_records, run_cell
+from ..store import library_versions
+from .cells import STUDY_JSON, Engine, write_json, check_configs, is_done, pending_state, read_records, run_cell
 from .study import Study
 
 
 def study_json(study: Study, records: list[dict], started: float, finished: float | None,
                outputs: dict | None = None) -> dict:
-    return {"study": study.resolved(), "versions": _versions(), "started": started, "finished": finished,
+    return {"study": study.resolved(), "versions": library_versions(), "started": started, "finished": finished,
             "cells": records, "outputs": outputs or {}}
 
 
@@ -51,7 +51,7 @@ def run_study(study: Study, out: str | Path, engine: Engine | None = None, progr
 
     def save(extra: list[dict] = ()) -> None:
         rest = [before[c.key] for c in cells[len(records) + len(extra):] if c.key in before]
-        _write_json(out / STUDY_JSON, study_json(study, records + list(extra) + rest, started, None))
+        write_json(out / STUDY_JSON, study_json(study, records + list(extra) + rest, started, None))
 
     try:
         for k, cell in enumerate(cells, 1):
@@ -82,7 +82,7 @@ def run_study(study: Study, out: str | Path, engine: Engine | None = None, progr
     result = study_json(study, records, started, time.time(),
                         {"tables": {k: str(p.relative_to(out)) for k, p in tables.files.items()},
                          "report": str(page.relative_to(out))})
-    _write_json(out / STUDY_JSON, result)
+    write_json(out / STUDY_JSON, result)
     return result
 
 

@@ -227,9 +227,9 @@ def _data_spec(spec: str, base: Path) -> str:
 
 def _transforms(text: str, base: Path) -> str:
     """tta's transforms: ids as given; RUN/analysis.json[:K] read from the study file's folder."""
-    from ..tta.zoom import _JSON_SPEC
+    from ..tta.zoom import JSON_SPEC
 
-    m = _JSON_SPEC.match(text.strip())
+    m = JSON_SPEC.match(text.strip())
     return text if not m else _path(m["path"], base) + (f":{m['k']}" if m["k"] is not None else "")
 
 

@@ -79,9 +79,9 @@ class ZoomTTA(nn.Module):
             raise TypeError(f"model is a {type(model).__name__}; give a torch.nn.Module or a model spec")
         if merge not in MERGES:
             raise ValueError(f"unknown merge {merge!r}; choose one of: {', '.join(MERGES)}")
-        from ..library import _module_preprocess
+        from ..library import module_preprocess
 
-        preprocess = _module_preprocess(model, mean, std)
+        preprocess = module_preprocess(model, mean, std)
         self.model, self.merge, self.max_batch = model, merge, max(1, int(max_batch))
         self.zooms, self.grid = resolve_zooms(zooms, grid)
         self.register_buffer("shift", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255, persistent=False)

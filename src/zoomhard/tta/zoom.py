@@ -13,7 +13,7 @@ import numpy as np
 from ..analysis import read_min_cover
 from ..grid import Zoom, ZoomGrid
 
-_JSON_SPEC = re.compile(r"^(?P<path>.+\.json)(?::(?P<k>\d+))?$")
+JSON_SPEC = re.compile(r"^(?P<path>.+\.json)(?::(?P<k>\d+))?$")
 
 
 def zoom_in_transforms(grid: ZoomGrid | None = None) -> list[Zoom]:
@@ -29,7 +29,7 @@ def parse_transforms(text: str | None, grid: ZoomGrid | None = None) -> list[Zoo
     if text is None or not text.strip():
         return zoom_in_transforms(grid)
     text = text.strip()
-    m = _JSON_SPEC.match(text)
+    m = JSON_SPEC.match(text)
     if m:
         try:
             zooms = read_min_cover(m["path"])
