@@ -77,6 +77,11 @@ class RunLock:
             os.close(fd)
         self._fds = []
 
+    def __del__(self) -> None:
+        # A store dropped without close() (a one-off RunStore(...).open(...)) lets go of the
+        # folder with it, instead of holding the lock until the process ends.
+        self.release()
+
 
 def acquire_run_lock(folder: Path, shard: tuple[int, int] | None = None) -> RunLock:
     """The writer's lock on `folder`, or LockedError saying who holds it."""
