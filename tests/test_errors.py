@@ -1,79 +1,97 @@
-"""Common vs rare mistakes from the WordNet hierarchy of the ImageNet classes."""
+"""One error hierarchy: the user's mistakes are one line and exit code 2, zoomhard's bugs a
+traceback and exit code 1."""
 
-import csv
-import json
+import inspect
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from zoomhard import errors as E
-from zoomhard import labels as L
+import zoomhard
+from zoomhard import errors
 from zoomhard.cli import main
 
-I = L.wnid_index()
-TABBY, TIGER_CAT, BEAGLE, GOLDEN, SHUTTLE, ESPRESSO = (I["n02123045"], I["n02123159"], I["n02088364"],
-                                                         I["n02099601"], I["n04266014"], I["n07920052"])
+SRC = str(Path(zoomhard.__file__).resolve().parents[1])
 
 
-def test_shipped_hierarchy_reaches_the_root_from_every_class():
-    tree = E.hierarchy()
-    assert all(w in tree for w in L.wnids())
-    assert all("n00001740" in E.ancestors(w) for w in L.wnids())  # entity
-    assert tree["n02123045"] == {"name": "tabby", "parents": ["n02121808"]}  # domestic cat
+def _zoomhard(*args: str, patch: str = "") -> subprocess.CompletedProcess:
+    """The command line as a user runs it (what the `zoomhard` script does), after `patch`."""
+    code = f"import sys\n{patch}\nfrom zoomhard.cli import main\nsys.exit(main({list(args)!r}))"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
 
 
-def test_shipped_hierarchy_regenerates_from_wordnet():
-    data_noun = Path("/usr/share/wordnet/data.noun")
-    if not data_noun.is_file():
-        pytest.skip("WordNet 3.0 not installed (apt-get install wordnet-base)")
-    import importlib.util
+def test_every_error_type_is_a_zoomhard_error_and_keeps_its_old_name_and_base():
+    from zoomhard.crops import ImageDecodeError
+    from zoomhard.data import DataError
+    from zoomhard.data.python import DataArgumentError
+    from zoomhard.labels import LabelError
+    from zoomhard.library import ModelArgumentError
+    from zoomhard.models import ModelError
+    from zoomhard.net import OfflineError
+    from zoomhard.reproduce import StudyError
+    from zoomhard.runlock import LockedError
+    from zoomhard.store import RunError
 
-    spec = importlib.util.spec_from_file_location("build", Path(__file__).parents[1] / "scripts" / "build_wordnet_hierarchy.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    assert build.build(data_noun)["synsets"] == E.hierarchy()
+    old = [ImageDecodeError, DataError, DataArgumentError, LabelError, ModelArgumentError, ModelError, OfflineError,
+           StudyError, LockedError, RunError]
+    types = [t for _, t in inspect.getmembers(errors, inspect.isclass) if issubclass(t, Exception)]
+    assert set(old) < set(types) and zoomhard.ZoomhardError is errors.ZoomhardError
+    assert all(issubclass(t, zoomhard.ZoomhardError) for t in types)
+    # callers of the Python API that catch the standard types keep working
+    assert issubclass(LabelError, ValueError) and issubclass(StudyError, ValueError)
+    assert issubclass(ModelArgumentError, TypeError) and issubclass(DataArgumentError, TypeError)
+    assert issubclass(errors.UsageError, ValueError) and issubclass(errors.MissingPathError, FileNotFoundError)
 
 
-@pytest.mark.parametrize("pred, labels, hops, kind", [
-    (TIGER_CAT, (TABBY,), 1, "common"),          # siblings under 'domestic cat'
-    (BEAGLE, (GOLDEN,), 3, "common"),            # meet at 'hunting dog'
-    (SHUTTLE, (TABBY,), 6, "rare"),              # meet at 'whole, unit'
-    (SHUTTLE, (ESPRESSO, TIGER_CAT), 6, "rare"),
-    (TIGER_CAT, (ESPRESSO, TABBY), 1, "common"),  # the closest label counts
+@pytest.mark.parametrize("call, error", [
+    (lambda: zoomhard.ZoomGrid.parse_scales("224,abc"), errors.UsageError),
+    (lambda: zoomhard.ZoomGrid.parse_scales("64:1024:0"), errors.UsageError),
+    (lambda: zoomhard.Zoom.parse("s256-middle"), errors.UsageError),
+    (lambda: zoomhard.ZoomGrid((), 3, 3), errors.UsageError),
+    (lambda: __import__("zoomhard.labels").labels.parse_label("n99999999"), errors.LabelError),
+    (lambda: __import__("zoomhard.study").study.check("nativ"), errors.UsageError),
+    (lambda: zoomhard.sweep("lite0", "samples", grid=zoomhard.ZoomGrid(), scales="224"), errors.ArgumentError),
+    (lambda: __import__("zoomhard.library").library.module_preprocess(object(), None, None),
+     errors.ModelArgumentError),
 ])
-def test_mistakes_are_classified_by_wordnet_distance(pred, labels, hops, kind):
-    assert E.relation(pred, labels)[0] == hops
-    assert E.classify(pred, labels) == kind
-    assert E.classify(pred, labels, max_hops=hops) == "common" and E.classify(pred, labels, max_hops=hops - 1) == "rare"
+def test_bad_values_raise_zoomhard_errors_that_are_still_value_and_type_errors(call, error):
+    with pytest.raises(error) as caught:
+        call()
+    assert isinstance(caught.value, zoomhard.ZoomhardError)
 
 
-def test_errors_on_a_predictions_csv(tmp_path, capsys):
-    preds = tmp_path / "p.csv"
-    rows = [("a", TABBY, TIGER_CAT, 0), ("b", TABBY, TIGER_CAT, 0), ("c", TABBY, SHUTTLE, 0),
-            ("d", ESPRESSO, ESPRESSO, 1)]
-    with open(preds, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["model", "image_id", "origin", "labels", "top1", "top1_name", "top5", "correct"])
-        for image_id, label, top1, ok in rows:
-            w.writerow(["m", image_id, "", label, top1, "", top1, ok])
-    capsys.readouterr()
-    assert main(["errors", str(preds), "--json"]) == 0
-    s = json.loads(capsys.readouterr().out)
-    assert (s["images"], s["mistakes"]) == (4, 3)
-    assert s["shares"] == {"common": pytest.approx(2 / 3), "rare": pytest.approx(1 / 3)}
-    assert s["confusions"][0] == {"label": "tabby", "top1": "tiger cat", "kind": "common", "count": 2}
-    out = Path(s["out"])
-    assert {p.name for p in out.iterdir()} == {"errors.csv", "confusions.csv", "errors.json", "errors.png"}
-    assert (out / "errors.png").read_bytes()[:4] == b"\x89PNG"
-    with open(out / "errors.csv") as f:
-        assert [r["kind"] for r in csv.DictReader(f)] == ["common", "common", "rare"]
+def test_a_zoomhard_error_is_one_line_and_exit_code_2(capsys):
+    assert main(["sweep", "-m", "lite0", "-d", "samples", "-o", "unused", "--scales", "224,abc"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["zoomhard: error: --scales '224,abc': give 'study', a list like "
+                                        "224,256,384 or a range START:STOP[:STEP] like 64:1024:64"]
+    p = _zoomhard("models", patch="import zoomhard.models as m\n"
+                                  "def broken():\n    raise m.ModelError('the registry is unreadable; reinstall')\n"
+                                  "m.list_models = broken")
+    assert p.returncode == 2 and p.stderr == "zoomhard: error: the registry is unreadable; reinstall\n"
 
 
-def test_errors_on_a_run_folder(samples_run, tmp_path, capsys):
-    capsys.readouterr()
-    assert main(["errors", str(samples_run), "-o", str(tmp_path / "e"), "--json"]) == 0
-    s = json.loads(capsys.readouterr().out)
-    assert s["images"] == 6 and s["what"].endswith("s256-r1c1")
-    assert s["mistakes"] == sum(s["counts"].values())
-    assert main(["errors", str(samples_run), "--transform", "s10-r0c0", "-o", str(tmp_path / "f")]) == 0
-    assert main(["errors", str(samples_run), "--transform", "s999-r0c0", "-o", str(tmp_path / "g")]) == 2
+@pytest.mark.parametrize("bug", ["ValueError('an internal value')", "KeyError('no_such_key')",
+                                 "FileNotFoundError(2, 'No such file or directory', '/internal/table')"])
+def test_an_internal_error_shows_its_traceback_and_exit_code_1(bug):
+    """A bug that happens to raise a ValueError, KeyError or FileNotFoundError is not the user's
+    mistake: it must not read like bad input, and must say where it happened."""
+    p = _zoomhard("models", patch=f"import zoomhard.models as m\ndef broken():\n    raise {bug}\nm.list_models = broken")
+    assert p.returncode == 1
+    assert "Traceback (most recent call last)" in p.stderr and "in broken" in p.stderr
+    assert p.stderr.strip().splitlines()[-1].startswith(bug.split("(")[0])
+    assert "zoomhard: error" not in p.stderr
+
+
+def test_an_internal_error_propagates_from_main(monkeypatch):
+    import zoomhard.models as m
+
+    def broken():
+        raise ValueError("an internal value")
+
+    monkeypatch.setattr(m, "list_models", broken)
+    with pytest.raises(ValueError, match="an internal value"):
+        main(["models"])

@@ -4,6 +4,8 @@
     run = zh.sweep("lite0", "samples", scales="224,256,384")   # or a torch module, a list of images
     run.to_pandas(); run.summary; run.analyze().min_cover; run.report("report.html")
 
+Every error that is the caller's to fix is a zh.ZoomhardError (zoomhard.errors lists them).
+
 The command line (`zoomhard --help`) does the same over run folders.
 """
 
@@ -13,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Analysis", "Run", "Zoom", "ZoomGrid", "ZoomTTA", "open_run", "sweep"]
 
+from .errors import ZoomhardError
 from .grid import Zoom, ZoomGrid
 from .results import Analysis, Run, open_run
 # Last: importing the engine module zoomhard.sweep binds that name to the module; the public

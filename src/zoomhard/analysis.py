@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import UsageError
 from .grid import Zoom, ZoomGrid
 
 
@@ -188,20 +189,20 @@ def read_min_cover(path: str) -> list[Zoom]:
     cover's "transforms" / "ids"). Anything else is a ValueError naming the file."""
     from .data.base import read_json
 
-    doc = read_json(path, error=ValueError)
+    doc = read_json(path, error=UsageError)
     cover = doc.get("min_cover") if isinstance(doc, dict) else None
     if isinstance(cover, dict):
         cover = cover.get("transforms", cover.get("ids", cover.get("order")))
     if not isinstance(cover, list):
         partial = " (a partial run's analysis: --until-correct leaves no cover)" if isinstance(doc, dict) and doc.get("partial") else ""
-        raise ValueError(f"{path}: has no min_cover list of transforms{partial}")
+        raise UsageError(f"{path}: has no min_cover list of transforms{partial}")
     ids = [e.get("id", e.get("transform")) if isinstance(e, dict) else e for e in cover]
     if not all(isinstance(i, str) for i in ids):
-        raise ValueError(f"{path}: min_cover entries must be transform ids like s256-r1c1")
+        raise UsageError(f"{path}: min_cover entries must be transform ids like s256-r1c1")
     try:
         return [Zoom.parse(i) for i in ids]
     except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise UsageError(f"{path}: {e}") from None
 
 
 def disentangle(c: Correctness, grid: ZoomGrid, among: np.ndarray | None = None) -> dict:

@@ -28,6 +28,7 @@ import numpy as np
 from . import labels as L
 from . import study
 from .data import Item, Source, open_source
+from .errors import UsageError
 from .models import Classifier, ModelError, Preprocess, load_classifier
 from .models.weights import weights_note
 from .paper import hard_paper
@@ -182,7 +183,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict
     from .models.clip import clip_norm_stats
 
     if not cfg.models:
-        raise ValueError("give at least one --model")
+        raise UsageError("give at least one --model")
     source = open_source(cfg.data, labels=cfg.labels)
     if cfg.real_labels:
         source = RelabelledSource(source, cfg.real_labels, cfg.real_mode)

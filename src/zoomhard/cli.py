@@ -1,7 +1,8 @@
 """The `zoomhard` command: a thin layer that maps options onto one config object per command.
 
-Every user mistake (unknown model, missing folder, bad option) ends in one line on stderr and
-exit code 2; an interrupted sweep says how to resume.
+Every user mistake (unknown model, missing folder, bad option: a ZoomhardError or one of click's
+usage errors) ends in one line on stderr and exit code 2; anything else is a bug in zoomhard and
+shows its traceback, exit code 1. An interrupted sweep says how to resume.
 """
 
 from __future__ import annotations
@@ -13,15 +14,8 @@ import sys
 
 import click
 
+from .errors import ZoomhardError
 from .grid import ZoomGrid
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Errors that are the user's to fix: one line, exit code 2, no traceback."""
-    from .data import DataError
-    from .models import ModelError
-    from .store import RunError
-
-    return (DataError, ModelError, RunError, ValueError, FileNotFoundError)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -359,7 +353,7 @@ def bench(models, data, weights, labels, subset, real_labels, real_mode, clip_no
 @click.option("--json", "as_json", is_flag=True)
 def errors(source, out, model, transform, max_hops, top, as_json):
     """Common (semantically close) vs rare mistakes, from a run folder or bench --predictions CSV."""
-    from .errors import analyze_errors, format_errors
+    from .mistakes import analyze_errors, format_errors
 
     summary = analyze_errors(source, out=out, model=model, transform=transform, max_hops=max_hops, top=top)
     click.echo(json.dumps(summary, indent=2) if as_json else format_errors(summary))
@@ -496,7 +490,6 @@ def look(images, model, label, out, as_json, scales, anchors, crop, weights, bac
 
 
 def main(argv: list[str] | None = None) -> int:
-    errors = _user_errors()
     try:
         rv = cli.main(args=argv, prog_name="zoomhard", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
@@ -510,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as e:
         click.echo(f"zoomhard: error: {e.format_message()}", err=True)
         return e.exit_code
-    except errors as e:
+    except ZoomhardError as e:
         click.echo(f"zoomhard: error: {e}", err=True)
         return 2
     except OSError as e:

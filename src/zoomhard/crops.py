@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from .errors import ImageDecodeError
 from .grid import Zoom, ZoomGrid, resized_size
 
 # Pillow warns between MAX_IMAGE_PIXELS and twice that; we refuse above it ourselves (decode_image).
@@ -28,10 +29,6 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 # Above this many pixels a pass's output is not built (see the module docstring).
 FULL_RESIZE_MAX_PIXELS = 16_000_000
-
-
-class ImageDecodeError(Exception):
-    """An image that cannot be used; the message is the reason recorded in errors.csv."""
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

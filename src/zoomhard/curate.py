@@ -39,6 +39,7 @@ from . import __version__, analysis
 from . import labels as L
 from .data import DataError
 from .data.base import LocatorReader
+from .errors import UsageError
 from .grid import ZoomGrid
 from .store import RunError, RunStore, write_csv
 
@@ -106,7 +107,7 @@ def parse_quotas(items: list[str] | tuple[str, ...]) -> dict[str, int]:
         except ValueError:
             count = -1
         if not sep or not origin or count < 0:
-            raise ValueError(f"--quota {item!r}: give ORIGIN=N with N a count >= 0")
+            raise UsageError(f"--quota {item!r}: give ORIGIN=N with N a count >= 0")
         out[origin] = count
     return out
 
@@ -115,17 +116,17 @@ def read_relabel(path: str) -> dict[str, tuple[int, ...]]:
     """A CSV with the columns image_id,labels (wnids or indices separated by spaces, ';' or '|')."""
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"{path}: no such relabel file")
+        raise UsageError(f"{path}: no such relabel file")
     with open(p, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or not {"image_id", "labels"} <= set(rows[0]):
-        raise ValueError(f"{path}: needs a header with the columns image_id,labels")
+        raise UsageError(f"{path}: needs a header with the columns image_id,labels")
     out: dict[str, tuple[int, ...]] = {}
     for n, row in enumerate(rows, start=2):
         try:
             extra = L.parse_labels(row["labels"] or "")
         except ValueError as e:
-            raise ValueError(f"{path}, line {n}: {e}") from None
+            raise UsageError(f"{path}, line {n}: {e}") from None
         out[row["image_id"]] = tuple(sorted(set(out.get(row["image_id"], ())) | set(extra)))
     return out
 
@@ -160,11 +161,11 @@ def _check_same_data(names: list[str], configs: list[dict], images: list[pa.Tabl
 def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = None) -> Candidates:
     """Read each run's images and correctness matrix; refuse runs that do not cover the same data."""
     if not paths:
-        raise ValueError("give at least one run folder")
+        raise UsageError("give at least one run folder")
     resolved = [Path(p).resolve() for p in paths]
     twice = sorted({p for p in paths if resolved.count(Path(p).resolve()) > 1})
     if twice:
-        raise ValueError(f"run given twice: {', '.join(twice)}")
+        raise UsageError(f"run given twice: {', '.join(twice)}")
     stores = [RunStore(p) for p in paths]
     configs = [s.read_config() for s in stores]
     images = [_run_images(s) for s in stores]
@@ -234,9 +235,9 @@ def select(c: Candidates, max_solved: int = 0, min_runs: int | None = None) -> t
     runs = len(c.run_names)
     need = runs if min_runs is None else min_runs
     if not 1 <= need <= runs:
-        raise ValueError(f"--min-runs {need}: give 1 to {runs} (the number of runs)")
+        raise UsageError(f"--min-runs {need}: give 1 to {runs} (the number of runs)")
     if max_solved < 0:
-        raise ValueError("--max-solved must be >= 0")
+        raise UsageError("--max-solved must be >= 0")
     swept_by = c.swept.sum(axis=1)
     if min_runs is None and (swept_by < runs).any():
         n = len(c.image_ids)
@@ -257,7 +258,7 @@ def apply_quotas(c: Candidates, order: list[int], quotas: dict[str, int]) -> tup
     known = sorted(set(c.origins))
     unknown = [o for o in quotas if o not in known]
     if unknown:
-        raise ValueError(f"--quota: no image has origin {', '.join(map(repr, unknown))}; "
+        raise UsageError(f"--quota: no image has origin {', '.join(map(repr, unknown))}; "
                          f"origins: {', '.join(map(repr, known))}")
     taken: dict[str, int] = {}
     kept, removed = [], []
@@ -502,15 +503,15 @@ def dataset_card(summary: dict, runs: list[dict], counts: list[tuple[str, int]],
 
 def _check_out(out: Path, force: bool, runs: list[str]) -> None:
     if any(out.resolve() == Path(r).resolve() for r in runs):
-        raise ValueError(f"{out} is one of the runs; choose another --out folder")
+        raise UsageError(f"{out} is one of the runs; choose another --out folder")
     if out.is_symlink():
-        raise ValueError(f"{out} is a symbolic link; it is left alone, choose another --out folder")
+        raise UsageError(f"{out} is a symbolic link; it is left alone, choose another --out folder")
     if out.exists():
         if not force:
-            raise ValueError(f"{out} exists; pass --force to replace it")
+            raise UsageError(f"{out} exists; pass --force to replace it")
         stray = _not_curated(out)
         if stray:
-            raise ValueError(f"{out} exists and is not an earlier curated set ({stray}); it is left alone, "
+            raise UsageError(f"{out} exists and is not an earlier curated set ({stray}); it is left alone, "
                              "choose another --out folder")
 
 

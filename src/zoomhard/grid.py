@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
+from .errors import UsageError
+
 # The study's 36 scales (its list had 10 twice; the duplicate is dropped).
 STUDY_SCALES: tuple[int, ...] = (
     10, 16, 32, 48, 64, 96, 122, 128, 192, 224, 235, 240, 256, 288, 320, 348, 384, 448,
@@ -42,7 +44,7 @@ class Zoom:
     def parse(cls, text: str) -> "Zoom":
         m = _ID.match(text.strip())
         if not m:
-            raise ValueError(f"not a transform id: {text!r} (expected e.g. s256-r1c1)")
+            raise UsageError(f"not a transform id: {text!r} (expected e.g. s256-r1c1)")
         return cls(*(int(g) for g in m.groups()))
 
 
@@ -85,9 +87,9 @@ class ZoomGrid:
     def __post_init__(self) -> None:
         scales = tuple(sorted(set(int(s) for s in self.scales)))
         if not scales or scales[0] < 1:
-            raise ValueError("a grid needs at least one positive scale")
+            raise UsageError("a grid needs at least one positive scale")
         if self.rows < 1 or self.cols < 1 or self.crop < 1:
-            raise ValueError("rows, cols and crop must be positive")
+            raise UsageError("rows, cols and crop must be positive")
         object.__setattr__(self, "scales", scales)
 
     def __len__(self) -> int:
@@ -136,8 +138,12 @@ class ZoomGrid:
         text = text.strip()
         if text in ("", "study"):
             return STUDY_SCALES
-        if ":" in text:
-            start, stop, *step = (int(p) for p in text.split(":"))
-            return tuple(range(start, stop + 1, step[0] if step else 1))
-        return tuple(int(p) for p in text.split(",") if p.strip())
+        try:
+            if ":" in text:
+                start, stop, *step = (int(p) for p in text.split(":"))
+                return tuple(range(start, stop + 1, step[0] if step else 1))
+            return tuple(int(p) for p in text.split(",") if p.strip())
+        except ValueError:  # a word, an empty part, a zero step
+            raise UsageError(f"--scales {text!r}: give 'study', a list like 224,256,384 "
+                             "or a range START:STOP[:STEP] like 64:1024:64") from None
 

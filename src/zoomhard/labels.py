@@ -15,6 +15,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from .errors import LabelError, UsageError
+
 SUBSETS = ("imagenet-a", "imagenet-r", "objectnet")
 _SUBSET_KEYS = {"imagenet-a": "imagenet_a_200", "imagenet-r": "imagenet_r_200", "objectnet": "objectnet_113"}
 _WNID = re.compile(r"^n\d{8}$")
@@ -60,13 +62,13 @@ def parse_label(token: str) -> int:
         try:
             return wnid_index()[token]
         except KeyError:
-            raise ValueError(f"{token} is not an ImageNet-1k wnid") from None
+            raise LabelError(f"{token} is not an ImageNet-1k wnid") from None
     try:
         index = int(token)
     except ValueError:
-        raise ValueError(f"not a class: {token!r} (give a wnid like n02123045 or an index 0-999)") from None
+        raise LabelError(f"not a class: {token!r} (give a wnid like n02123045 or an index 0-999)") from None
     if not 0 <= index < 1000:
-        raise ValueError(f"class index {index} is outside 0-999")
+        raise LabelError(f"class index {index} is outside 0-999")
     return index
 
 
@@ -80,7 +82,7 @@ def parse_labels(text: str) -> tuple[int, ...]:
 def subset_indices(name: str) -> tuple[int, ...]:
     """ImageNet-1k indices of a named subset ('imagenet-a', 'imagenet-r': 200; 'objectnet': 113)."""
     if name not in _SUBSET_KEYS:
-        raise ValueError(f"unknown subset {name!r}; choose one of: {', '.join(SUBSETS)}")
+        raise UsageError(f"unknown subset {name!r}; choose one of: {', '.join(SUBSETS)}")
     index = wnid_index()
     return tuple(sorted(index[w] for w in _resource("subset_wnids.json")[_SUBSET_KEYS[name]]))
 
@@ -93,10 +95,6 @@ def objectnet_to_imagenet() -> dict[str, tuple[int, ...]]:
     for obj, targets in _resource("objectnet_to_imagenet_1k.json").items():
         out[obj] = tuple(sorted(names[t.strip()] for t in targets.split(";")))
     return out
-
-
-class LabelError(ValueError):
-    """A label that names no ImageNet-1k class (or several); the message says what to give."""
 
 
 @lru_cache(maxsize=None)

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
+from .errors import ArgumentError, ModelArgumentError
 from .grid import ZoomGrid
 from .models.base import Preprocess
 from .results import Run
@@ -25,10 +26,6 @@ _NOT_OPTIONS = {"model", "data", "out", "grid", "child"}
 _GRID_OPTIONS = ("scales", "anchors", "crop")
 
 
-class ModelArgumentError(TypeError):
-    """A model argument that zoomhard.sweep cannot run; the message says what to pass."""
-
-
 def option_names() -> list[str]:
     """Every keyword zoomhard.sweep takes besides model, data, grid and out."""
     return sorted([f.name for f in fields(SweepConfig) if f.name not in _NOT_OPTIONS] + list(_GRID_OPTIONS))
@@ -37,9 +34,9 @@ def option_names() -> list[str]:
 def _grid(grid: ZoomGrid | None, scales, anchors, crop) -> ZoomGrid:
     if grid is not None:
         if (scales, anchors, crop) != (None, None, None):
-            raise TypeError("give either grid= or scales=/anchors=/crop=, not both")
+            raise ArgumentError("give either grid= or scales=/anchors=/crop=, not both")
         if not isinstance(grid, ZoomGrid):
-            raise TypeError(f"grid must be a zoomhard.ZoomGrid, not {type(grid).__name__}")
+            raise ArgumentError(f"grid must be a zoomhard.ZoomGrid, not {type(grid).__name__}")
         return grid
     if isinstance(scales, str) or scales is None:
         scales = ZoomGrid.parse_scales(scales or "study")
@@ -49,7 +46,7 @@ def _grid(grid: ZoomGrid | None, scales, anchors, crop) -> ZoomGrid:
 def _config(model_spec: str, data_spec: str, out: str, grid: ZoomGrid, options: dict) -> SweepConfig:
     unknown = sorted(set(options) - set(option_names()))
     if unknown:
-        raise TypeError(f"zoomhard.sweep() got unknown keyword(s) {', '.join(unknown)}; "
+        raise ArgumentError(f"zoomhard.sweep() got unknown keyword(s) {', '.join(unknown)}; "
                         f"valid: {', '.join(option_names())}")
     cfg = SweepConfig(model=model_spec, data=data_spec, out=out, grid=grid)
     for name, value in options.items():

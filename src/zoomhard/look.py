@@ -19,6 +19,7 @@ from PIL import Image
 from . import labels as L
 from .crops import ImageDecodeError, decode_image, grid_crops, zoom_crop
 from .data import Item
+from .errors import UsageError
 from .grid import Zoom, ZoomGrid, crop_origin, resized_size
 from .models import Classifier
 from .protocols import score
@@ -76,7 +77,7 @@ def look(image: str | os.PathLike, classifier: Classifier, labels: tuple[int, ..
     try:
         picture = decode_image(image)
     except ImageDecodeError as e:
-        raise ValueError(f"{image}: {e}") from None
+        raise UsageError(f"{image}: {e}") from None
     crops = grid_crops(picture, grid)
     item = Item(str(image), tuple(labels), "", f"file:{Path(image).resolve()}")
     entry = ImageCrops(item, picture.size, crops, np.empty((len(crops), classifier.num_classes), np.float32),

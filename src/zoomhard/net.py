@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-
-class OfflineError(Exception):
-    pass
+from .errors import OfflineError
 
 
 def hf_offline() -> bool:

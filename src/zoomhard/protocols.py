@@ -39,6 +39,7 @@ import numpy as np
 
 from . import labels as L
 from .data import DataError, Item, Source
+from .errors import UsageError
 from .data.base import read_json
 
 GROUPED_OBJECTNET = "objectnet-groups"
@@ -93,7 +94,7 @@ def resolve_subset(name: str, source: Source | None = None) -> tuple[str, tuple[
     """(the subset's recorded name, its ImageNet-1k indices or None for all classes). auto: the
     class folders a source holds (the study's rule), else all."""
     if name not in SUBSET_CHOICES:
-        raise ValueError(f"unknown subset {name!r}; choose one of: {', '.join(SUBSET_CHOICES)}")
+        raise UsageError(f"unknown subset {name!r}; choose one of: {', '.join(SUBSET_CHOICES)}")
     if name == "none":
         return "none", None
     if name == "auto":
@@ -202,7 +203,7 @@ def relabel(original: tuple[int, ...], real: tuple[int, ...], mode: str) -> tupl
         return real
     if mode == "original+real":
         return tuple(sorted(set(original) | set(real)))
-    raise ValueError(f"unknown ReaL mode {mode!r}; choose one of: {', '.join(REAL_MODES)}")
+    raise UsageError(f"unknown ReaL mode {mode!r}; choose one of: {', '.join(REAL_MODES)}")
 
 
 class RelabelledSource:
@@ -210,7 +211,7 @@ class RelabelledSource:
 
     def __init__(self, source: Source, path: str, mode: str = "original+real"):
         if mode not in REAL_MODES:
-            raise ValueError(f"unknown ReaL mode {mode!r}; choose one of: {', '.join(REAL_MODES)}")
+            raise UsageError(f"unknown ReaL mode {mode!r}; choose one of: {', '.join(REAL_MODES)}")
         self.inner, self.path, self.mode = source, str(path), mode
         self.real = load_real_labels(path)
         self.spec = source.spec

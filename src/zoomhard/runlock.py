@@ -20,9 +20,7 @@ import socket
 import time
 from pathlib import Path
 
-
-class LockedError(Exception):
-    """Another process is writing the run folder."""
+from .errors import LockedError
 
 
 def _holder() -> dict:

@@ -34,6 +34,8 @@ from typing import Callable, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .errors import RunError
+
 FORMAT_VERSION = 1
 
 
@@ -65,10 +67,6 @@ IMAGES = pa.schema([
     ("height", pa.int32()),
     ("locator", pa.string()),          # where to read the image again (see zoomhard.data.open_locator)
 ])
-
-
-class RunError(Exception):
-    """A run folder that is missing, incomplete, or holds another configuration."""
 
 
 def library_versions() -> dict:

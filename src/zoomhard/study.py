@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
+from .errors import UsageError
 from .models.base import Preprocess
 
 PROTOCOLS = ("native", "study")
@@ -29,7 +30,7 @@ L2_SIZE = 800
 
 def check(protocol: str) -> str:
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+        raise UsageError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     return protocol
 
 

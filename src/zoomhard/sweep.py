@@ -34,6 +34,7 @@ import pyarrow as pa
 from . import analysis
 from .crops import ImageDecodeError, decode_image, device_grid_crops, grid_crops, zoom_crops
 from .data import Item, Source, open_source
+from .errors import UsageError
 from .grid import Zoom, ZoomGrid
 from .models import Classifier, load_classifier
 from .models.weights import weights_note, weights_tag
@@ -274,7 +275,7 @@ def learned_order(grid: ZoomGrid, analysis_json: str | None) -> list[Zoom]:
     try:
         cover = analysis.read_min_cover(analysis_json)
     except ValueError as e:
-        raise ValueError(f"--order {e}") from None
+        raise UsageError(f"--order {e}") from None
     cover = [z for z in dict.fromkeys(cover) if z in grid]
     return cover + [z for z in rest if z not in set(cover)]
 
@@ -285,7 +286,7 @@ UNTIL_CORRECT_STAGES = (1, 9, 36, 108)
 
 def _resize_mode(cfg: SweepConfig, classifier: Classifier) -> str:
     if cfg.resize not in ("auto", "pil", "device"):
-        raise ValueError(f"unknown resize {cfg.resize!r}; choose one of: auto, pil, device")
+        raise UsageError(f"unknown resize {cfg.resize!r}; choose one of: auto, pil, device")
     if cfg.resize == "auto":
         return "device" if classifier.device.startswith("cuda") else "pil"
     return cfg.resize
@@ -402,7 +403,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
     with terminate_as_interrupt():
         if cfg.engine == "ray":
             if given:
-                raise ValueError("engine='ray' needs a model spec and a data spec, not Python objects")
+                raise UsageError("engine='ray' needs a model spec and a data spec, not Python objects")
             from .engines.ray import run_ray_sweep
 
             return run_ray_sweep(cfg, log)

@@ -12,13 +12,11 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
+from ..errors import DataError
+
 
 # What a record says when a file a dataset names lies outside its folder.
 OUTSIDE_HINT = "pass --allow-outside-root to read it"
-
-
-class DataError(Exception):
-    """A data spec that names nothing usable; the message says what to give instead."""
 
 
 @dataclass(frozen=True)

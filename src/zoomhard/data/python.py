@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .. import labels as L
+from ..errors import DataArgumentError, UsageError
 from .base import Item
 
 INPUTS = "inputs"  # folder of the run that keeps images given in memory
-
-
-class DataArgumentError(TypeError):
-    """An entry of a Python data iterable that is not (image, labels[, image_id])."""
 
 
 def _encode(image) -> tuple[bytes, str]:
@@ -68,7 +65,7 @@ class PythonSource:
         ids = [i for i, _, _ in self._entries]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
-            raise ValueError(f"image id {dup!r} is given twice; ids must be unique")
+            raise UsageError(f"image id {dup!r} is given twice; ids must be unique")
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..crops import grid_crops
 from ..data import Item
+from ..errors import UsageError
 from ..grid import ZoomGrid
 from ..store import RunError, RunStore
 from ..protocols import class_space, resolve_subset
@@ -43,7 +44,7 @@ def import_ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError as e:
-        raise ValueError(f"--engine ray needs Ray Data ({e}); install it with: {INSTALL_HINT}") from None
+        raise UsageError(f"--engine ray needs Ray Data ({e}); install it with: {INSTALL_HINT}") from None
     return ray
 
 
@@ -116,7 +117,7 @@ def _connect(ray, address: str | None) -> bool:
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ValueError(f"--ray-address {address}: cannot join the Ray cluster "
+            raise UsageError(f"--ray-address {address}: cannot join the Ray cluster "
                              f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
     else:
         ray.init(num_cpus=os.cpu_count() or 1, **quiet)
@@ -133,7 +134,7 @@ def _reachable(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as e:
-        raise ValueError(f"--ray-address {address}: no Ray cluster answers there ({e.strerror or e})") from None
+        raise UsageError(f"--ray-address {address}: no Ray cluster answers there ({e.strerror or e})") from None
 
 
 def plan_actors(cluster: dict, device: str) -> dict:
@@ -148,7 +149,7 @@ def plan_actors(cluster: dict, device: str) -> dict:
     cpus = float(cluster.get("CPU", 1))
     gpus = int(cluster.get("GPU", 0))
     if device == "cuda" and not gpus:
-        raise ValueError("--device cuda: the Ray cluster has no GPUs")
+        raise UsageError("--device cuda: the Ray cluster has no GPUs")
     crop_cpus = 1 if cpus >= 2 else cpus / 2
     if gpus and device != "cpu":
         return {"actors": gpus, "num_cpus": 1, "num_gpus": 1, "threads": 0, "crop_cpus": crop_cpus,
@@ -166,7 +167,7 @@ def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     """zoomhard.sweep.run_sweep on Ray: the same run folder, the same rows, resumable by either."""
     ray = import_ray()
     if cfg.until_correct or cfg.shard:
-        raise ValueError("--until-correct and --shard run on the local engine; Ray shards the images itself")
+        raise UsageError("--until-correct and --shard run on the local engine; Ray shards the images itself")
     source = run_source(cfg)
     resolve_subset(cfg.subset, source)  # a wrong --subset fails before the model loads
     # Load once here, on the CPU (the driver may have no GPU): a wrong spec or weights file fails

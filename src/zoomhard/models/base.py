@@ -5,13 +5,11 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from ..errors import ModelError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PREPROCESS_KEY = "zoomhard.preprocess"  # ONNX metadata entry holding a Preprocess as JSON
-
-
-class ModelError(Exception):
-    """A model spec that cannot be loaded; the message says what to do instead."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import UsageError
 from ..net import hf_offline, require_network
 from .base import IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess
 
@@ -65,7 +66,7 @@ def clip_norm_stats(spec: str, clip_norm: str = "clip") -> tuple[tuple[float, ..
     """(mean, std) that --clip-norm puts on `spec` in place of its own, or (None, None): only
     open_clip models with --clip-norm imagenet (the study's) change."""
     if clip_norm not in CLIP_NORMS:
-        raise ValueError(f"unknown --clip-norm {clip_norm!r}; choose one of: {', '.join(CLIP_NORMS)}")
+        raise UsageError(f"unknown --clip-norm {clip_norm!r}; choose one of: {', '.join(CLIP_NORMS)}")
     if clip_norm == "clip" or not spec.strip().startswith("open_clip:"):
         return None, None
     return IMAGENET_MEAN, IMAGENET_STD

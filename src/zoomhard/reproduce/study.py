@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import StudyError
+
 KINDS = ("zoom", "bench", "tta")
 PROTOCOLS = ("native", "study")
 # The study's dataset columns (its Table 1, MEMO's table) and its benchmarks.
@@ -43,10 +45,6 @@ KIND_KEYS = {
 PATH_KEYS = ("weights", "labels", "real_labels")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")   # names become folder names
 BUILTIN_DATA = ("samples", "samples-offcentre")
-
-
-class StudyError(ValueError):
-    """A study file that cannot run as written; the message names what is valid."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UsageError
+
 DEFAULT_PRIOR_STRENGTH = 16  # MEMO's ImageNet setting
 
 
@@ -87,9 +89,9 @@ class Memo:
     def __init__(self, module: nn.Module, steps: int = 1, lr: float = 0.00025,
                  prior_strength: float = DEFAULT_PRIOR_STRENGTH, members: np.ndarray | None = None):
         if steps < 0:
-            raise ValueError("steps must be 0 or more")
+            raise UsageError("steps must be 0 or more")
         if lr < 0:
-            raise ValueError("lr must be 0 or more")
+            raise UsageError("lr must be 0 or more")
         self.module = module.eval()
         self.steps, self.lr, self.prior_strength = steps, lr, prior_strength
         self.params = [p for p in module.parameters() if p.requires_grad]

@@ -25,6 +25,7 @@ import numpy as np
 from .. import study
 from ..crops import ImageDecodeError, decode_image, zoom_crop, zoom_crops
 from ..data import DataError, open_source
+from ..errors import UsageError
 from ..grid import ZoomGrid
 from ..models import Classifier, ModelError, load_classifier, load_model, parse_spec
 from ..models.base import TorchClassifier
@@ -42,7 +43,7 @@ def parse_methods(text: str) -> tuple[str, ...]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in METHODS]
     if unknown or not names:
-        raise ValueError(f"unknown method {', '.join(unknown) or repr(text)}; choose from: {', '.join(METHODS)}")
+        raise UsageError(f"unknown method {', '.join(unknown) or repr(text)}; choose from: {', '.join(METHODS)}")
     return tuple(dict.fromkeys(names))
 
 
@@ -122,7 +123,7 @@ class MemoRunner:
 def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     methods = parse_methods(",".join(cfg.methods))
     if cfg.views < 1:
-        raise ValueError("--views must be at least 1")
+        raise UsageError("--views must be at least 1")
     zooms = parse_transforms(cfg.transforms, cfg.grid) if any(m.startswith("zoom") for m in methods) else []
     source = open_source(cfg.data, labels=cfg.labels)
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..crops import tensor_grid_crops
+from ..errors import ArgumentError, UsageError
 from ..grid import Zoom, ZoomGrid
 
 MERGES = ("mean", "max", "gmean")
@@ -34,14 +35,14 @@ def resolve_zooms(zooms, grid: ZoomGrid | None = None) -> tuple[list[Zoom], Zoom
     if hasattr(zooms, "min_cover") and not isinstance(zooms, (list, tuple)):
         zooms = zooms.min_cover
     if not isinstance(zooms, Iterable):
-        raise TypeError(f"zooms is a {type(zooms).__name__}; give transform ids, Zoom objects, a ZoomGrid "
+        raise ArgumentError(f"zooms is a {type(zooms).__name__}; give transform ids, Zoom objects, a ZoomGrid "
                         "or a min-cover")
     out = [z if isinstance(z, Zoom) else Zoom.parse(str(z)) for z in zooms]
     if not out:
-        raise ValueError("zooms names no transform")
+        raise UsageError("zooms names no transform")
     for z in out:
         if not (z.scale >= 1 and 0 <= z.row < grid.rows and 0 <= z.col < grid.cols):
-            raise ValueError(f"transform {z.id} is outside the {grid.rows} x {grid.cols} anchor grid")
+            raise UsageError(f"transform {z.id} is outside the {grid.rows} x {grid.cols} anchor grid")
     return list(dict.fromkeys(out)), grid
 
 
@@ -76,9 +77,9 @@ class ZoomTTA(nn.Module):
             model, own = load_model(model)
             mean, std = mean or own.mean, std or own.std
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model is a {type(model).__name__}; give a torch.nn.Module or a model spec")
+            raise ArgumentError(f"model is a {type(model).__name__}; give a torch.nn.Module or a model spec")
         if merge not in MERGES:
-            raise ValueError(f"unknown merge {merge!r}; choose one of: {', '.join(MERGES)}")
+            raise UsageError(f"unknown merge {merge!r}; choose one of: {', '.join(MERGES)}")
         from ..library import module_preprocess
 
         preprocess = module_preprocess(model, mean, std)
@@ -93,13 +94,13 @@ class ZoomTTA(nn.Module):
     def _pixels(self, images: torch.Tensor) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
             shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"ZoomTTA takes a batch (n, 3, h, w) of images of one size; got {shape}")
+            raise UsageError(f"ZoomTTA takes a batch (n, 3, h, w) of images of one size; got {shape}")
         if images.dtype == torch.uint8:
             return images.float()
         if not images.is_floating_point():
-            raise ValueError(f"ZoomTTA takes uint8 (0-255) or float ([0, 1]) images, not {images.dtype}")
+            raise UsageError(f"ZoomTTA takes uint8 (0-255) or float ([0, 1]) images, not {images.dtype}")
         if images.numel() and (images.min() < 0 or images.max() > 1):
-            raise ValueError("float images must be in [0, 1] (torchvision's ToTensor); pass uint8 for 0-255")
+            raise UsageError("float images must be in [0, 1] (torchvision's ToTensor); pass uint8 for 0-255")
         return images.float() * 255
 
     def views(self, images: torch.Tensor) -> torch.Tensor:
@@ -134,4 +135,4 @@ def merge_views(outputs: torch.Tensor, merge: str) -> torch.Tensor:
         return outputs.amax(dim=0)
     if merge == "gmean":
         return torch.log_softmax(outputs.float(), dim=-1).mean(dim=0)
-    raise ValueError(f"unknown merge {merge!r}; choose one of: {', '.join(MERGES)}")
+    raise UsageError(f"unknown merge {merge!r}; choose one of: {', '.join(MERGES)}")

@@ -11,6 +11,7 @@ import re
 import numpy as np
 
 from ..analysis import read_min_cover
+from ..errors import UsageError
 from ..grid import Zoom, ZoomGrid
 
 JSON_SPEC = re.compile(r"^(?P<path>.+\.json)(?::(?P<k>\d+))?$")
@@ -34,18 +35,18 @@ def parse_transforms(text: str | None, grid: ZoomGrid | None = None) -> list[Zoo
         try:
             zooms = read_min_cover(m["path"])
         except ValueError as e:
-            raise ValueError(f"--transforms {e}") from None
+            raise UsageError(f"--transforms {e}") from None
         if m["k"] is not None:
             if int(m["k"]) < 1:
-                raise ValueError("--transforms PATH:K needs K >= 1")
+                raise UsageError("--transforms PATH:K needs K >= 1")
             zooms = zooms[:int(m["k"])]
     else:
         zooms = [Zoom.parse(t) for t in text.split(",") if t.strip()]
     for z in zooms:
         if not (z.scale >= 1 and 0 <= z.row < grid.rows and 0 <= z.col < grid.cols):
-            raise ValueError(f"transform {z.id} is outside the {grid.rows} x {grid.cols} anchor grid")
+            raise UsageError(f"transform {z.id} is outside the {grid.rows} x {grid.cols} anchor grid")
     if not zooms:
-        raise ValueError("--transforms names no transform")
+        raise UsageError("--transforms names no transform")
     return list(dict.fromkeys(zooms))  # each once, in the order given
 
 
@@ -55,4 +56,4 @@ def ensemble(probs: np.ndarray, how: str) -> np.ndarray:
         return probs.mean(axis=0)
     if how == "max":
         return probs.max(axis=0)
-    raise ValueError(f"unknown ensemble {how!r}; choose mean or max")
+    raise UsageError(f"unknown ensemble {how!r}; choose mean or max")
