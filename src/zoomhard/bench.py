@@ -19,7 +19,6 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -27,13 +26,14 @@ import numpy as np
 
 from . import labels as L
 from . import study
-from .data import Item, Source, open_source
+from .config import Setup, Stats, open_classifier, open_data
+from .data import Item, Source
 from .errors import UsageError
-from .models import Classifier, ModelError, Preprocess, load_classifier
+from .models import Classifier, ModelError, Preprocess
 from .models.weights import weights_note
 from .paper import hard_paper
-from .protocols import ClassSpace, RelabelledSource, class_space, score
-from .sweep import NO_LABEL, Batcher, ImageCrops, ordered_map, prepare_item
+from .pipeline import Batcher, ImageCrops, Prepared, classify, prefetch
+from .protocols import ClassSpace, class_space, score
 
 RESULTS_COLUMNS = ("model", "data", "subset", "n", "top1", "top1_err", "top5", "top5_err", "param_count",
                    "img_size", "crop_pct", "interpolation", "backend", "images_per_s")
@@ -47,7 +47,7 @@ class BenchConfig:
     subset: str = "auto"
     real_labels: str | None = None         # ReaL labels JSON
     real_mode: str = "original+real"
-    clip_norm: str = "clip"
+    clip_norm: str | None = None           # open_clip: "clip" (None: CLIP's own) | "imagenet"
     protocol: str = "native"               # "study": the authors' eval crop and fp32 (zoomhard.study)
     batch_size: int = 64
     workers: int = min(4, os.cpu_count() or 1)
@@ -57,6 +57,13 @@ class BenchConfig:
     results: str | None = None             # CSV, appended: one row per model (timm's validate.py columns)
     progress: bool = True
     extra: dict = field(default_factory=dict)
+    mean: Stats | None = None              # override every model's normalisation
+    std: Stats | None = None
+    allow_outside_root: bool = False       # read files a dataset names outside its own folder
+
+    def setup(self, spec: str, weights: str | None = None) -> Setup:
+        """One model's setup: the model, with this bench's data and protocol."""
+        return Setup.of(self, model=spec, weights=weights)
 
 
 def is_imagenet_hard(data: str) -> bool:
@@ -76,11 +83,11 @@ def eval_transform(pp: Preprocess) -> Callable:
     return T.Compose([T.Resize(resize, interpolation=interpolation), T.CenterCrop(pp.input_size)])
 
 
-def eval_crops(source: Iterable[Item], transform: Callable, workers: int) -> Iterator:
-    """(item, uint8 eval crop or None, size or reason) per image, in order, decoded in `workers`
-    threads a few images ahead of the model."""
+def eval_crops(source: Iterable[Item], transform: Callable, workers: int) -> Iterator[Prepared]:
+    """Each image's uint8 eval crop (or why it is unusable), in order, decoded in `workers`
+    threads a few images ahead of the model (one small crop each, so more than the sweep)."""
     make = lambda img: np.asarray(transform(img), dtype=np.uint8)  # noqa: E731
-    return ordered_map(partial(prepare_item, make=make), source, workers, ahead=4 * max(1, workers))
+    return prefetch(source, make, workers, ahead=4 * max(1, workers))
 
 
 def _param_count(classifier: Classifier) -> float | None:
@@ -107,21 +114,22 @@ def run_model(classifier: Classifier, source: Source, space: ClassSpace, cfg: Be
 
     from tqdm.auto import tqdm
 
+    def crops_of(p: Prepared) -> ImageCrops:
+        return ImageCrops(p.item, (size, size), p.data[None], np.empty((1, classifier.num_classes), np.float32), 1)
+
     started = time.perf_counter()
     prepared = eval_crops(source, transform, cfg.workers)
     with tqdm(total=len(source), unit="img", desc=classifier.spec, disable=not cfg.progress, dynamic_ncols=True) as bar:
         try:
-            for item, crop, why in prepared:
+            for p, completed in classify(prepared, batcher, crops_of):
+                scored(completed)
+                if p is None:
+                    break
                 bar.update(1)
-                if crop is None:
-                    if why == NO_LABEL:
-                        skipped += 1
-                    else:
-                        unreadable[item.image_id] = why
-                    continue
-                logits = np.empty((1, classifier.num_classes), np.float32)
-                scored(batcher.add(ImageCrops(item, (size, size), crop[None], logits, 1)))
-            scored(batcher.run())
+                if p.unlabelled:
+                    skipped += 1
+                elif not p.ok:
+                    unreadable[p.item.image_id] = p.reason
         finally:
             batcher.close()
     seconds = time.perf_counter() - started
@@ -180,19 +188,15 @@ def append_results(path: str, summaries: list[dict]) -> None:
 
 def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict]:
     """Benchmark every model of `cfg` on its data; returns one summary per model."""
-    from .models.clip import clip_norm_stats
-
     if not cfg.models:
         raise UsageError("give at least one --model")
-    source = open_source(cfg.data, labels=cfg.labels)
-    if cfg.real_labels:
-        source = RelabelledSource(source, cfg.real_labels, cfg.real_mode)
+    source = open_data(cfg.setup(*cfg.models[0]))
     space = class_space(cfg.subset, source)
     results = []
     for spec, weights in cfg.models:
-        mean, std = clip_norm_stats(spec, cfg.clip_norm)
-        classifier = load_classifier(spec, weights, cfg.backend, cfg.device, crop=None, mean=mean, std=std,
-                                     preprocess=study.eval_preprocess(spec, cfg.protocol), fp32=study.fp32(cfg.protocol))
+        # open_clip models keep CLIP's own normalisation unless --clip-norm says otherwise
+        classifier = open_classifier(cfg.setup(spec, weights), crop=None, clip_norm="clip",
+                                     preprocess=study.eval_preprocess(spec, cfg.protocol))
         if classifier.num_classes != 1000:
             raise ModelError(f"{spec} has {classifier.num_classes} outputs; bench needs ImageNet-1k logits")
         record = classifier.weights or {}

@@ -8,6 +8,7 @@ shows its traceback, exit code 1. An interrupted sweep says how to resume.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import sys
@@ -66,39 +67,48 @@ def _shard(ctx, param, value):
     return k, n
 
 
-def data_options(f):
-    """--weights, --labels, --subset: what sweep, bench and tta share about model and data."""
-    from .protocols import SUBSET_CHOICES
-
-    f = click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model.")(f)
-    f = click.option("--labels", type=click.Path(dir_okay=False),
-                     help="Labels CSV (image,labels[,origin]) for a plain folder of images.")(f)
-    f = click.option("--subset", type=click.Choice(SUBSET_CHOICES), default="auto", show_default=True,
-                     help="Class space of the prediction; auto = the wnid folders present.")(f)
-    return f
-
-
-def protocol_options(f):
-    """--real-labels, --real-mode, --clip-norm: sweep and bench score alike."""
-    from .protocols import REAL_MODES
-
-    f = click.option("--real-labels", type=click.Path(dir_okay=False),
-                     help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images.")(f)
-    f = click.option("--real-mode", type=click.Choice(REAL_MODES), default=REAL_MODES[0], show_default=True)(f)
-    f = click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default=None,
-                     help="open_clip models: CLIP's own mean/std, or ImageNet's [default: clip; "
-                          "sweep --protocol study: imagenet, the study's].")(f)
-    return f
-
-
-def study_protocol_option(f):
-    """--protocol: sweep, bench and tta run each model natively or as the study did."""
+def setup_options(f):
+    """The model, data and protocol options sweep, bench and tta share (config.Setup, less the
+    model): the command receives their values as one `setup` dict keyed by Setup's fields."""
+    from .config import SETUP_FIELDS
+    from .protocols import REAL_MODES, SUBSET_CHOICES
     from .study import PROTOCOLS
 
-    return click.option("--protocol", type=click.Choice(PROTOCOLS), default="native", show_default=True,
-                        help="native: each model's own configuration; study: the authors' setup (eval crop "
-                             "Resize(256)+CenterCrop(224), MEMO's 64 views, CLIP with ImageNet mean/std, fp32; "
-                             "see README 'Reproducing the paper').")(f)
+    @functools.wraps(f)
+    def command(**kwargs):
+        return f(setup={name: kwargs.pop(name) for name in SETUP_FIELDS if name != "model"}, **kwargs)
+
+    options = [
+        click.option("--data", "-d", required=True,
+                     help="samples, a folder, parquet:GLOB or hf:REPO (see `zoomhard datasets`)."),
+        click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model."),
+        click.option("--labels", type=click.Path(dir_okay=False),
+                     help="Labels CSV (image,labels[,origin]) for a plain folder of images."),
+        click.option("--subset", type=click.Choice(SUBSET_CHOICES), default="auto", show_default=True,
+                     help="Class space of the prediction; auto = the wnid folders present."),
+        click.option("--real-labels", type=click.Path(dir_okay=False),
+                     help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images."),
+        click.option("--real-mode", type=click.Choice(REAL_MODES), default=REAL_MODES[0], show_default=True),
+        click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default=None,
+                     help="open_clip models: CLIP's own mean/std, or ImageNet's [default: clip; "
+                          "sweep --protocol study: imagenet, the study's]."),
+        click.option("--mean", callback=_triple, help="Override the model's normalisation mean, e.g. 0.5,0.5,0.5."),
+        click.option("--std", callback=_triple, help="Override the model's normalisation std."),
+        click.option("--protocol", type=click.Choice(PROTOCOLS), default="native", show_default=True,
+                     help="native: each model's own configuration; study: the authors' setup (eval crop "
+                          "Resize(256)+CenterCrop(224), MEMO's 64 views, CLIP with ImageNet mean/std, fp32; "
+                          "see README 'Reproducing the paper')."),
+        click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
+                     help="auto: ONNX Runtime on CPU, torch (bf16, channels_last) on CUDA (tta's MEMO: always torch)."),
+        device_option,
+        click.option("--allow-outside-root", is_flag=True,
+                     help="Read image files a dataset names outside its own folder (labels.csv rows with ../ or "
+                          "absolute paths, parquet paths outside the parquet file's folder); "
+                          "by default they are recorded in errors.csv, not read."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def device_option(f):
@@ -116,13 +126,7 @@ def batch_options(f):
 def sweep_options(f):
     from .engines import ENGINES
 
-    f = data_options(f)
     f = batch_options(f)
-    f = click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
-                     help="auto: ONNX Runtime on CPU, torch (bf16, channels_last) on CUDA.")(f)
-    f = device_option(f)
-    f = click.option("--mean", callback=_triple, help="Override the model's normalisation mean, e.g. 0.5,0.5,0.5.")(f)
-    f = click.option("--std", callback=_triple, help="Override the model's normalisation std.")(f)
     f = click.option("--resize", type=click.Choice(["auto", "pil", "device"]), default="auto", show_default=True,
                      help="Where crops are resized: pil (exact), device (torch on the model's device); "
                           "auto: device on CUDA.")(f)
@@ -133,10 +137,6 @@ def sweep_options(f):
     f = click.option("--progress/--no-progress", default=True, show_default=True)(f)
     f = click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
                      help="local: threads here; ray: a Ray Data pipeline (pip install 'zoomhard[ray]').")(f)
-    f = click.option("--allow-outside-root", is_flag=True,
-                     help="Read image files a dataset names outside its own folder (labels.csv rows with ../ or "
-                          "absolute paths, parquet paths outside the parquet file's folder); "
-                          "by default they are recorded in errors.csv, not read.")(f)
     f = click.option("--ray-address", metavar="ADDR",
                      help="With --engine ray: join this Ray cluster (auto, or HEAD:6379, run on a cluster "
                           "node); default: start a local one.")(f)
@@ -145,7 +145,7 @@ def sweep_options(f):
 
 @cli.command()
 @click.option("--model", "-m", required=True, help="lite0, torchvision:NAME, timm:NAME, onnx:PATH (see `zoomhard models`).")
-@click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO (see `zoomhard datasets`).")
+@setup_options
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run folder (resumed if it exists).")
 @grid_options
 @sweep_options
@@ -153,23 +153,17 @@ def sweep_options(f):
               help="Stop at each image's first correct transform: the upper bound for a fraction of the work.")
 @click.option("--order", type=click.Path(exists=True, dir_okay=False),
               help="With --until-correct: a previous run's analysis.json whose min_cover goes first.")
-@protocol_options
-@study_protocol_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def sweep(model, data, out, scales, anchors, crop, weights, labels, subset, batch_size, workers, backend,
-          device, mean, std, resize, shard, flush_seconds, progress, engine, ray_address, allow_outside_root,
-          until_correct, order, real_labels, real_mode, clip_norm, protocol, as_json):
+def sweep(model, setup, out, scales, anchors, crop, batch_size, workers, resize, shard, flush_seconds, progress,
+          engine, ray_address, until_correct, order, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
     if ray_address and engine != "ray":
         raise click.UsageError("--ray-address needs --engine ray")
-    cfg = SweepConfig(model=model, data=data, out=out, weights=weights, labels=labels,
-                      grid=make_grid(scales, anchors, crop), subset=subset, batch_size=batch_size,
-                      backend=backend, device=device, mean=mean, std=std, resize=resize, shard=shard,
-                      until_correct=until_correct, order=order, flush_seconds=flush_seconds, progress=progress,
-                      real_labels=real_labels, real_mode=real_mode, clip_norm=clip_norm,
-                      protocol=protocol, engine=engine, ray_address=ray_address, allow_outside_root=allow_outside_root)
+    cfg = SweepConfig(model=model, out=out, **setup, grid=make_grid(scales, anchors, crop), batch_size=batch_size,
+                      resize=resize, shard=shard, until_correct=until_correct, order=order,
+                      flush_seconds=flush_seconds, progress=progress, engine=engine, ray_address=ray_address)
     if workers:
         cfg.workers = workers
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))
@@ -307,31 +301,24 @@ def compare(runs, paper, paper_dataset, as_json):
 @cli.command()
 @click.option("--model", "-m", "models", required=True, multiple=True,
               help="A model spec (repeatable, or several joined by commas), or a file of 'SPEC [WEIGHTS]' lines.")
-@click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO.")
-@data_options
-@protocol_options
-@study_protocol_option
+@setup_options
 @batch_options
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
-@device_option
 @click.option("--predictions", type=click.Path(dir_okay=False), help="Write per-image predictions to this CSV.")
 @click.option("--results", type=click.Path(dir_okay=False), help="Append one row per model to this results CSV.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (a list for several models).")
-def bench(models, data, weights, labels, subset, real_labels, real_mode, clip_norm, protocol, batch_size, workers,
-          backend, device, predictions, results, progress, as_json):
+def bench(models, setup, batch_size, workers, predictions, results, progress, as_json):
     """Single-crop accuracy with each model's own eval preprocessing, or the study's (ImageNet-Hard protocol)."""
     from .bench import BenchConfig, format_table, read_model_specs, run_bench
 
     specs = read_model_specs(models)
+    weights = setup.pop("weights")
     if weights:
         if len(specs) != 1:
             raise click.UsageError("--weights goes with a single --model; put 'SPEC WEIGHTS' lines in a file instead")
         specs = [(specs[0][0], weights)]
-    cfg = BenchConfig(models=specs, data=data, labels=labels, subset=subset, real_labels=real_labels,
-                      real_mode=real_mode, clip_norm=clip_norm or "clip", protocol=protocol,
-                      batch_size=batch_size, backend=backend,
-                      device=device, predictions=predictions, results=results, progress=progress)
+    cfg = BenchConfig(models=specs, **setup, batch_size=batch_size, predictions=predictions, results=results,
+                      progress=progress)
     if workers:
         cfg.workers = workers
     summaries = run_bench(cfg, log=lambda m: click.echo(m, err=True))
@@ -375,7 +362,7 @@ def objectnet_labels(images, out):
 
 @cli.command()
 @click.option("--model", "-m", required=True, help="lite0, torchvision:NAME, timm:NAME (MEMO needs a torch model).")
-@click.option("--data", "-d", required=True, help="samples, a folder, parquet:GLOB or hf:REPO.")
+@setup_options
 @click.option("--method", "methods", required=True,
               help="Comma-separated: memo-augmix, memo-rrc, zoom-mean, zoom-max.")
 @click.option("--views", default=None, type=click.IntRange(1, 4096),
@@ -388,29 +375,31 @@ def objectnet_labels(images, out):
 @click.option("--transforms", default=None,
               help="zoom-*: ids 's256-r1c1,s384-r0c2' or RUN/analysis.json[:K] (its min-cover) "
                    "[default: every transform of the grid with scale > 224].")
-@data_options
-@study_protocol_option
 @click.option("--imagenet-c", is_flag=True,
               help="With --protocol study: the data is ImageNet-C (224-pixel images), whose test crop is "
                    "CenterCrop(224) alone, as MEMO's.")
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
-              help="For the baseline and zoom-*; MEMO always runs torch.")
-@device_option
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True,
               help="Print {method, n, top1, baseline_top1, seconds_per_image, views, protocol}.")
-def tta(model, data, methods, views, steps, lr, prior_strength, seed, transforms, weights, labels, subset, protocol,
-        imagenet_c, backend, device, progress, as_json):
+def tta(model, setup, methods, views, steps, lr, prior_strength, seed, transforms, imagenet_c, progress, as_json):
     """Test-time augmentation vs the standard crop: MEMO (AugMix or zoom-in views) and zoom ensembles."""
+    from dataclasses import fields
+
+    from .config import Setup
     from .study import views as study_views
     from .tta import TTAConfig, format_table, parse_methods, run_tta
 
+    protocol = setup["protocol"]
     if imagenet_c and protocol != "study":
         raise click.UsageError("--imagenet-c goes with --protocol study (natively the baseline is the grid's standard crop)")
-    cfg = TTAConfig(model=model, data=data, methods=parse_methods(methods), weights=weights, labels=labels,
-                    subset=subset, views=study_views(protocol, views), steps=steps, lr=lr, seed=seed,
-                    prior_strength=prior_strength, transforms=transforms, backend=backend, device=device,
-                    progress=progress, protocol=protocol, imagenet_c=imagenet_c)
+    taken = {f.name for f in fields(TTAConfig)}
+    defaults = Setup(model=model, data=setup["data"])
+    unused = [name for name, value in setup.items() if name not in taken and value != getattr(defaults, name)]
+    if unused:
+        raise click.UsageError(f"tta does not take {', '.join('--' + n.replace('_', '-') for n in unused)} yet")
+    cfg = TTAConfig(model=model, methods=parse_methods(methods), **{k: v for k, v in setup.items() if k in taken},
+                    views=study_views(protocol, views), steps=steps, lr=lr, seed=seed, prior_strength=prior_strength,
+                    transforms=transforms, progress=progress, imagenet_c=imagenet_c)
     report = run_tta(cfg, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(report.results[0] if len(report.results) == 1 else report.results))

@@ -22,8 +22,8 @@ from .data import Item
 from .errors import UsageError
 from .grid import Zoom, ZoomGrid, crop_origin, resized_size
 from .models import Classifier
+from .pipeline import Batcher, ImageCrops
 from .protocols import score
-from .sweep import Batcher, ImageCrops
 
 
 @dataclass

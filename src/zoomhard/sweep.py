@@ -21,26 +21,25 @@ import os
 import signal
 import threading
 import time
-from collections import deque
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from . import analysis
-from .crops import ImageDecodeError, decode_image, device_grid_crops, grid_crops, zoom_crops
-from .data import Item, Source, open_source
+from . import analysis, study
+from .config import Setup, open_classifier, open_data
+from .crops import device_grid_crops, grid_crops, zoom_crops
+from .data import Item, Source
 from .errors import UsageError
 from .grid import Zoom, ZoomGrid
-from .models import Classifier, load_classifier
+from .models import Classifier
 from .models.weights import weights_note, weights_tag
-from .protocols import ClassSpace, RelabelledSource, class_space, resolve_subset, score
+# NO_LABEL, Batcher and ImageCrops stay importable from here, where users of zoomhard.sweep found them
+from .pipeline import NO_LABEL, Batcher, ImageCrops, Prepared, classify, grid_prefetch, image_crops  # noqa: F401
+from .protocols import ClassSpace, class_space, resolve_subset, score
 from .store import IMAGES, PREDICTIONS, RunStore, file_sha256
-
 
 
 @dataclass
@@ -73,141 +72,10 @@ class SweepConfig:
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
     allow_outside_root: bool = False  # read files a dataset names outside its own folder
 
-
-@dataclass
-class ImageCrops:
-    item: Item
-    size: tuple[int, int]
-    crops: np.ndarray | None          # numpy, or a torch tensor already on the model's device
-    logits: np.ndarray
-    remaining: int
-    zooms: list[Zoom] | None = None   # the transforms of `crops`; None: the whole grid
-    scores: dict | None = None        # score() of the logits, once computed
-
-
-NO_LABEL = "no ImageNet-1k label"
-
-
-def prepare_item(item: Item, make: Callable) -> tuple[Item, object, tuple[int, int] | str]:
-    """Decode one image in a worker and make what the model side needs of it (its grid crops,
-    its RGB array, an eval crop): (item, make(image), (width, height)), or (item, None, reason)."""
-    if item.unusable:
-        return item, None, item.unusable
-    if not item.labels:
-        return item, None, NO_LABEL
-    try:
-        img = decode_image(item.read())
-        return item, make(img), img.size
-    except ImageDecodeError as e:
-        return item, None, str(e)
-    except Exception as e:  # never let one image end the run; record why instead
-        return item, None, f"{type(e).__name__}: {e}"
-
-
-def ordered_map(fn: Callable, items: Iterable, workers: int, ahead: int) -> Iterator:
-    """fn over items in threads, results in order, at most `ahead` + 1 in flight (so memory
-    stays flat however many items there are)."""
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zoomhard") as pool:
-        window: deque = deque()
-        for item in items:
-            window.append(pool.submit(fn, item))
-            if len(window) > ahead:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
-
-
-def _ordered_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int, mode: str = "crops") -> Iterator:
-    """prepare_item over items in threads: each image's grid crops ('crops'), its RGB array for
-    resizing on the device ('array') or the image itself ('image'). A whole image's crops each,
-    so only a few ahead."""
-    make = {"crops": partial(grid_crops, grid=grid), "array": np.asarray, "image": lambda img: img}[mode]
-    return ordered_map(partial(prepare_item, make=make), items, workers, ahead=max(1, workers))
-
-
-class Batcher:
-    """Packs crops of consecutive images into fixed-size batches and hands logits back.
-
-    One batch is in the classifier (in its own thread) while the next is filled and prepared:
-    normalisation, copies and scoring overlap inference instead of stalling it."""
-
-    def __init__(self, classifier: Classifier, batch_size: int, crop: int):
-        self.classifier = classifier
-        self.shape = (batch_size, crop, crop, 3)
-        self.buf = None  # allocated like the first crops: numpy, or torch on their device
-        self.fill = 0
-        self.owners: list[tuple[ImageCrops, int, int, int]] = []  # image, offset in image, count, offset in batch
-        self.crops_done = 0
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoomhard-infer")
-        self._inflight = None  # (future of logits, its owners)
-        self._inputs = [None, None]  # prepared batches, reused in turn: one in the model, one being made
-
-    def add(self, image: ImageCrops) -> list[ImageCrops]:
-        """Queue an image's crops; returns the images whose logits are now all known."""
-        done: list[ImageCrops] = []
-        n, off = len(image.crops), 0
-        if self.buf is None:
-            if isinstance(image.crops, np.ndarray):
-                self.buf = np.empty(self.shape, dtype=np.uint8)
-            else:
-                import torch
-
-                self.buf = torch.empty(self.shape, dtype=torch.uint8, device=image.crops.device)
-        size = len(self.buf)
-        while off < n:
-            if self.fill == 0 and n - off >= size:  # a whole batch of this image: no copy
-                self.owners.append((image, off, size, 0))
-                self.fill = size
-                done += self._submit(image.crops[off:off + size])
-                off += size
-                continue
-            k = min(size - self.fill, n - off)
-            self.buf[self.fill:self.fill + k] = image.crops[off:off + k]
-            self.owners.append((image, off, k, self.fill))
-            self.fill += k
-            off += k
-            if self.fill == size:
-                done += self._submit()
-        image.crops = None  # all in batches now: free it
-        return done
-
-    def run(self) -> list[ImageCrops]:
-        """Flush: every image added so far gets its logits."""
-        return self._submit() + self._collect()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _submit(self, crops=None) -> list[ImageCrops]:
-        """Prepare the batch (`crops`, else the buffer) and start it once the previous one is
-        collected; returns the images the previous batch completed."""
-        if not self.fill:
-            return []
-        crops = self.buf[:self.fill] if crops is None else crops
-        free, busy = self._inputs  # busy: the batch in the model, free after _collect
-        x = self.classifier.prepare(crops, free)  # while the previous batch runs
-        if free is None and len(x) == len(self.buf):
-            free = x
-        self._inputs = [busy, free]
-        done = self._collect()
-        self._inflight = (self._pool.submit(self.classifier.infer, x), self.owners)
-        self.fill, self.owners = 0, []
-        return done
-
-    def _collect(self) -> list[ImageCrops]:
-        if self._inflight is None:
-            return []
-        future, owners = self._inflight
-        self._inflight = None
-        logits = future.result()
-        done = []
-        for image, off, k, b in owners:
-            image.logits[off:off + k] = logits[b:b + k]
-            image.remaining -= k
-            if image.remaining == 0:
-                done.append(image)
-        self.crops_done += len(logits)
-        return done
+    @property
+    def setup(self) -> Setup:
+        """The model, data and protocol part, as bench and tta take it too."""
+        return Setup.of(self)
 
 
 def prediction_tables(images: list[ImageCrops], grid: ZoomGrid, allowed: np.ndarray | None,
@@ -309,18 +177,12 @@ def _spawn_gpu_workers(cfg: SweepConfig, n: int) -> list:
 
 def run_source(cfg: SweepConfig) -> Source:
     """The images a sweep covers, relabelled with ReaL labels when asked."""
-    source = open_source(cfg.data, labels=cfg.labels, allow_outside_root=cfg.allow_outside_root)
-    return RelabelledSource(source, cfg.real_labels, cfg.real_mode) if cfg.real_labels else source
+    return open_data(cfg.setup)
 
 
 def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
-    from .models.clip import clip_norm_stats
-
-    from .study import clip_norm
-
-    mean, std = clip_norm_stats(cfg.model, clip_norm(cfg.protocol, cfg.clip_norm))  # --mean/--std win
-    return load_classifier(cfg.model, cfg.weights, cfg.backend, device, crop=cfg.grid.crop, mean=cfg.mean or mean,
-                           std=cfg.std or std, fp32=cfg.protocol == "study")
+    """The sweep's model on `device`; open_clip models take ImageNet's mean/std under the study protocol."""
+    return open_classifier(cfg.setup, device, crop=cfg.grid.crop, clip_norm=study.clip_norm(cfg.protocol, None))
 
 
 def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
@@ -491,27 +353,27 @@ def _full(cfg, todo, classifier, resize, batcher, allowed, groups, store, bar, c
     finished: list[ImageCrops] = []
     last_flush = time.time()
     mode = "array" if resize == "device" else "crops"
+
+    def crops_of(p: Prepared) -> ImageCrops:
+        crops = device_grid_crops(p.data, cfg.grid, classifier.device) if resize == "device" else p.data
+        return image_crops(p, crops, classifier.num_classes)
+
     try:
-        for item, data, info in _ordered_prefetch(todo, cfg.grid, cfg.workers, mode):
-            if data is None:
-                store.record_error(item.image_id, str(info))
+        for p, completed in classify(grid_prefetch(todo, cfg.grid, cfg.workers, mode), batcher, crops_of):
+            if p is not None and not p.ok:
+                store.record_error(p.item.image_id, p.reason)
                 counts["unreadable"] += 1
                 bar.update(1)
                 continue
-            crops = device_grid_crops(data, cfg.grid, classifier.device) if resize == "device" else data
-            image = ImageCrops(item, info, crops, np.empty((len(crops), classifier.num_classes), np.float32), len(crops))
-            completed = batcher.add(image)
             finished += completed
             counts["images"] += len(completed)
             bar.update(len(completed))
+            if p is None:
+                break
             bar.set_postfix(crops_s=f"{batcher.crops_done / max(time.time() - started, 1e-9):.0f}", refresh=False)
             if finished and time.time() - last_flush > cfg.flush_seconds:
                 store.write_part(*prediction_tables(finished, cfg.grid, allowed, groups))
                 finished, last_flush = [], time.time()
-        completed = batcher.run()
-        finished += completed
-        counts["images"] += len(completed)
-        bar.update(len(completed))
     finally:
         if finished:  # whatever completed is kept, even on Ctrl-C
             store.write_part(*prediction_tables(finished, cfg.grid, allowed, groups))
@@ -530,24 +392,21 @@ def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, group
         return grid_crops(data, grid, scales)
 
     block: list = []
-    for entry in _with_end(_ordered_prefetch(todo, cfg.grid, cfg.workers, mode)):
-        if entry is not None:
-            item, data, info = entry
-            if data is None:
-                store.record_error(item.image_id, str(info))
+    for p in _with_end(grid_prefetch(todo, cfg.grid, cfg.workers, mode)):
+        if p is not None:
+            if p.ok:
+                block.append(p)
+            else:
+                store.record_error(p.item.image_id, p.reason)
                 counts["unreadable"] += 1
                 bar.update(1)
-            else:
-                block.append(entry)
-        if block and (entry is None or len(block) == block_size):
+        if block and (p is None or len(block) == block_size):
             entries, unsolved, start = [], block, 0
             for end in ends:
                 stage = []
-                for item, data, size in unsolved:
+                for u in unsolved:
                     zooms = order[start:end]
-                    crops = zoom_crops(data, zooms, cfg.grid, crop_fn)
-                    im = ImageCrops(item, size, crops, np.empty((len(zooms), classifier.num_classes), np.float32),
-                                    len(zooms), zooms)
+                    im = image_crops(u, zoom_crops(u.data, zooms, cfg.grid, crop_fn), classifier.num_classes, zooms)
                     stage.append(im)
                     batcher.add(im)
                 batcher.run()
@@ -555,7 +414,7 @@ def _until_correct(cfg, todo, order, classifier, resize, batcher, allowed, group
                 for im in stage:
                     im.scores = score(im.logits, im.item.labels, allowed, groups)
                 solved = {im.item.image_id for im in stage if im.scores["correct"].any()}
-                unsolved = [u for u in unsolved if u[0].image_id not in solved]
+                unsolved = [u for u in unsolved if u.item.image_id not in solved]
                 start = end
                 if not unsolved:
                     break
