@@ -13,8 +13,9 @@ from PIL import Image
 
 from zoomhard import labels as L
 from zoomhard.cli import main
-from zoomhard.curate import ImageReader, apply_quotas, load_runs, near_duplicates, read_relabel, select
+from zoomhard.curate import apply_quotas, load_runs, near_duplicates, read_relabel, select
 from zoomhard.data import DataError, open_locator
+from zoomhard.data import LocatorReader as ImageReader
 from zoomhard.data.parquet import ParquetSource
 from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.grid import ZoomGrid

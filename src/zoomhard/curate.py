@@ -37,8 +37,7 @@ import pyarrow.parquet as pq
 
 from . import __version__, analysis
 from . import labels as L
-from .data import DataError
-from .data.base import LocatorReader
+from .data import DataError, LocatorReader
 from .errors import UsageError
 from .grid import ZoomGrid
 from .store import RunError, RunStore, write_csv
@@ -274,14 +273,6 @@ def apply_quotas(c: Candidates, order: list[int], quotas: dict[str, int]) -> tup
 
 # -- near-duplicates -------------------------------------------------------------------------------
 
-class ImageReader(LocatorReader):
-    """The original encoded files of images, from the locators their runs recorded."""
-
-    def read(self, locator: str) -> bytes:
-        where = super().read(locator)
-        return bytes(where) if isinstance(where, (bytes, bytearray)) else Path(where).read_bytes()
-
-
 def perceptual_hash(data: bytes) -> bytes:
     """The 64-bit DCT perceptual hash (imagehash.phash) of an encoded image, as 8 bytes."""
     import imagehash
@@ -329,13 +320,15 @@ def near_duplicates(hashes: np.ndarray, threshold: int, block: int = 512) -> lis
     return out
 
 
-def _hash_all(c: Candidates, order: list[int], reader: ImageReader, workers: int) -> tuple[np.ndarray, list[int]]:
+def _hash_all(c: Candidates, order: list[int], reader: LocatorReader, workers: int) -> tuple[np.ndarray, list[int]]:
     """Hashes and file sizes of `order`'s images, read in data order."""
     def one(i: int) -> tuple[bytes, int]:
         try:
             data = reader.read(c.locators[i])
             return perceptual_hash(data), len(data)
-        except Exception as e:  # the data moved or is unreadable: say which image, stop
+        except DataError as e:  # the data moved or no reader knows it: say which image, stop
+            raise DataError(f"{c.image_ids[i]}: cannot read the image back ({e})") from None
+        except Exception as e:  # the bytes are there but do not decode
             raise DataError(f"{c.image_ids[i]}: cannot read the image back from {c.locators[i]} ({e})") from None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -361,7 +354,7 @@ def _shards(sizes: list[int]) -> list[list[int]]:
     return shards
 
 
-def write_parquet(folder: Path, c: Candidates, chosen: list[int], sizes: list[int], reader: ImageReader) -> list[str]:
+def write_parquet(folder: Path, c: Candidates, chosen: list[int], sizes: list[int], reader: LocatorReader) -> list[str]:
     """DIR/data/validation-0000k-of-0000n.parquet, rows in `chosen` order; the image bytes are
     the original files'."""
     names = L.class_names()
@@ -552,7 +545,7 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
         raise RunError(f"no image of the {len(c.image_ids)} meets the rule ({selection_rule(cfg, len(c.run_names))}); "
                        f"nothing written to {out}")
     log(f"{len(order)} of {len(c.image_ids)} images meet the rule; hashing them")
-    reader = ImageReader(keep_groups=2 * cfg.workers + 2)
+    reader = LocatorReader(keep_groups=2 * cfg.workers + 2)  # the original encoded files
     hashes, sizes = _hash_all(c, order, reader, cfg.workers)
     dups = near_duplicates(hashes, cfg.dedup_threshold)
     dropped = {k for k, _, _ in dups}

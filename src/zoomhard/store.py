@@ -65,7 +65,7 @@ IMAGES = pa.schema([
     ("origin", pa.string()),           # source benchmark or folder; "" when unknown
     ("width", pa.int32()),             # after EXIF orientation
     ("height", pa.int32()),
-    ("locator", pa.string()),          # where to read the image again (see zoomhard.data.open_locator)
+    ("locator", pa.string()),          # where to read the image again (zoomhard.data.read_locator reads it)
 ])
 
 

@@ -5,10 +5,13 @@
     PATH                    a folder of wnid sub-folders (ImageNet val layout), or of images
                             with a labels.csv (columns: image, labels[, origin])
     parquet:PATH_OR_GLOB    the ImageNet-Hard layout (image{bytes,path}, label, origin, ...)
-    hf:REPO[@REVISION][:SPLIT]   a Hugging Face dataset in that layout (needs a network)
+    hf:REPO[@REVISION][:SPLIT]   a Hugging Face dataset in that layout: a hub id (needs a
+                            network) or a local folder (save_to_disk, or data files)
 
 Every source yields `Item`s: an image id, the acceptable ImageNet-1k labels, an origin and a
-locator that reads the image again later (for galleries and curation).
+locator (data.locator) that reads the image again later (for galleries and curation): each
+source module registers a reader for the locator scheme it writes, and `read_locator` reads
+any of them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import DataError, Item, Source, open_locator
+from .base import Item, Source
+from ..errors import DataError
+from .locator import Locator, LocatorReader, open_locator, read_locator
 from .folder import FolderSource
 from .hub import HubSource
 from .parquet import ParquetSource
@@ -42,4 +47,5 @@ def open_source(spec: str, labels: str | None = None, allow_outside_root: bool =
         raise DataError(f"unknown data source {prefix!r}; valid data specs: {', '.join(DATA_KINDS)}")
     return FolderSource(spec, labels=labels, allow_outside_root=allow_outside_root)
 
-__all__ = ["DataError", "Item", "Source", "open_source", "open_locator", "DATA_KINDS"]
+__all__ = ["DataError", "Item", "Source", "Locator", "LocatorReader", "open_source", "open_locator", "read_locator",
+           "DATA_KINDS"]

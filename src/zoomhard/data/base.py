@@ -4,15 +4,13 @@ import errno
 import json
 import os
 import stat
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
-
-import numpy as np
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from ..errors import DataError
+from .locator import Locator, Recent, open_locator, register
 
 
 # What a record says when a file a dataset names lies outside its folder.
@@ -24,7 +22,7 @@ class Item:
     image_id: str
     labels: tuple[int, ...]     # every acceptable ImageNet-1k index
     origin: str                 # source benchmark or class folder; "" when unknown
-    locator: str                # 'file:/abs/path' or 'parquet:/abs/file.parquet#row' (open_locator)
+    locator: str                # str(Locator): 'file:/abs/path', 'parquet:/abs/file.parquet#row', ...
     payload: bytes | None = None  # the encoded image when the source already holds it in memory
     unusable: str | None = None   # why the source will not read it (recorded in errors.csv instead)
 
@@ -43,68 +41,6 @@ class Source(Protocol):
     def __iter__(self) -> Iterator[Item]: ...
 
     def describe(self) -> dict: ...
-
-
-class LocatorReader:
-    """Reads images back from the locators sources give them.
-
-    A `parquet:FILE#ROW` locator names a row of a file whose row groups may hold hundreds of
-    images; each group is read once and the last `keep_groups` are kept, so callers going
-    through rows in data order read each group once, not once per image. Thread-safe."""
-
-    def __init__(self, keep_groups: int = 2):
-        self.keep = max(1, keep_groups)
-        self._groups: OrderedDict[tuple[str, int], list] = OrderedDict()
-        self._starts: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def read(self, locator: str) -> str | bytes:
-        """The file path ('file:'), or the encoded bytes ('parquet:')."""
-        kind, _, rest = locator.partition(":")
-        if kind == "file":
-            return rest
-        if kind == "samples-offcentre":
-            from .samples import offcentre_png
-
-            return offcentre_png(rest)
-        if kind == "filebytes":
-            from urllib.parse import unquote_to_bytes
-
-            return os.fsdecode(unquote_to_bytes(rest))
-        if kind != "parquet":
-            raise DataError(f"cannot read back {locator!r}")
-        import pyarrow.parquet as pq
-
-        path, _, row = rest.rpartition("#")
-        with self._lock:
-            if path not in self._starts:
-                meta = pq.ParquetFile(path).metadata
-                self._starts[path] = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
-            starts = self._starts[path]
-        row_n = int(row)
-        if not 0 <= row_n < starts[-1]:
-            raise DataError(f"{locator}: row out of range")
-        group = int(np.searchsorted(starts, row_n, side="right")) - 1
-        with self._lock:
-            cells = self._groups.get((path, group))
-            if cells is not None:
-                self._groups.move_to_end((path, group))
-        if cells is None:
-            cells = pq.ParquetFile(path).read_row_group(group, columns=["image"]).column(0).to_pylist()
-            with self._lock:
-                self._groups[(path, group)] = cells
-                while len(self._groups) > self.keep:
-                    self._groups.popitem(last=False)
-        cell = cells[row_n - starts[group]]
-        return cell["bytes"] if isinstance(cell, dict) else cell
-
-
-_reader = LocatorReader()
-
-
-def open_locator(locator: str) -> str | bytes:
-    """Read an image back from where a source said it lives (a path, or the image's bytes)."""
-    return _reader.read(locator)
 
 
 def read_json(path: str, what: str = "file", error: type[Exception] = DataError):
@@ -131,13 +67,23 @@ def path_text(path: str | Path) -> str:
 def file_locator(path: Path) -> str:
     """'file:/abs/path', or for a name that is not UTF-8 'filebytes:' and its percent-encoded
     bytes, which open_locator turns back into the very same file name."""
-    from urllib.parse import quote_from_bytes
-
     raw = os.fsencode(str(path))
     try:
-        return f"file:{raw.decode('utf-8')}"
+        return str(Locator("file", (raw.decode("utf-8"),)))
     except UnicodeDecodeError:
-        return f"filebytes:{quote_from_bytes(raw, safe='/')}"
+        return str(Locator("filebytes", (quote_from_bytes(raw, safe="/"),)))
+
+
+def _open_file(loc: Locator, recent: Recent) -> str:
+    return loc.parts[0]
+
+
+def _open_filebytes(loc: Locator, recent: Recent) -> str:
+    return os.fsdecode(unquote_to_bytes(loc.parts[0]))
+
+
+register("file", "", _open_file)
+register("filebytes", "", _open_filebytes)
 
 
 def under(path: Path, root: Path) -> bool:

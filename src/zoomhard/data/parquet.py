@@ -13,11 +13,13 @@ import math
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import labels as L
 from .base import OUTSIDE_HINT, DataError, Item, file_locator, not_a_file, under
+from .locator import Locator, Recent, register
 
 
 def _label(value) -> int | None:
@@ -131,7 +133,7 @@ class ParquetSource:
                     if data is None and path:
                         yield self._file_item(f, image_id, labels, origin, path, reason)
                     else:
-                        yield Item(image_id, labels, origin, f"parquet:{f}#{row}",
+                        yield Item(image_id, labels, origin, str(Locator("parquet", (str(f), str(row)))),
                                    payload=data if data is not None else b"", unusable=reason)
                     row += 1
                     index += 1
@@ -139,3 +141,37 @@ class ParquetSource:
     def describe(self) -> dict:
         return {"spec": self.spec, "kind": "parquet", "files": [str(f) for f in self.files],
                 **({"allow_outside_root": True} if self.allow_outside_root else {}), "images": len(self)}
+
+
+def _open_row(loc: Locator, recent: Recent) -> bytes:
+    """The image bytes of `parquet:FILE#ROW`, its whole row group read once and kept: a group
+    holds up to hundreds of images and callers go through rows in data order."""
+    path, row = loc.parts
+    if not (row.isascii() and row.isdigit()):
+        raise DataError(f"row {row!r} is not a row number")
+    row_n = int(row)
+    try:
+        starts = recent.get(("rows", path), lambda: _group_starts(path))
+        if row_n >= starts[-1]:
+            raise DataError(f"row out of range (the file has {starts[-1]})")
+        group = int(np.searchsorted(starts, row_n, side="right")) - 1
+        cells = recent.get((path, group), lambda: pq.ParquetFile(path).read_row_group(group, columns=["image"])
+                           .column(0).to_pylist())
+    except FileNotFoundError:
+        raise DataError("no such parquet file") from None
+    except (OSError, pa.ArrowException, KeyError) as e:  # moved, damaged, or no image column
+        raise DataError(f"not a readable ImageNet-Hard parquet file ({e})") from None
+    cell = cells[row_n - starts[group]]
+    data = cell.get("bytes") if isinstance(cell, dict) else cell
+    if not isinstance(data, (bytes, bytearray)):
+        raise DataError("the row holds no image bytes")
+    return data
+
+
+def _group_starts(path: str) -> np.ndarray:
+    """The first row of each row group, and the number of rows last."""
+    meta = pq.ParquetFile(path).metadata
+    return np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+
+
+register("parquet", "#", _open_row)

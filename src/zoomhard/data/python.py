@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 
 from .. import labels as L
 from ..errors import DataArgumentError, UsageError
-from .base import Item
+from .base import Item, file_locator
 
 INPUTS = "inputs"  # folder of the run that keeps images given in memory
 
@@ -75,10 +75,10 @@ class PythonSource:
 
         for image_id, image, classes in self._entries:
             if isinstance(image, (str, os.PathLike)):
-                yield Item(image_id, classes, "", f"file:{Path(image).expanduser().resolve()}")
+                yield Item(image_id, classes, "", file_locator(Path(image).expanduser().resolve()))
                 continue
             data, ext = _encode(image) if isinstance(image, Image.Image) else (bytes(image), ".bin")
-            yield Item(image_id, classes, "", f"file:{self._keep(image_id, data, ext)}", payload=data)
+            yield Item(image_id, classes, "", file_locator(self._keep(image_id, data, ext)), payload=data)
 
     def _keep(self, image_id: str, data: bytes, ext: str) -> Path:
         """The image's copy under inputs/, named by a digest of its id (ids may hold '/' or '..')."""

@@ -7,7 +7,8 @@ import importlib.util
 from pathlib import Path
 from typing import Iterator
 
-from .base import DataError, Item
+from .base import DataError, Item, file_locator
+from .locator import Locator, Recent, register
 
 # (image id, package, file inside the package's data folder, acceptable ImageNet-1k indices)
 SAMPLES: tuple[tuple[str, str, str, tuple[int, ...]], ...] = (
@@ -35,7 +36,7 @@ class SamplesSource:
     auto_subset = None
 
     def __init__(self) -> None:
-        self._items = [Item(image_id, labels, package, f"file:{sample_path(package, rel)}")
+        self._items = [Item(image_id, labels, package, file_locator(sample_path(package, rel)))
                        for image_id, package, rel, labels in SAMPLES]
 
     def __len__(self) -> int:
@@ -84,10 +85,17 @@ class OffcentreSamplesSource(SamplesSource):
     spec = OFFCENTRE_SPEC
 
     def __init__(self) -> None:
-        self._items = [Item(image_id, labels, package, f"{OFFCENTRE_SPEC}:{image_id}")
+        self._items = [Item(image_id, labels, package, str(Locator(OFFCENTRE_SPEC, (image_id,))))
                        for image_id, package, rel, labels in SAMPLES]
         for _, package, rel, _ in SAMPLES:
             sample_path(package, rel)   # a missing package fails here, not at the first read
 
     def describe(self) -> dict:
         return {"spec": self.spec, "kind": "samples-offcentre", "images": len(self)}
+
+
+def _open_offcentre(loc: Locator, recent: Recent) -> bytes:
+    return offcentre_png(loc.parts[0])
+
+
+register(OFFCENTRE_SPEC, "", _open_offcentre)

@@ -62,10 +62,10 @@ def _thumbnail(locator: str, size: int = 112) -> str | None:
     from PIL import Image
 
     from ..crops import ImageDecodeError, decode_image
-    from ..data import DataError, open_locator
+    from ..data import DataError, read_locator
 
     try:
-        img = decode_image(open_locator(locator))
+        img = decode_image(read_locator(locator))
     except (ImageDecodeError, DataError, OSError):
         return None
     img.thumbnail((size, size), Image.BICUBIC)

@@ -243,7 +243,7 @@ def gallery_crops(run: LoadedRun, entries: list[dict], out: Path) -> None:
     from PIL import Image
 
     from ..crops import ImageDecodeError, decode_image, zoom_crop
-    from ..data import DataError, open_locator
+    from ..data import DataError, read_locator
     from ..grid import Zoom
 
     out.mkdir(parents=True, exist_ok=True)
@@ -251,7 +251,7 @@ def gallery_crops(run: LoadedRun, entries: list[dict], out: Path) -> None:
         old.unlink()
     for k, e in enumerate(entries):
         try:
-            img = decode_image(open_locator(e["locator"]))
+            img = decode_image(read_locator(e["locator"]))
         except (ImageDecodeError, DataError, OSError) as err:
             e["unreadable"] = str(err)
             continue
