@@ -215,7 +215,7 @@ def datasets_cmd(as_json):
         {"spec": "samples-offcentre", "what": "the same photos, each at a corner of a grey canvas twice its size"},
         {"spec": "PATH", "what": "a folder of wnid sub-folders, or images with labels.csv (image,labels[,origin])"},
         {"spec": "parquet:PATH_OR_GLOB", "what": "ImageNet-Hard layout: image{bytes,path}, label list, origin"},
-        {"spec": "hf:REPO[@REVISION][:SPLIT]", "what": "a Hugging Face dataset in that layout (needs a network)"},
+        {"spec": "hf:REPO[@REVISION][:SPLIT]", "what": "a Hugging Face dataset in that layout: a hub id (needs a network) or a local folder"},
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))

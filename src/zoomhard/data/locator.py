@@ -135,7 +135,7 @@ class LocatorReader:
             recent = self._recent.setdefault(loc.scheme, Recent(self.keep))
         try:
             return _SCHEMES[loc.scheme].open(loc, recent)
-        except DataError as e:
+        except (DataError, OSError) as e:
             raise DataError(f"{str(loc)!r}: {e}") from None
 
     def read(self, locator: str | Locator) -> bytes:
