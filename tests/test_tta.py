@@ -350,3 +350,70 @@ def test_gradient_methods_on_an_onnx_file_say_so(tmp_path, capsys):
     assert main(["tta", "-m", f"onnx:{onnx}", "-d", "samples", "--method", "memo-rrc", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "gradients" in err and "torch" in err
+
+
+# -- the shared setup: ReaL labels, normalisation, images that cannot be used ----------------------
+
+def _val_folder(folder):
+    """Three val-named photos whose original labels are wrong for the cat and the coffee, a file
+    that is no image, and a labels.csv row naming a file that is not there."""
+    folder.mkdir()
+    for i, rel in enumerate(["data/chelsea.png", "data/coffee.png", "data/camera.png"], start=1):
+        Image.open(sample_path("skimage", rel)).convert("RGB").save(folder / f"ILSVRC2012_val_{i:08d}.JPEG")
+    (folder / "ILSVRC2012_val_00000004.JPEG").write_bytes(b"\xff\xd8 not a jpeg after all")
+    (folder / "labels.csv").write_text("image,labels\nILSVRC2012_val_00000001.JPEG,1\nILSVRC2012_val_00000002.JPEG,2\n"
+                                       "ILSVRC2012_val_00000003.JPEG,872\nILSVRC2012_val_00000004.JPEG,3\n"
+                                       "ILSVRC2012_val_00000005.JPEG,4\n")
+    return folder
+
+
+def test_tta_scores_real_labels_and_records_images_it_cannot_use(tmp_path):
+    folder = _val_folder(tmp_path / "val")
+    real = tmp_path / "real.json"
+    real.write_text(json.dumps([[281, 282, 285], [], [872], [3], [4]]))
+    common = dict(model="lite0", data=str(folder), methods=("zoom-mean",), transforms="s256-r1c1", progress=False,
+                  workers=2)
+    plain = run_tta(TTAConfig(**common), log=lambda m: None)
+    both = run_tta(TTAConfig(**common, real_labels=str(real)), log=lambda m: None)
+    only = run_tta(TTAConfig(**common, real_labels=str(real), real_mode="real"), log=lambda m: None)
+    # the same images and predictions each time; only the labels they are scored against differ
+    assert [r["image_id"] for r in plain.images] == [r["image_id"] for r in both.images]
+    assert [r["baseline_top1"] for r in plain.images] == [r["baseline_top1"] for r in both.images]
+    assert (plain.results[0]["n"], plain.results[0]["baseline_top1"]) == (3, pytest.approx(1 / 3))
+    assert (both.results[0]["n"], both.results[0]["baseline_top1"]) == (3, pytest.approx(2 / 3))  # ReaL: the cat
+    assert both.images[0]["labels"] == [1, 281, 282, 285]
+    assert (only.results[0]["n"], only.results[0]["baseline_top1"]) == (2, 1.0)  # ReaL leaves the coffee unlabelled
+    assert only.skipped["ILSVRC2012_val_00000002.JPEG"] == "no ImageNet-1k label"
+    # one zoom transform, the standard one: zoom-mean is the baseline itself
+    assert all(r["zoom-mean_top1"] == r["baseline_top1"] for r in both.images)
+    # the file that is no image and the missing one are recorded with their reasons; the rest went on
+    for report in (plain, both, only):
+        assert {"ILSVRC2012_val_00000004.JPEG", "ILSVRC2012_val_00000005.JPEG"} <= set(report.skipped)
+    assert "image" in plain.skipped["ILSVRC2012_val_00000004.JPEG"]
+    assert "not found" in plain.skipped["ILSVRC2012_val_00000005.JPEG"] or "missing" in plain.skipped[
+        "ILSVRC2012_val_00000005.JPEG"]
+
+
+def test_tta_cli_takes_the_setup_options_sweep_and_bench_take(tmp_path, capsys):
+    folder = _val_folder(tmp_path / "val")
+    real = tmp_path / "real.json"
+    real.write_text(json.dumps([[281, 282, 285], [], [872], [3], [4]]))
+    args = ["tta", "-m", "lite0", "-d", str(folder), "--method", "zoom-max", "--transforms", "s256-r1c1",
+            "--real-labels", str(real), "--workers", "1", "--batch-size", "8", "--json", "--no-progress"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert (out["n"], out["baseline_top1"]) == (3, pytest.approx(2 / 3))
+    assert "skipped 2 of 5 images" in captured.err
+
+
+def test_memo_normalises_as_the_classifier_does(two_samples):
+    from zoomhard.config import Setup, open_classifier
+
+    cfg = TTAConfig(model="lite0", data=str(two_samples), methods=("memo-rrc",), backend="onnx",
+                    mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), progress=False)
+    classifier = open_classifier(cfg.setup)
+    assert classifier.backend == "onnxruntime" and classifier.preprocess.mean == (0.5, 0.5, 0.5)
+    runner = MemoRunner(cfg, None, classifier)
+    assert runner.mean.flatten().tolist() == [0.5, 0.5, 0.5] and runner.std.flatten().tolist() == [0.25] * 3
+    assert isinstance(cfg.setup, Setup) and cfg.setup.mean == (0.5, 0.5, 0.5)

@@ -116,7 +116,7 @@ def device_option(f):
 
 
 def batch_options(f):
-    """--batch-size and --workers: sweep and bench feed the model alike."""
+    """--batch-size and --workers: sweep, bench and tta feed the model alike."""
     f = click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 65536))(f)
     f = click.option("--workers", default=None, type=click.IntRange(1, 256),
                      help="Decode/resize threads [default: min(4, cores)].")(f)
@@ -378,28 +378,23 @@ def objectnet_labels(images, out):
 @click.option("--imagenet-c", is_flag=True,
               help="With --protocol study: the data is ImageNet-C (224-pixel images), whose test crop is "
                    "CenterCrop(224) alone, as MEMO's.")
+@batch_options
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True,
               help="Print {method, n, top1, baseline_top1, seconds_per_image, views, protocol}.")
-def tta(model, setup, methods, views, steps, lr, prior_strength, seed, transforms, imagenet_c, progress, as_json):
+def tta(model, setup, methods, views, steps, lr, prior_strength, seed, transforms, imagenet_c, batch_size, workers,
+        progress, as_json):
     """Test-time augmentation vs the standard crop: MEMO (AugMix or zoom-in views) and zoom ensembles."""
-    from dataclasses import fields
-
-    from .config import Setup
     from .study import views as study_views
     from .tta import TTAConfig, format_table, parse_methods, run_tta
 
     protocol = setup["protocol"]
     if imagenet_c and protocol != "study":
         raise click.UsageError("--imagenet-c goes with --protocol study (natively the baseline is the grid's standard crop)")
-    taken = {f.name for f in fields(TTAConfig)}
-    defaults = Setup(model=model, data=setup["data"])
-    unused = [name for name, value in setup.items() if name not in taken and value != getattr(defaults, name)]
-    if unused:
-        raise click.UsageError(f"tta does not take {', '.join('--' + n.replace('_', '-') for n in unused)} yet")
-    cfg = TTAConfig(model=model, methods=parse_methods(methods), **{k: v for k, v in setup.items() if k in taken},
-                    views=study_views(protocol, views), steps=steps, lr=lr, seed=seed, prior_strength=prior_strength,
-                    transforms=transforms, progress=progress, imagenet_c=imagenet_c)
+    cfg = TTAConfig(model=model, methods=parse_methods(methods), **setup, views=study_views(protocol, views),
+                    steps=steps, lr=lr, seed=seed, prior_strength=prior_strength, transforms=transforms,
+                    batch_size=batch_size, progress=progress, imagenet_c=imagenet_c,
+                    **({"workers": workers} if workers else {}))
     report = run_tta(cfg, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(report.results[0] if len(report.results) == 1 else report.results))

@@ -5,9 +5,11 @@
     zoom-mean     mean softmax over zoom transforms (default: the grid's zoom-in part)
     zoom-max      max softmax over the same transforms
 
-Every image is decoded once and its standard crop cut once: the zoom grid's s256-r1c1 natively,
-MEMO's test crop (Resize(256) bilinear + CenterCrop(224); ImageNet-C: CenterCrop(224)) under
---protocol study. The baseline and MEMO's final prediction see that crop; all methods see the
+Every image is decoded once, in worker threads ahead of the model (zoomhard.pipeline), and its
+standard crop cut once: the zoom grid's s256-r1c1 natively, MEMO's test crop (Resize(256)
+bilinear + CenterCrop(224); ImageNet-C: CenterCrop(224)) under --protocol study. Model, data,
+labels (ReaL included) and normalisation come from the same `Setup` as sweep's and bench's; an
+image that cannot be used is recorded with its reason and the run goes on. The baseline and MEMO's final prediction see that crop; all methods see the
 same images. Randomness is per image (seed, image id), and MEMO puts
 the weights back after every image, so no image changes another's result and the order of the
 images does not matter. Seconds per image count a method's own work (views or crops, model
@@ -16,6 +18,7 @@ calls, the update), not the shared decoding.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -23,13 +26,15 @@ from typing import Callable
 import numpy as np
 
 from .. import study
-from ..crops import ImageDecodeError, decode_image, zoom_crop, zoom_crops
-from ..data import DataError, open_source
+from ..config import Setup, Stats, open_classifier, open_data
+from ..crops import zoom_crop, zoom_crops
+from ..data import DataError
 from ..errors import UsageError
 from ..grid import ZoomGrid
-from ..models import Classifier, ModelError, load_classifier, load_model, parse_spec
+from ..models import Classifier, ModelError, load_model, parse_spec
 from ..models.base import TorchClassifier
 from ..models.weights import weights_note
+from ..pipeline import prefetch
 from ..protocols import ClassSpace, choice_logits, class_space, masked_softmax, score
 from .zoom import ensemble, parse_transforms
 
@@ -62,12 +67,24 @@ class TTAConfig:
     prior_strength: float = 16       # BN test-time prior; negative: plain running statistics
     transforms: str | None = None    # zoom-mean / zoom-max: ids or analysis.json[:K]
     batch_size: int = 64             # crops per classifier call (zoom methods)
+    workers: int = min(4, os.cpu_count() or 1)  # decoding threads
     backend: str = "auto"
     device: str = "auto"
     progress: bool = True
     grid: ZoomGrid = field(default_factory=ZoomGrid)
     protocol: str = "native"         # "study": MEMO's test crop for the baseline and MEMO, fp32
     imagenet_c: bool = False         # study: ImageNet-C's test crop, CenterCrop(224) alone
+    real_labels: str | None = None   # ReaL labels JSON (protocols.RelabelledSource)
+    real_mode: str = "original+real"
+    clip_norm: str | None = None     # open_clip: "clip" | "imagenet"; None: the protocol's, as sweep's
+    mean: Stats | None = None        # override the model's normalisation
+    std: Stats | None = None
+    allow_outside_root: bool = False  # read files a dataset names outside its own folder
+
+    @property
+    def setup(self) -> Setup:
+        """The model, data and protocol part, as sweep and bench take it too."""
+        return Setup.of(self)
 
 
 @dataclass
@@ -81,8 +98,10 @@ class MemoRunner:
     """The torch side: one module, its normalisation on its device, one Memo per view kind."""
 
     def __init__(self, cfg: TTAConfig, members: np.ndarray | None, classifier: Classifier | None = None):
-        """`classifier`: a torch classifier already loaded for the rest of the run, whose module
-        MEMO then adapts (and restores) rather than holding a second copy of the weights."""
+        """`classifier`: the run's classifier. A torch one lends its module, which MEMO then
+        adapts (and restores) rather than holding a second copy of the weights; another (ONNX
+        Runtime) has the module loaded beside it. Either way MEMO normalises as the classifier
+        does (--mean/--std, --clip-norm)."""
         import torch
 
         from .memo import Memo
@@ -94,6 +113,8 @@ class MemoRunner:
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             module, preprocess = load_model(cfg.model, cfg.weights)
+            if classifier is not None:
+                preprocess = classifier.preprocess
         self.torch, self.device, self.cfg = torch, device, cfg
         # channels_last: the convolutions' forward and backward run about 1.3x faster on CPU too
         self.module = module.to(device).float().to(memory_format=torch.channels_last)
@@ -125,7 +146,7 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     if cfg.views < 1:
         raise UsageError("--views must be at least 1")
     zooms = parse_transforms(cfg.transforms, cfg.grid) if any(m.startswith("zoom") for m in methods) else []
-    source = open_source(cfg.data, labels=cfg.labels)
+    source = open_data(cfg.setup)
 
     gradient = [m for m in methods if m in GRADIENT_METHODS]
     if gradient and parse_spec(cfg.model)[0] == "onnx":
@@ -133,8 +154,7 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
                          "has no torch module; use the model's torch spec (lite0, torchvision:NAME, timm:NAME)")
     if gradient and cfg.backend == "onnx":
         log(f"{', '.join(gradient)} needs gradients: it runs the torch model; --backend onnx serves the rest")
-    classifier = load_classifier(cfg.model, cfg.weights, cfg.backend, cfg.device, crop=cfg.grid.crop,
-                                 fp32=study.fp32(cfg.protocol))
+    classifier = open_classifier(cfg.setup, crop=cfg.grid.crop, clip_norm=study.clip_norm(cfg.protocol, None))
     weights_note(classifier.weights, log)
     space = class_space(cfg.subset, source, classifier.num_classes)
     memo = MemoRunner(cfg, space.members, classifier) if gradient else None
@@ -144,17 +164,12 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     skipped: dict[str, str] = {}
     bar = _progress(len(source), cfg.progress)
     try:
-        for item in source:
+        for p in prefetch(source, lambda img: (img, standard_crop(img)), cfg.workers):
             bar.update(1)
-            if not item.labels:
-                skipped[item.image_id] = "no ImageNet-1k label"
+            if not p.ok:
+                skipped[p.item.image_id] = p.reason
                 continue
-            try:
-                img = decode_image(item.read())
-            except ImageDecodeError as e:
-                skipped[item.image_id] = str(e)
-                continue
-            standard = standard_crop(img)
+            item, (img, standard) = p.item, p.data
             base = score(classifier.logits(standard[None]), item.labels, space.allowed, space.groups)
             row = {"image_id": item.image_id, "labels": list(item.labels),
                    "baseline_top1": int(base["top1"][0]), "baseline_correct": bool(base["correct"][0])}
