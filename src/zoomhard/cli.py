@@ -17,6 +17,7 @@ import click
 
 from .errors import ZoomhardError
 from .grid import ZoomGrid
+from .models.registry import model_help
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -144,7 +145,7 @@ def sweep_options(f):
 
 
 @cli.command()
-@click.option("--model", "-m", required=True, help="lite0, torchvision:NAME, timm:NAME, onnx:PATH (see `zoomhard models`).")
+@click.option("--model", "-m", required=True, help=model_help())
 @setup_options
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run folder (resumed if it exists).")
 @grid_options
@@ -201,7 +202,7 @@ def models_cmd(as_json):
         return
     width = max(len(r["spec"]) for r in rows) + 2
     for r in rows:
-        click.echo(f"{r['spec']:<{width}}weights: {r['weights']}")
+        click.echo(f"{r['spec']:<{width}}{r['what']}; weights: {r['weights']}")
 
 
 @cli.command("datasets")
@@ -300,7 +301,8 @@ def compare(runs, paper, paper_dataset, as_json):
 
 @cli.command()
 @click.option("--model", "-m", "models", required=True, multiple=True,
-              help="A model spec (repeatable, or several joined by commas), or a file of 'SPEC [WEIGHTS]' lines.")
+              help="A model spec (repeatable, or several joined by commas), or a file of 'SPEC [WEIGHTS]' lines: "
+                   + model_help())
 @setup_options
 @batch_options
 @click.option("--predictions", type=click.Path(dir_okay=False), help="Write per-image predictions to this CSV.")
@@ -361,7 +363,7 @@ def objectnet_labels(images, out):
 
 
 @cli.command()
-@click.option("--model", "-m", required=True, help="lite0, torchvision:NAME, timm:NAME (MEMO needs a torch model).")
+@click.option("--model", "-m", required=True, help=model_help("MEMO needs a torch model, not onnx:PATH"))
 @setup_options
 @click.option("--method", "methods", required=True,
               help="Comma-separated: memo-augmix, memo-rrc, zoom-mean, zoom-max.")
@@ -432,7 +434,7 @@ def reproduce(study_file, out, engine, ray_address, dry_run, progress):
 
 @cli.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--model", "-m", required=True, help="lite0, torchvision:NAME, timm:NAME, onnx:PATH (see `zoomhard models`).")
+@click.option("--model", "-m", required=True, help=model_help())
 @click.option("--label", "-l", "label", metavar="L",
               help="The right classes, comma-separated: indices, wnids or names ('tabby,tiger cat'). "
                    "Without: what the image can be seen as.")

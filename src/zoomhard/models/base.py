@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -10,6 +12,11 @@ from ..errors import ModelError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PREPROCESS_KEY = "zoomhard.preprocess"  # ONNX metadata entry holding a Preprocess as JSON
+
+
+def cache_dir() -> Path:
+    """Where ONNX exports and CLIP text heads are kept between runs (ZOOMHARD_CACHE)."""
+    return Path(os.environ.get("ZOOMHARD_CACHE", Path.home() / ".cache" / "zoomhard"))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..net import hf_offline, require_network
-from .base import IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess
+from .base import IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess, cache_dir
+from .weights import apply_weights
 
 CLIP_NORMS = ("clip", "imagenet")
 
@@ -130,8 +131,6 @@ def text_classifier(model, tokenizer, classnames, templates, batch_classes: int 
 def cached_text_classifier(model, tokenizer, arch: str, weights_key: str, classnames, templates):
     import torch
 
-    from .registry import cache_dir
-
     key = hashlib.sha256(json.dumps([arch, weights_key, list(classnames), list(templates)]).encode()).hexdigest()[:16]
     path = cache_dir() / "clip" / f"{arch.replace('/', '_')}-{key}.pt"
     if path.exists():
@@ -201,9 +200,7 @@ def build_open_clip(name: str, weights: str | None):
                              f"{str(e).splitlines()[0][:200]}); pass --weights PATH") from None
         weights_key = f"{arch}/{tag}"
     else:
-        from .registry import _apply_weights
-
-        model = _apply_weights(open_clip.create_model(arch, pretrained=None), weights, spec)
+        model = apply_weights(open_clip.create_model(arch, pretrained=None), weights, spec)
         weights_key = _file_digest(weights)
     model.eval()
     try:

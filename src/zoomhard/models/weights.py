@@ -1,4 +1,5 @@
-"""Which weights a model spec loads: torchvision's weights tags and the published checksums.
+"""Which weights a model spec loads: a local state dict (--weights FILE), torchvision's weights
+tags and the published checksums.
 
 `torchvision:NAME.TAG` picks torchvision's weights by tag (`torchvision:resnet50.IMAGENET1K_V1`);
 a bare `torchvision:NAME` loads its DEFAULT, and the tag it resolves to is recorded. torchvision
@@ -98,3 +99,32 @@ def weights_record(spec: str, weights: str | None = None) -> dict:
                              f"torchvision's {arch} {record['tag']} file ({os.path.basename(member.url)}); "
                              "a re-saved state dict differs too, but these may not be the tag's weights")
     return record
+
+
+def load_state_dict(path: str) -> dict:
+    """A local --weights file as a state dict: a bare one, or one under 'state_dict' / 'model' /
+    'model_state_dict' (training checkpoints), 'module.' prefixes (DataParallel) dropped."""
+    import torch
+
+    if not Path(path).is_file():
+        raise ModelError(f"--weights {path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a file that is not a state dict
+        raise ModelError(f"--weights {path}: not a loadable state dict ({e})") from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ModelError(f"--weights {path}: expected a state dict, found {type(state).__name__}")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def apply_weights(module, weights: str, spec: str):
+    """`module` with the --weights file loaded; a file of another architecture is one ModelError."""
+    try:
+        module.load_state_dict(load_state_dict(weights))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ModelError(f"--weights {weights} does not fit {spec}: {first}") from None
+    return module
