@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..errors import ZoomhardError
 from ..store import write_csv
 from .study import Cell, StudyError, grid
 
@@ -37,13 +38,9 @@ class Engine:
 
 
 def user_errors() -> tuple[type[Exception], ...]:
-    """A cell's failure that is the user's to fix (data missing, weights offline): its message is
-    the whole reason; anything else also keeps its traceback."""
-    from ..data import DataError
-    from ..models import ModelError
-    from ..store import RunError
-
-    return DataError, ModelError, RunError, ValueError, FileNotFoundError, OSError
+    """A cell's failure that is the user's to fix (data missing, weights offline, a disk full):
+    its message is the whole reason; anything else also keeps its traceback."""
+    return ZoomhardError, OSError
 
 
 def _run_options(cell: Cell) -> dict:
