@@ -1,4 +1,5 @@
-"""What sweep, bench and tta share about a run's model, data and protocol: one frozen `Setup`.
+"""What sweep, bench and tta share about a run's model, data and protocol: one frozen `Setup`;
+and a sweep's whole config, `SweepConfig`, which every sweep engine takes.
 
     Setup -> open_data()        the images, relabelled with ReaL labels when asked
           -> open_classifier()  the model with its normalisation (--mean/--std, --clip-norm,
@@ -11,10 +12,12 @@ same in every command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import os
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from .data import Source, open_source
+from .grid import ZoomGrid
 from .models import Classifier, Preprocess, load_classifier
 from .protocols import RelabelledSource
 
@@ -45,6 +48,42 @@ class Setup:
 
 
 SETUP_FIELDS = tuple(f.name for f in fields(Setup))
+
+
+@dataclass
+class SweepConfig:
+    model: str
+    data: str
+    out: str
+    weights: str | None = None
+    labels: str | None = None         # labels CSV for a plain folder of images
+    grid: ZoomGrid = field(default_factory=ZoomGrid)
+    subset: str = "auto"              # auto: the class folders present (the study's rule)
+    batch_size: int = 64              # crops per model call; batches span images
+    workers: int = min(4, os.cpu_count() or 1)  # decode + resize threads
+    backend: str = "auto"
+    device: str = "auto"
+    mean: tuple[float, ...] | None = None  # override the model's normalisation
+    std: tuple[float, ...] | None = None
+    resize: str = "auto"              # pil | device (torch on the model's device); auto: device on CUDA
+    shard: tuple[int, int] | None = None  # (k, n): only images k, k + n, k + 2n, ... of the source
+    until_correct: bool = False       # stop at each image's first correct transform
+    order: str | None = None          # analysis.json whose min_cover orders --until-correct
+    flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
+    progress: bool = True
+    child: bool = False               # a per-GPU worker process: no run.json, no progress bar
+    real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
+    real_mode: str = "original+real"
+    clip_norm: str | None = None      # open_clip: "clip" | "imagenet"; None: the protocol's (zoomhard.study)
+    protocol: str = "native"          # "study": the authors' setup (see zoomhard.study)
+    engine: str = "local"             # local | ray (zoomhard.engines)
+    ray_address: str | None = None    # join this Ray cluster; None: start a local one
+    allow_outside_root: bool = False  # read files a dataset names outside its own folder
+
+    @property
+    def setup(self) -> Setup:
+        """The model, data and protocol part, as bench and tta take it too."""
+        return Setup.of(self)
 
 
 def open_data(setup: Setup) -> Source:

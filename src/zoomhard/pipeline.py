@@ -46,13 +46,18 @@ class Prepared:
         return iter((self.item, self.data, self.size if self.ok else self.reason))
 
 
+def unusable_reason(item: Item) -> str | None:
+    """Why an item cannot be swept before its file is read (nothing to read, no label to score
+    against), or None."""
+    return item.unusable or (None if item.labels else NO_LABEL)
+
+
 def prepare_item(item: Item, make: Callable) -> Prepared:
     """Decode one image in a worker and make what the model side needs of it (its grid crops,
     its RGB array, an eval crop). One image's failure never ends a run: it becomes the reason."""
-    if item.unusable:
-        return Prepared(item, reason=item.unusable)
-    if not item.labels:
-        return Prepared(item, reason=NO_LABEL, unlabelled=True)
+    reason = unusable_reason(item)
+    if reason:
+        return Prepared(item, reason=reason, unlabelled=not item.unusable)
     try:
         img = decode_image(item.read())
         return Prepared(item, make(img), img.size)

@@ -1,9 +1,31 @@
-"""Ways to run a sweep other than the local one (`zoomhard.sweep.run_sweep`).
+"""Ways to run a sweep, looked up by name (`--engine`, `zoomhard.sweep(engine=...)`).
 
-    local   threads on this machine (zoomhard.sweep)
+    local   threads on this machine (zoomhard.engines.local)
     ray     a Ray Data pipeline on a Ray cluster, or on a local one (zoomhard.engines.ray)
 
-Every engine writes the same run folder: same rows, same top-1, resumable by any other.
+Every engine takes (SweepConfig, log, source=None, classifier=None), returns the run's summary
+and writes the same run folder through a zoomhard.session.Session: same rows, same top-1,
+resumable by any other. An engine's module is imported only when it runs.
 """
 
-ENGINES = ("local", "ray")
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Callable
+
+from ..errors import UsageError
+
+# name -> (module, function) of the engine
+_ENGINES: dict[str, tuple[str, str]] = {
+    "local": ("zoomhard.engines.local", "run_local"),
+    "ray": ("zoomhard.engines.ray", "run_ray_sweep"),
+}
+ENGINES = tuple(_ENGINES)
+
+
+def engine(name: str) -> Callable[..., dict]:
+    """The run function of the engine called `name`; an unknown name lists the choices."""
+    if name not in _ENGINES:
+        raise UsageError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    module, function = _ENGINES[name]
+    return getattr(import_module(module), function)

@@ -1,9 +1,10 @@
 """The sweep as a Ray Data pipeline, on a Ray cluster or on a local one.
 
     driver: source items not yet done, in waves -> ray.data
-        -> decode + cut crops          CPU tasks, one image each (zoomhard.sweep.prepare_item)
+        -> decode + cut crops          CPU tasks, one image each (zoomhard.pipeline.prepare_item)
         -> classify                    actor pool: one model per GPU, or per CPU slot
-    driver: logits -> scores -> the same Parquet parts as the local engine (RunStore)
+    driver: logits -> the session (zoomhard.session): scores, flushes, errors, progress, as the
+            local engine's -> the same Parquet parts
 
 Only the driver writes, each image once, so the run folder is the local engine's: resumable by
 either engine. A killed actor is restarted and its unfinished batch retried (Ray's actor fault
@@ -16,21 +17,22 @@ import json
 import logging
 import math
 import os
-import time
 from dataclasses import replace
 from functools import partial
 from typing import Callable, Iterator
 
 import numpy as np
 
+from ..config import SweepConfig
 from ..crops import grid_crops
-from ..data import Item
+from ..data import Item, Source
 from ..errors import UsageError
 from ..grid import ZoomGrid
-from ..store import RunError, RunStore
+from ..models import Classifier
+from ..pipeline import ImageCrops, prepare_item, unusable_reason
 from ..protocols import class_space, resolve_subset
-from ..sweep import (NO_LABEL, ImageCrops, SweepConfig, _progress, done_before, end_session, prediction_tables,
-                     prepare_item, run_classifier, run_identity, run_source, write_summary)
+from ..session import Session, run_classifier, run_source
+from ..store import RunError, RunStore
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
 # The driver hands the cluster the images in waves of at most this many, or this many bytes.
@@ -58,13 +60,12 @@ def _crop_batch(batch: dict, grid: ZoomGrid) -> dict:
     for i in range(len(batch["image_id"])):
         item = Item(str(batch["image_id"][i]), tuple(int(v) for v in batch["labels"][i]), str(batch["origin"][i]),
                     str(batch["locator"][i]), bytes(batch["payload"][i]) or None)
-        _, crops, info = prepare_item(item, partial(grid_crops, grid=grid))
-        ok = crops is not None
+        p = prepare_item(item, partial(grid_crops, grid=grid))
         out["image_id"].append(item.image_id)
-        out["width"].append(info[0] if ok else 0)
-        out["height"].append(info[1] if ok else 0)
-        out["error"].append("" if ok else str(info))
-        out["crops"].append(crops if ok else np.zeros((n, c, c, 3), np.uint8))
+        out["width"].append(p.size[0] if p.ok else 0)
+        out["height"].append(p.size[1] if p.ok else 0)
+        out["error"].append(p.reason or "")
+        out["crops"].append(p.data if p.ok else np.zeros((n, c, c, 3), np.uint8))
     return {"image_id": np.array(out["image_id"], dtype=object), "width": np.array(out["width"], np.int32),
             "height": np.array(out["height"], np.int32), "error": np.array(out["error"], dtype=object),
             "crops": np.stack(out["crops"])}
@@ -163,8 +164,12 @@ def plan_actors(cluster: dict, device: str) -> dict:
             "crop_cpus": crop_cpus, "device": "cpu"}
 
 
-def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
-    """zoomhard.sweep.run_sweep on Ray: the same run folder, the same rows, resumable by either."""
+def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Source | None = None,
+                  classifier: Classifier | None = None) -> dict:
+    """zoomhard.sweep.run_sweep on Ray: the same run folder, the same rows, resumable by either.
+    The cluster builds its own model and source from the specs: Python objects cannot travel."""
+    if source is not None or classifier is not None:
+        raise UsageError("engine='ray' needs a model spec and a data spec, not Python objects")
     ray = import_ray()
     if cfg.until_correct or cfg.shard:
         raise UsageError("--until-correct and --shard run on the local engine; Ray shards the images itself")
@@ -181,15 +186,10 @@ def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict:
     try:
         plan = plan_actors(ray.cluster_resources(), cfg.device)
         store = RunStore(cfg.out, log=log)
-        store.open({
-            **run_identity(cfg, source, space),
-            "classifier": described,
-            "resize": "pil",
-            "batch_size": cfg.batch_size,
-            "order": None,
-        }, session={"engine": {"name": "ray", "address": cfg.ray_address, **plan}})
         try:
-            return _sweep(ray, cfg, source, store, (space.allowed, space.groups), plan, log)
+            session = Session.open(cfg, store, source, space, log, described, resize="pil",
+                                   session={"engine": {"name": "ray", "address": cfg.ray_address, **plan}})
+            return _sweep(ray, session, plan)
         finally:
             store.close()
     finally:
@@ -246,37 +246,24 @@ def _waves(items: Iterator[Item]) -> Iterator[list[Item]]:
         yield wave
 
 
-def _sweep(ray, cfg: SweepConfig, source, store: RunStore, space: tuple, plan: dict, log) -> dict:
-    skip = done_before(cfg, store, source, log)
-    started, images_done, errors, crops_done = time.time(), 0, 0, 0
-    bar = _progress(len(source), 0, cfg.progress)
+def _sweep(ray, session: Session, plan: dict) -> dict:
+    cfg, store = session.cfg, session.store
+    session.start(len(session.source))
     todo: dict[str, Item] = {}
-    finished: list[ImageCrops] = []
-    last_flush = time.time()
     described = None
 
-    def flush() -> None:
-        nonlocal finished, last_flush
-        if finished:
-            store.write_part(*prediction_tables(finished, cfg.grid, *space))
-            finished = []
-        last_flush = time.time()
-
     def pending() -> Iterator[Item]:
-        """The source in one pass: images already done only move the progress bar."""
-        nonlocal errors
+        """Each image once; one with nothing to read or to score against is recorded without a
+        trip to the cluster."""
         seen: set[str] = set()
-        for it in source:
-            if it.image_id in skip:
-                bar.update(1)
-            elif it.image_id not in seen:
+        for it in session.pending(session.source):
+            if it.image_id not in seen:
                 seen.add(it.image_id)
-                if it.labels and not it.unusable:
+                reason = unusable_reason(it)
+                if reason:
+                    session.unusable(it.image_id, reason)
+                else:
                     yield it
-                else:  # nothing to read or to score against: recorded without a trip to the cluster
-                    store.record_error(it.image_id, it.unusable or NO_LABEL)
-                    errors += 1
-                    bar.update(1)
 
     try:
         # One Ray Data pipeline per wave: the driver never holds (nor puts in the object store)
@@ -293,23 +280,17 @@ def _sweep(ray, cfg: SweepConfig, source, store: RunStore, space: tuple, plan: d
                     if item is None:  # already written this session: never twice
                         continue
                     if batch["error"][i]:
-                        store.record_error(item.image_id, str(batch["error"][i]))
-                        errors += 1
+                        session.unusable(item.image_id, str(batch["error"][i]))
                     else:
-                        finished.append(ImageCrops(item, (int(batch["width"][i]), int(batch["height"][i])), None,
-                                                   batch["logits"][i], 0))
-                        images_done += 1
-                        crops_done += len(cfg.grid)
-                    bar.update(1)
-                bar.set_postfix(crops_s=f"{crops_done / max(time.time() - started, 1e-9):.0f}", refresh=False)
-                if time.time() - last_flush > cfg.flush_seconds:
-                    flush()
+                        size = (int(batch["width"][i]), int(batch["height"][i]))
+                        session.finished([ImageCrops(item, size, None, batch["logits"][i], 0)])
+                        session.crops += len(cfg.grid)
+                session.show_speed()
+                session.flush_due()
             if todo:
                 break
     finally:
-        flush()  # whatever completed is kept, even on Ctrl-C
-        bar.close()
-        end_session(store, started, images_done, errors, crops_done)
+        session.close()  # whatever completed is kept, even on Ctrl-C
     if todo:
         raise RunError(f"the Ray pipeline ended without {len(todo)} images; run the same command again to resume")
-    return write_summary(store, cfg.grid)
+    return session.summary()
