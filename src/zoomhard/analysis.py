@@ -1,4 +1,5 @@
-"""Pure functions over a predictions table (store.PREDICTIONS). Nothing here reads files.
+"""Pure functions over a predictions table (store.PREDICTIONS), and `Analysis`, their typed
+result: what analysis.json holds. Nothing here reads files but `read_min_cover`.
 
 Everything starts from the correctness matrix: one row per image, one column per transform of
 the grid in canonical order (scale, row, col), True where that transform's top-1 is right.
@@ -7,7 +8,7 @@ the grid in canonical order (scale, row, col), True where that transform's top-1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +16,8 @@ import pyarrow.compute as pc
 
 from .errors import UsageError
 from .grid import Zoom, ZoomGrid
+
+TOP_K = 36   # the study's "36 crops": the first 36 transforms of the greedy min-cover
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,7 @@ def disentangle_cover(c: Correctness, grid: ZoomGrid, cover: "Cover") -> dict:
     return disentangle(c, grid, cover_mask(c, cover))
 
 
-def cover_histograms(c: Correctness, grid: ZoomGrid, cover: Cover, k: int = 36) -> dict:
+def cover_histograms(c: Correctness, grid: ZoomGrid, cover: Cover, k: int = TOP_K) -> dict:
     """Where the first k transforms of the cover sit: counts per anchor (rows x cols) and per scale."""
     loc = np.zeros((grid.rows, grid.cols), dtype=np.int64)
     by_scale = {s: 0 for s in grid.scales}
@@ -287,7 +290,12 @@ GRID_WIDE = ("per_anchor", "per_anchor_cover", "per_scale", "center_per_scale", 
              "cover_curve", "disentangle", "disentangle_cover")
 
 
-def analyze(c: Correctness, grid: ZoomGrid, top_k: int = 36, partial: bool | None = None) -> dict:
+def top_k_keys(k: int = TOP_K) -> tuple[str, str]:
+    """analysis.json's keys of the first k of the cover: its upper bound and its histograms."""
+    return f"top{k}_upper_bound", f"top{k}_histograms"
+
+
+def analyze(c: Correctness, grid: ZoomGrid, top_k: int = TOP_K, partial: bool | None = None) -> dict:
     """Everything of analysis.json that follows from the matrix alone (fractions in [0, 1]).
 
     `partial` (default: some image lacks some transform) keeps only what stays exact: the
@@ -296,6 +304,7 @@ def analyze(c: Correctness, grid: ZoomGrid, top_k: int = 36, partial: bool | Non
     every image has it (else None). Every quantity of GRID_WIDE and the top-k ones are None.
     """
     partial = is_partial(c) if partial is None else partial
+    bound_key, histograms_key = top_k_keys(top_k)
     out = {
         "n_images": len(c.image_ids),
         "n_transforms": len(c.zooms),
@@ -307,7 +316,7 @@ def analyze(c: Correctness, grid: ZoomGrid, top_k: int = 36, partial: bool | Non
         "unsolved": _frac(~c.matrix.any(axis=1)),
     }
     if partial:
-        return {**out, **dict.fromkeys(GRID_WIDE), f"top{top_k}_upper_bound": None, f"top{top_k}_histograms": None}
+        return {**out, **dict.fromkeys(GRID_WIDE), bound_key: None, histograms_key: None}
     cover = min_cover(c)
     return {
         **out,
@@ -318,10 +327,10 @@ def analyze(c: Correctness, grid: ZoomGrid, top_k: int = 36, partial: bool | Non
         "min_cover": [c.zooms[j].id for j in cover.picks],
         "min_cover_new": cover.new,
         "cover_curve": cover.accuracy(),
-        f"top{top_k}_upper_bound": cover.upper_bound_of_first(top_k),
+        bound_key: cover.upper_bound_of_first(top_k),
         "disentangle": disentangle(c, grid),
         "disentangle_cover": disentangle_cover(c, grid, cover),
-        f"top{top_k}_histograms": cover_histograms(c, grid, cover, top_k),
+        histograms_key: cover_histograms(c, grid, cover, top_k),
     }
 
 
@@ -371,3 +380,197 @@ def values(table: pa.Table, c: Correctness, grid: ZoomGrid, column: str, fill=0,
     out = np.full(c.matrix.shape, fill, dtype=v.dtype)
     out[img[keep], lay.transform[keep]] = v[keep]
     return out
+
+
+# -- analysis.json, typed -----------------------------------------------------------------------
+
+# 2: partial, evaluated, per_anchor_cover, disentangle_cover; 3: top_k (the k of the top-k keys).
+# Analysis.from_dict reads every version; an older file lacks only what came later.
+ANALYSIS_VERSION = 3
+
+
+@dataclass(frozen=True)
+class ScaleGroup:
+    """One group of `disentangle`: its scales, their upper bound, and the share of all images
+    that only this group solves."""
+    scales: list[int]
+    upper_bound: float
+    exclusive: float
+
+
+@dataclass(frozen=True)
+class Disentangled:
+    """Upper bounds of zoom-in (scale > crop), zoom-out (< crop) and scale == crop alone."""
+    crop: int
+    zoom_in: ScaleGroup
+    zoom_out: ScaleGroup
+    crop_scale: ScaleGroup
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Disentangled":
+        groups = {f.name: ScaleGroup(**d[f.name]) for f in fields(cls) if f.name != "crop"}
+        return cls(crop=d["crop"], **groups)
+
+    def to_dict(self) -> dict:
+        return {"crop": self.crop, **{f.name: vars(getattr(self, f.name)) for f in fields(self) if f.name != "crop"}}
+
+
+@dataclass(frozen=True)
+class CoverHistograms:
+    """Where the first k transforms of the cover sit: counts per anchor (rows x cols) and per scale."""
+    k: int
+    location: list[list[int]]
+    scale: dict[int, int]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CoverHistograms":
+        return cls(d["k"], d["location"], {int(s): n for s, n in d["scale"].items()})
+
+    def to_dict(self) -> dict:
+        return {"k": self.k, "location": self.location, "scale": {str(s): n for s, n in self.scale.items()}}
+
+
+@dataclass
+class Framing:
+    """One transform of a gallery image: its top-1 class and probability, and its crop's file
+    (relative to the run folder) once cut."""
+    transform: str
+    top1: int
+    name: str
+    prob: float
+    crop: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if v is not None or k != "crop"}
+
+
+@dataclass
+class GalleryEntry:
+    """An image fixed by zoom: the standard crop's wrong answer beside the best zoom's right one;
+    `unreadable` says why its crops could not be cut."""
+    image_id: str
+    labels: list[str]
+    origin: str
+    locator: str
+    standard: Framing
+    best: Framing
+    unreadable: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GalleryEntry":
+        return cls(**{**d, "standard": Framing(**d["standard"]), "best": Framing(**d["best"])})
+
+    def to_dict(self) -> dict:
+        out = {**vars(self), "standard": self.standard.to_dict(), "best": self.best.to_dict()}
+        if self.unreadable is None:
+            del out["unreadable"]
+        return out
+
+
+def _maybe(convert, value):
+    return None if value is None else convert(value)
+
+
+def _scale_map(d: dict) -> dict[int, float]:
+    return {int(s): float(v) for s, v in d.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Analysis:
+    """analysis.json as typed attributes (fractions in [0, 1]); `to_dict()` gives the JSON form
+    and `from_dict()` reads it back, from this or any earlier ANALYSIS_VERSION.
+
+    A partial run (--until-correct) has None for every grid-wide quantity (GRID_WIDE) and the
+    top-k ones. `figures` and `gallery` are there once `zoomhard analyze` wrote them. Keys of a
+    newer analysis that this class does not name are kept in `extra` and read as attributes too."""
+
+    analysis_version: int = ANALYSIS_VERSION
+    run: str | None = None
+    fingerprint: str | None = None                   # names the predictions parts it was computed from
+    model: str | None = None
+    data: dict | None = None
+    subset: dict | None = None
+    grid: ZoomGrid
+    n_images: int
+    n_transforms: int
+    partial: bool = False
+    evaluated: float = 1.0                           # share of the grid that holds a prediction
+    standard: Zoom                                   # the standard crop (s256-r1c1 on the study's grid)
+    standard_top1: float | None                      # None: not evaluated for every image (partial)
+    upper_bound: float                               # some transform is right
+    unsolved: float                                  # no transform is right
+    per_anchor: list[list[float]] | None = None      # rows x cols, row 0 = top: some scale at that anchor
+    per_anchor_cover: list[list[float]] | None = None   # the same over the cover's transforms only
+    per_scale: dict[int, float] | None = None        # some anchor at that scale is right
+    center_per_scale: dict[int, float] | None = None   # the centre anchor alone at that scale
+    min_cover: list[Zoom] | None = None              # the greedy cover, in pick order
+    min_cover_new: list[int] | None = None           # images each pick newly covers
+    cover_curve: list[float] | None = None           # accuracy of the first k picks, k = 1 ..
+    top_k: int = TOP_K                               # the k of the study's "36 crops"
+    top_k_upper_bound: float | None = None           # accuracy of the cover's first top_k picks
+    disentangle: Disentangled | None = None
+    disentangle_cover: Disentangled | None = None    # over the cover's transforms only
+    top_k_histograms: CoverHistograms | None = None  # where the first top_k picks sit
+    figures: dict[str, str] | None = None            # figure name -> PNG path relative to the run folder
+    gallery: list[GalleryEntry] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        # only for names that are not fields: `top36_upper_bound` / `top36_histograms` (the
+        # names analysis.json gives them) and the keys of a newer analysis
+        alias = _top_k_fields(self.__dict__.get("top_k", TOP_K)).get(name)
+        if alias is not None:
+            return self.__dict__[alias]
+        extra = self.__dict__.get("extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    @property
+    def cover_size(self) -> int | None:
+        """Transforms the greedy cover needs (None for a partial run)."""
+        return None if self.min_cover is None else len(self.min_cover)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Analysis":
+        keys = {v: k for k, v in _top_k_fields(d.get("top_k", TOP_K)).items()}   # before version 3: 36
+        values = {"top_k": d.get("top_k", TOP_K)}
+        for f in fields(cls):
+            key = keys.get(f.name, f.name)
+            if f.name not in ("extra", "top_k") and key in d:
+                values[f.name] = _maybe(_FROM_JSON.get(f.name, lambda v: v), d[key])
+        json_keys = {keys.get(name, name) for name in values}
+        return cls(**values, extra={k: v for k, v in d.items() if k not in json_keys})
+
+    def to_dict(self) -> dict:
+        """The analysis.json form: transform ids as strings, scales as string keys; `figures`
+        and `gallery` only once written."""
+        keys = {v: k for k, v in _top_k_fields(self.top_k).items()}
+        out: dict = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "extra" or (f.name in ("figures", "gallery") and v is None):
+                continue
+            out[keys.get(f.name, f.name)] = _maybe(_TO_JSON.get(f.name, lambda x: x), v)
+        return {**out, **self.extra}
+
+
+def _top_k_fields(k: int) -> dict[str, str]:
+    """analysis.json's names of the top-k fields (top36_upper_bound, ...) -> the field."""
+    bound_key, histograms_key = top_k_keys(k)
+    return {bound_key: "top_k_upper_bound", histograms_key: "top_k_histograms"}
+
+
+# How the fields that are not plain JSON values read from and write to analysis.json.
+_FROM_JSON = {
+    "grid": ZoomGrid.from_dict, "standard": Zoom.parse, "per_scale": _scale_map, "center_per_scale": _scale_map,
+    "min_cover": lambda v: [Zoom.parse(z) for z in v], "disentangle": Disentangled.from_dict,
+    "disentangle_cover": Disentangled.from_dict, "top_k_histograms": CoverHistograms.from_dict,
+    "gallery": lambda v: [GalleryEntry.from_dict(e) for e in v],
+}
+_TO_JSON = {
+    "grid": ZoomGrid.to_dict, "standard": lambda z: z.id, "per_scale": lambda m: {str(s): v for s, v in m.items()},
+    "center_per_scale": lambda m: {str(s): v for s, v in m.items()}, "min_cover": lambda zs: [z.id for z in zs],
+    "disentangle": Disentangled.to_dict, "disentangle_cover": Disentangled.to_dict,
+    "top_k_histograms": CoverHistograms.to_dict, "gallery": lambda es: [e.to_dict() for e in es],
+}

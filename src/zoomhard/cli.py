@@ -262,7 +262,7 @@ def analyze(run, gallery, as_json):
 
     result = analyze_run(run, gallery=gallery).result
     if as_json:
-        click.echo(json.dumps(result, indent=1))
+        click.echo(json.dumps(result.to_dict(), indent=1))
     else:
         click.echo(f"{format_result(result)} -> {run}/analysis.json, {run}/analysis/*.csv, {run}/figures/")
 

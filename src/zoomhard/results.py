@@ -1,4 +1,5 @@
-"""A sweep's results in Python: `Run` over a run folder, and the typed `Analysis` of it.
+"""A sweep's results in Python: `Run` over a run folder, and the typed `Analysis` of it
+(zoomhard.analysis.Analysis).
 
 A Run made with `out=None` lives in a temporary folder that is removed with the Run object; it
 is otherwise the same as a folder run, so both give the same tables and the same analysis.
@@ -6,85 +7,17 @@ is otherwise the same as a folder run, so both give the same tables and the same
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pyarrow as pa
 
-from .grid import Zoom, ZoomGrid
+from .analysis import Analysis
+from .grid import ZoomGrid
 from .store import RunError, RunStore
 
-
-@dataclass(frozen=True)
-class Analysis:
-    """analysis.json as typed attributes (fractions in [0, 1]); `to_dict()` gives the JSON form.
-
-    Keys of a newer analysis that this class does not name are kept in `extra` and read as
-    attributes too (`analysis.some_key`)."""
-
-    n_images: int
-    n_transforms: int
-    grid: ZoomGrid
-    standard: Zoom                       # the standard crop (s256-r1c1 on the study's grid)
-    standard_top1: float
-    upper_bound: float                   # some transform is right
-    unsolved: float                      # no transform is right
-    per_anchor: list[list[float]]        # rows x cols, row 0 = top: some scale at that anchor is right
-    per_scale: dict[int, float]          # some anchor at that scale is right
-    center_per_scale: dict[int, float]   # the centre anchor alone at that scale
-    min_cover: list[Zoom]                # the greedy cover, in pick order
-    min_cover_new: list[int]             # images each pick newly covers
-    cover_curve: list[float]             # accuracy of the first k picks
-    top36_upper_bound: float             # accuracy of the first 36 picks (the study's "36 crops")
-    disentangle: dict                    # zoom-in / zoom-out / crop-scale upper bounds
-    top36_histograms: dict               # where the first 36 picks sit: anchors and scales
-    model: str | None = None
-    data: dict | None = None
-    subset: dict | None = None
-    run: str | None = None
-    fingerprint: str | None = None
-    analysis_version: int | None = None
-    extra: dict = field(default_factory=dict)
-
-    def __getattr__(self, name: str):
-        extra = self.__dict__.get("extra", {})
-        if name in extra:
-            return extra[name]
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Analysis":
-        names = {f.name for f in fields(cls)} - {"extra"}
-        typed = {
-            "grid": ZoomGrid.from_dict(d["grid"]),
-            "standard": Zoom.parse(d["standard"]),
-            "per_scale": {int(k): float(v) for k, v in d["per_scale"].items()},
-            "center_per_scale": {int(k): float(v) for k, v in d["center_per_scale"].items()},
-            "min_cover": [Zoom.parse(z) for z in d["min_cover"]],
-        }
-        known = {k: typed.get(k, v) for k, v in d.items() if k in names}
-        return cls(**known, extra={k: v for k, v in d.items() if k not in names})
-
-    def to_dict(self) -> dict:
-        """The analysis.json form: transform ids as strings, scales as string keys."""
-        out = {}
-        for f in fields(self):
-            if f.name == "extra":
-                continue
-            v = getattr(self, f.name)
-            if f.name == "grid":
-                v = v.to_dict()
-            elif f.name == "standard":
-                v = v.id
-            elif f.name in ("per_scale", "center_per_scale"):
-                v = {str(k): x for k, x in v.items()}
-            elif f.name == "min_cover":
-                v = [z.id for z in v]
-            out[f.name] = v
-        return {**out, **self.extra}
+__all__ = ["Analysis", "Run", "open_run"]
 
 
 class Run:
@@ -143,10 +76,9 @@ class Run:
 
     def analyze(self) -> Analysis:
         """The study's analysis of this run (nothing is written)."""
-        from .report.run import compute, load_run
+        from .report.load import compute, load_run
 
-        # through JSON, so that to_dict() is exactly what analysis.json holds (string keys)
-        return Analysis.from_dict(json.loads(json.dumps(compute(load_run(self.path)))))
+        return compute(load_run(self.path))
 
     def report(self, path: str | os.PathLike) -> Path:
         """The self-contained HTML report (writes the analysis and figures into the run folder)."""

@@ -1,6 +1,7 @@
 """Presenting a run: analysis.json, CSVs and figures (`analyze_run`), the Table-1-style
 comparison (`compare`), and one self-contained HTML page for several runs (`write_report`)."""
 
-from .run import AnalyzedRun, analyze_run, load_run
+from .load import AnalyzedRun, load_run
+from .run import analyze_run
 
 __all__ = ["AnalyzedRun", "analyze_run", "load_run"]

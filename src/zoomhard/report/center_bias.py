@@ -8,9 +8,10 @@ import io
 from functools import lru_cache
 from importlib import resources
 
+from ..analysis import Analysis
 from ..grid import ZoomGrid
 from ..paper import study_model_of_run
-from .compare import paper_dataset
+from .datasets import paper_dataset
 
 NOTE = ("The paper's figures are over the greedy min-cover's transforms, as per_anchor_cover is, but the "
         "authors also masked each image's transforms by per-image anchor-visibility data that was never "
@@ -38,13 +39,15 @@ def is_study_resnet50(config: dict) -> bool:
     return twin is not None and twin.paper_model == "ResNet-50"
 
 
-def matching_figures(result: dict, config: dict) -> dict | None:
+def matching_figures(result: Analysis | dict, config: dict) -> dict | None:
     """{"model", "dataset", "per_anchor", "note"} of the paper for a full sweep of the study's
     ResNet-50 over the study's grid on ImageNet-A or ObjectNet (as compare infers the dataset);
-    None for every other run."""
-    if result.get("partial") or result.get("per_anchor_cover") is None:
+    None for every other run. `result` is the run's Analysis or analysis.json's dict."""
+    if isinstance(result, dict):
+        result = Analysis.from_dict(result)
+    if result.partial or result.per_anchor_cover is None:
         return None
-    if not is_study_resnet50(config) or result.get("grid") != ZoomGrid().to_dict():
+    if not is_study_resnet50(config) or result.grid != ZoomGrid():
         return None
     dataset = paper_dataset(result)
     figures = paper_center_bias().get(dataset)

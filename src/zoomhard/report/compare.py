@@ -9,17 +9,13 @@ import io
 from functools import lru_cache
 from importlib import resources
 
-from .. import labels as L
+from ..analysis import TOP_K
 from ..models.base import IMAGENET_MEAN
 from ..paper import note_of_run, study_model_of_run
 from ..store import RunStore
-from .run import TOP_K, summary
-
-# The study's dataset columns, and the class subset that marks a run as one of them.
-PAPER_DATASETS = ("IN", "ReaL", "IN+ReaL", "IN-A", "IN-R", "IN-S", "ON")
-_SUBSET_DATASET = {"imagenet-a": "IN-A", "imagenet-r": "IN-R", "objectnet": "ON", "objectnet-groups": "ON"}
-_REAL_DATASET = {"real": "ReaL", "original+real": "IN+ReaL"}
-
+from .datasets import PAPER_DATASETS, paper_dataset
+from .load import summary
+from .presenters import COLUMNS
 
 @lru_cache(maxsize=None)
 def paper_table() -> list[dict]:
@@ -31,25 +27,6 @@ def paper_table() -> list[dict]:
         rows.append({"model": r["model"], "crops": int(r["crops"]),
                      **{d: round(float(r[d]) / 100, 6) for d in PAPER_DATASETS}})
     return rows
-
-
-def paper_dataset(config: dict, path: str | None = None) -> str:
-    """The study's dataset column a run matches: by its class subset (a folder run under `auto`
-    by the classes its images' labels fall in), its ReaL mode, or a sketch data name; else IN."""
-    subset = (config.get("subset") or {}).get("name")
-    if subset in _SUBSET_DATASET:
-        return _SUBSET_DATASET[subset]
-    data = config.get("data") or {}
-    if subset == "folders-present" and path is not None:
-        present = {i for labels in RunStore(path).images().column("labels").to_pylist() for i in labels}
-        for name in ("imagenet-a", "imagenet-r"):
-            if present and present <= set(L.subset_indices(name)):
-                return _SUBSET_DATASET[name]
-    if data.get("real_mode") in _REAL_DATASET:
-        return _REAL_DATASET[data["real_mode"]]
-    if "sketch" in str(data.get("spec", "")).lower():
-        return "IN-S"
-    return "IN"
 
 
 def paper_side(config: dict) -> tuple[str | None, str]:
@@ -67,7 +44,7 @@ def paper_figures(model: str | None, dataset: str) -> dict | None:
     if model is None:
         return None
     rows = {r["crops"]: r[dataset] for r in paper_table() if r["model"] == model}
-    return {"model": model, "dataset": dataset, "crop1": rows.get(1), "crop36": rows.get(36),
+    return {"model": model, "dataset": dataset, "crop1": rows.get(1), f"crop{TOP_K}": rows.get(TOP_K),
             "crop324": rows.get(324)} if rows else None
 
 
@@ -81,12 +58,9 @@ def compare_rows(runs: list[str], paper: bool = False, dataset: str | None = Non
     """One row per run (analysis.json when fresh, else computed in memory)."""
     rows = []
     for path in runs:
-        r = summary(path)
-        row = {"run": str(path), "model": r.get("model"), "data": _data_name(r.get("data")),
-               "images": r["n_images"], "transforms": r["n_transforms"],
-               "crop1": r["standard_top1"], f"crop{TOP_K}": r[f"top{TOP_K}_upper_bound"],
-               "crop_all": r["upper_bound"], "min_cover": None if r["min_cover"] is None else len(r["min_cover"]),
-               "partial": r["partial"]}
+        a = summary(path)
+        row = {"run": str(path), "model": a.model, "data": _data_name(a.data), "images": a.n_images,
+               "transforms": a.n_transforms, **{c.key: c.value(a) for c in COLUMNS}, "partial": a.partial}
         if paper:
             config = RunStore(path).read_config()
             name, note = paper_side(config)
@@ -103,16 +77,18 @@ def _pct(v) -> str:
 def format_table(rows: list[dict], paper: bool = False) -> str:
     """A plain-text Table 1; with `paper`, the study's figures for the same model beside each
     run and the study's whole table below."""
-    head = ["run", "model", "data", "images", "1-crop", f"{TOP_K}-crop", "all-crop (n)"]
+    shown = [c for c in COLUMNS if c.compare_head]
+    head = ["run", "model", "data", "images", *(c.compare_head for c in shown)]
     if paper:
         head += ["paper", "1-crop", f"{TOP_K}-crop", "324-crop"]
     body = []
     for r in rows:
-        line = [r["run"], str(r["model"]), r["data"], str(r["images"]), _pct(r["crop1"]),
-                _pct(r[f"crop{TOP_K}"]), f"{_pct(r['crop_all'])} ({r['transforms']})"]
+        line = [r["run"], str(r["model"]), r["data"], str(r["images"])]
+        line += [(_pct(r[c.key]) if c.percent else str(r[c.key])) + (f" ({r['transforms']})" if c.of_transforms else "")
+                 for c in shown]
         if paper:
             p = r.get("paper")
-            line += ([f"{p['model']} {p['dataset']}", _pct(p["crop1"]), _pct(p["crop36"]), _pct(p["crop324"])]
+            line += ([f"{p['model']} {p['dataset']}", _pct(p["crop1"]), _pct(p[f"crop{TOP_K}"]), _pct(p["crop324"])]
                      if p else ["(not the study's network)", "-", "-", "-"])
         body.append(line)
     out = [_align([head] + body), "top-1 accuracy in %; all-crop = upper bound over the run's n transforms"]
@@ -123,7 +99,7 @@ def format_table(rows: list[dict], paper: bool = False) -> str:
     partial = [r["run"] for r in rows if r["partial"]]
     if partial:
         out.append(f"partial run (--until-correct): {', '.join(partial)}: only the upper bound and the standard "
-                   "crop (when evaluated) are exact; no 36-crop figure")
+                   f"crop (when evaluated) are exact; no {TOP_K}-crop figure")
     if paper:
         out += ["", "The study's Table 1 (top-1 %):",
                 _align([["model", "crops", *PAPER_DATASETS]] +

@@ -1,4 +1,8 @@
-"""The figures of one analysed run, as PNG files that read without the text around them."""
+"""The figures of one analysed run, as PNG files that read without the text around them.
+
+Each figure is `name(a, run_dir, path)`: drawn from the run's Analysis into `path`; it returns
+False when it has nothing to draw. report.presenters lists them.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..grid import ZoomGrid  # noqa: E402
+from ..analysis import Analysis  # noqa: E402
+from .text import count, prob_text  # noqa: E402
 
 DPI = 110
 
 
-def _title_suffix(result: dict) -> str:
-    return f"{result.get('model') or '?'} on {result['n_images']} images"
+def _title_suffix(a: Analysis) -> str:
+    return f"{a.model or '?'} on {a.n_images} images"
 
 
 def _axis_names(n: int, kind: str) -> list[str]:
@@ -48,14 +53,14 @@ ROW_ORIENTATION = ("row 0 = top of the image, drawn at the top (the paper's Figu
                    "row 0 at the bottom, imshow origin='lower')")
 
 
-def spatial_bias(result: dict, path: Path) -> None:
+def spatial_bias(a: Analysis, run_dir: Path, path: Path) -> bool:
     """Two maps side by side: per anchor, the images some transform at that anchor gets right,
     over all transforms (per_anchor) and over the greedy cover's transforms only
     (per_anchor_cover, the paper's quantity without its unpublished visibility mask)."""
-    panels = (("per_anchor", f"all {result['n_transforms']} transforms"),
-              ("per_anchor_cover", f"the greedy cover's {_n(len(result['min_cover']), 'transform')} only\n"
+    panels = ((a.per_anchor, f"all {a.n_transforms} transforms"),
+              (a.per_anchor_cover, f"the greedy cover's {count(a.cover_size, 'transform')} only\n"
                                    "(the paper's quantity, without its visibility mask)"))
-    maps = [np.array(result[key], dtype=float) * 100 for key, _ in panels]
+    maps = [np.array(values, dtype=float) * 100 for values, _ in panels]
     lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)   # one colour scale for both
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained")
     for ax, (_, over), values in zip(axes, panels, maps):
@@ -63,22 +68,24 @@ def spatial_bias(result: dict, path: Path) -> None:
         ax.set_title(f"over {over}", fontsize=9)
     axes[1].set_ylabel("")
     fig.colorbar(im, ax=axes, label="images solved by some transform at this anchor (%)", shrink=0.85)
-    fig.suptitle(f"Spatial bias: upper bound per anchor. {_title_suffix(result)}\n{ROW_ORIENTATION}", fontsize=10)
+    fig.suptitle(f"Spatial bias: upper bound per anchor. {_title_suffix(a)}\n{ROW_ORIENTATION}", fontsize=10)
     fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
+    return True
 
 
-def scale_curves(result: dict, path: Path, grid: ZoomGrid) -> None:
-    scales = [int(s) for s in result["per_scale"]]
-    ub = [result["per_scale"][str(s)] * 100 for s in scales]
-    centre = [result["center_per_scale"][str(s)] * 100 for s in scales]
+def scale_curves(a: Analysis, run_dir: Path, path: Path) -> bool:
+    grid = a.grid
+    scales = list(a.per_scale)
+    ub = [a.per_scale[s] * 100 for s in scales]
+    centre = [a.center_per_scale[s] * 100 for s in scales]
     n = grid.rows * grid.cols
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     ax.plot(scales, ub, "o-", color="tab:blue", ms=4, label=f"upper bound over the {n} anchors")
     ax.plot(scales, centre, "s-", color="tab:orange", ms=4, label="centre anchor alone")
     ax.axvline(grid.crop, color="gray", ls=":", lw=1, label=f"crop size {grid.crop}: zoom-out left, zoom-in right")
-    ax.axhline(result["standard_top1"] * 100, color="tab:red", ls="--", lw=1,
-               label=f"standard crop {result['standard']}: {result['standard_top1']:.1%}")
+    ax.axhline(a.standard_top1 * 100, color="tab:red", ls="--", lw=1,
+               label=f"standard crop {a.standard.id}: {a.standard_top1:.1%}")
     if len(scales) > 1 and scales[-1] / scales[0] > 8:
         ax.set_xscale("log", base=2)
     ticks = scales if len(scales) <= 8 else [s for s in scales if s in (16, 32, 64, 128, 256, 512, 1024)]
@@ -90,22 +97,24 @@ def scale_curves(result: dict, path: Path, grid: ZoomGrid) -> None:
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"Accuracy vs scale\n{_title_suffix(result)}", fontsize=11)
+    ax.set_title(f"Accuracy vs scale\n{_title_suffix(a)}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+    return True
 
 
-def cover_curve(result: dict, path: Path, top_k: int = 36) -> None:
-    curve = np.array(result["cover_curve"], dtype=float) * 100
+def cover_curve(a: Analysis, run_dir: Path, path: Path) -> bool:
+    top_k = a.top_k
+    curve = np.array(a.cover_curve, dtype=float) * 100
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     k = np.arange(1, len(curve) + 1)
     if len(curve):
         ax.plot(k, curve, "o-", ms=3, color="tab:green", label="first k transforms of the greedy cover")
-    ax.axhline(result["upper_bound"] * 100, color="tab:blue", ls="--", lw=1,
-               label=f"upper bound, all {result['n_transforms']}: {result['upper_bound']:.1%}")
-    ax.axhline(result["standard_top1"] * 100, color="tab:red", ls="--", lw=1,
-               label=f"standard crop: {result['standard_top1']:.1%}")
+    ax.axhline(a.upper_bound * 100, color="tab:blue", ls="--", lw=1,
+               label=f"upper bound, all {a.n_transforms}: {a.upper_bound:.1%}")
+    ax.axhline(a.standard_top1 * 100, color="tab:red", ls="--", lw=1,
+               label=f"standard crop: {a.standard_top1:.1%}")
     if len(curve) >= top_k:
         ax.axvline(top_k, color="gray", ls=":", lw=1)
         ax.annotate(f"{top_k} crops: {curve[top_k - 1]:.1f}%", (top_k, curve[top_k - 1]),
@@ -117,99 +126,63 @@ def cover_curve(result: dict, path: Path, top_k: int = 36) -> None:
     ax.set_ylabel("images solved by some of the first k (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"Cover curve: {_n(len(curve), 'transform')} cover every solvable image\n{_title_suffix(result)}",
+    ax.set_title(f"Cover curve: {count(len(curve), 'transform')} cover every solvable image\n{_title_suffix(a)}",
                  fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+    return True
 
 
-def top_histograms(result: dict, path: Path, top_k: int = 36) -> None:
-    h = result[f"top{top_k}_histograms"]
-    loc = np.array(h["location"], dtype=float)
-    scales = list(h["scale"])
-    counts = [h["scale"][s] for s in scales]
+def top_histograms(a: Analysis, run_dir: Path, path: Path) -> bool:
+    h = a.top_k_histograms
+    loc = np.array(h.location, dtype=float)
+    scales = list(h.scale)
+    counts = [h.scale[s] for s in scales]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.3), gridspec_kw={"width_ratios": [1, 1.8]})
     im = heatmap(a1, loc, lambda x: f"{int(x)}", "Blues", vmin=0)
     fig.colorbar(im, ax=a1, label="transforms")
-    a1.set_title(f"Anchors of the cover's first {_n(h['k'], 'transform')}", fontsize=10)
+    a1.set_title(f"Anchors of the cover's first {count(h.k, 'transform')}", fontsize=10)
     a2.bar(range(len(scales)), counts, color="tab:purple")
     a2.set_xticks(range(len(scales)), scales, rotation=90, fontsize=7)
     a2.set_xlabel("scale")
     a2.set_ylabel("transforms")
-    a2.set_title(f"Scales of the cover's first {_n(h['k'], 'transform')}", fontsize=10)
+    a2.set_title(f"Scales of the cover's first {count(h.k, 'transform')}", fontsize=10)
     a2.yaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(f"The first {top_k} transforms of the greedy cover (its {_n(len(result['min_cover']), 'pick')}): "
-                 f"{_title_suffix(result)}", fontsize=11)
+    fig.suptitle(f"The first {a.top_k} transforms of the greedy cover (its {count(a.cover_size, 'pick')}): "
+                 f"{_title_suffix(a)}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+    return True
 
 
-def gallery(result: dict, entries: list[dict], run_dir: Path, path: Path) -> bool:
+def gallery(a: Analysis, run_dir: Path, path: Path) -> bool:
     """Standard crop (wrong, red) beside the best zoom crop (right, green), one image per row."""
     from PIL import Image
 
-    shown = [e for e in entries if "crop" in e.get("best", {})]
+    shown = [e for e in a.gallery or [] if e.best.crop is not None]
     if not shown:
         return False
     fig, axes = plt.subplots(len(shown), 2, figsize=(7, 3.3 * len(shown) + 0.6), squeeze=False, layout="constrained")
     for (a1, a2), e in zip(axes, shown):
         for ax, side, color in ((a1, "standard", "tab:red"), (a2, "best", "tab:green")):
-            d = e[side]
-            ax.imshow(np.asarray(Image.open(run_dir / d["crop"])))
+            d = getattr(e, side)
+            ax.imshow(np.asarray(Image.open(run_dir / d.crop)))
             ax.set_xticks([])
             ax.set_yticks([])
             for s in ax.spines.values():
                 s.set_color(color)
                 s.set_linewidth(3)
             verdict = "wrong" if side == "standard" else "right"
-            ax.set_title(f"{d['transform']}: {d['name']} ({prob_text(d['prob'])}, {verdict})", color=color, fontsize=9)
-        a1.set_ylabel(_short(e["image_id"]) + "\nlabel: " + _short(", ".join(e["labels"])), fontsize=8)
-    best = ("the most confident right zoom among those tried (a partial run)" if result.get("partial")
-            else "best zoom")
-    fig.suptitle(f"Fixed by zoom: standard crop (left) vs {best} (right)\n{_title_suffix(result)}", fontsize=11)
+            ax.set_title(f"{d.transform}: {d.name} ({prob_text(d.prob)}, {verdict})", color=color, fontsize=9)
+        a1.set_ylabel(_short(e.image_id) + "\nlabel: " + _short(", ".join(e.labels)), fontsize=8)
+    best = "the most confident right zoom among those tried (a partial run)" if a.partial else "best zoom"
+    fig.suptitle(f"Fixed by zoom: standard crop (left) vs {best} (right)\n{_title_suffix(a)}", fontsize=11)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return True
 
 
-def prob_text(p: float) -> str:
-    """A probability as a short percentage that does not round a small one to 0%."""
-    return f"{p:.0%}" if p >= 0.095 else f"{p:.1%}"
-
-
-def _n(k: int, word: str) -> str:
-    return f"{k} {word}" + ("" if k == 1 else "s")
-
-
 def _short(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def write_all(result: dict, entries: list[dict], run_dir: Path, grid: ZoomGrid, top_k: int = 36) -> dict:
-    """Every figure into RUN/figures/; returns {figure: relative path}. A partial run gets only
-    the gallery: the other figures need every transform of every image."""
-    out = run_dir / "figures"
-    out.mkdir(parents=True, exist_ok=True)
-    grid_wide = {
-        "spatial_bias": "figures/spatial_bias.png",
-        "scale_curves": "figures/scale_curves.png",
-        "cover_curve": "figures/cover_curve.png",
-        "top_histograms": f"figures/top{top_k}_histograms.png",
-    }
-    files = {}
-    if result.get("partial"):
-        for rel in grid_wide.values():   # a figure of an earlier full analysis would mislead
-            (run_dir / rel).unlink(missing_ok=True)
-    else:
-        files.update(grid_wide)
-        spatial_bias(result, run_dir / files["spatial_bias"])
-        scale_curves(result, run_dir / files["scale_curves"], grid)
-        cover_curve(result, run_dir / files["cover_curve"], top_k)
-        top_histograms(result, run_dir / files["top_histograms"], top_k)
-    if gallery(result, entries, run_dir, run_dir / "figures/gallery.png"):
-        files["gallery"] = "figures/gallery.png"
-    elif (run_dir / "figures/gallery.png").exists():
-        (run_dir / "figures/gallery.png").unlink()
-    return files

@@ -9,8 +9,6 @@ and the script writes data with textContent only.
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 import os
@@ -22,40 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .figures import _n, prob_text
-from .run import TOP_K, AnalyzedRun, _name, analyze_run, load_run, read_fresh
+from ..analysis import TOP_K
+from .presenters import COLUMNS, PRESENTERS
+from .load import AnalyzedRun, load_run, read_fresh
+from .run import analyze_run
+from .text import class_name, count, data_uri, e, percent
 
 EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sweep order)
 THUMBNAIL_LIMIT = 200    # runs with at most this many images get thumbnails in the explorer
-
-_FIGURES = (("spatial_bias", "Spatial bias: the fraction of images some transform at each anchor gets right, "
-                             "over all transforms (left) and over the greedy cover's transforms only (right, the "
-                             "paper's quantity). Row 0 is the top of the image, drawn at the top; the paper's "
-                             "Figure 2 draws row 0 at the bottom."),
-            ("scale_curves", "Accuracy vs scale: the upper bound over all anchors and the centre anchor alone."),
-            ("cover_curve", "Accuracy of the first k transforms of the greedy minimum cover."),
-            ("top_histograms", f"Where the first {TOP_K} transforms of the cover sit: anchors and scales."),
-            ("gallery", "Images fixed by zoom: the standard crop's wrong answer beside the best zoom's right one."))
-
-
-def e(x) -> str:
-    return html.escape(str(x), quote=True)
-
-
-def data_uri(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _jpeg_uri(path: Path, size: int | None = None) -> str:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if size:
-            im.thumbnail((size, size))
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=85)
-    return data_uri(buf.getvalue(), "image/jpeg")
 
 
 def _thumbnail(locator: str, size: int = 112) -> str | None:
@@ -85,8 +57,7 @@ def _analyzed(path: str, scratch: ExitStack) -> AnalyzedRun:
     that cannot be written to (read-only, someone else's) is analysed into a scratch folder
     that lasts until the report is written; the run itself is left as it is."""
     fresh = read_fresh(path)
-    if fresh is not None and all((Path(path) / f).is_file() for f in fresh.get("figures", {}).values()) \
-            and "figures" in fresh:
+    if fresh is not None and fresh.figures is not None and all((Path(path) / f).is_file() for f in fresh.figures.values()):
         return AnalyzedRun(load_run(path), fresh)
     if os.access(path, os.W_OK):
         return analyze_run(path)
@@ -105,124 +76,58 @@ def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
     locator = run.images.column("locator").to_pylist()
     sizes = list(zip(run.images.column("width").to_pylist(), run.images.column("height").to_pylist()))
     used = set(int(k) for k in np.unique(top1[top1 >= 0])) | {k for ls in labels[:n] for k in ls}
-    classes = {str(k): _name(k) for k in sorted(used)}
+    classes = {str(k): class_name(k) for k in sorted(used)}
     with_thumbs = len(c.image_ids) <= thumbs
     images = [{"id": c.image_ids[i], "labels": list(labels[i]), "origin": origin[i],
                "cells": cells[i].tolist(), "thumb": _thumbnail(locator[i]) if with_thumbs else None,
                "size": list(sizes[i])}
               for i in range(n)]
-    return {"name": name, "model": a.result.get("model"), "scales": list(grid.scales), "rows": grid.rows,
+    return {"name": name, "model": a.result.model, "scales": list(grid.scales), "rows": grid.rows,
             "cols": grid.cols, "crop": grid.crop, "standard": c.zooms.index(grid.standard), "classes": classes,
             "total": len(c.image_ids), "images": images}
 
 
-def _pct(v) -> str:
-    return "-" if v is None else f"{v:.2%}"
-
-
 def _summary_table(runs: list[tuple[str, AnalyzedRun]]) -> str:
-    head = ("run", "model", "data", "images", "transforms", "standard 1-crop", f"{TOP_K}-crop (cover)",
-            "upper bound", "min cover", "zoom-in only", "zoom-out only", "unsolved")
+    head = ("run", "model", "data", "images", "transforms", *(c.head for c in COLUMNS))
     out = ["<table class='summary'><thead><tr>", *(f"<th>{e(h)}</th>" for h in head), "</tr></thead><tbody>"]
     for name, a in runs:
         r = a.result
-        d = r["disentangle"] or {}
-        cells = (name + (" (partial)" if r["partial"] else ""), r.get("model"), (r.get("data") or {}).get("spec", "?"),
-                 r["n_images"], r["n_transforms"], _pct(r["standard_top1"]), _pct(r[f"top{TOP_K}_upper_bound"]),
-                 _pct(r["upper_bound"]), "-" if r["min_cover"] is None else len(r["min_cover"]),
-                 _pct(d.get("zoom_in", {}).get("upper_bound")), _pct(d.get("zoom_out", {}).get("upper_bound")),
-                 _pct(r["unsolved"]))
+        cells = (name + (" (partial)" if r.partial else ""), r.model, (r.data or {}).get("spec", "?"),
+                 r.n_images, r.n_transforms, *(c.text(c.value(r)) for c in COLUMNS))
         out.append("<tr>" + "".join(f"<td>{e(x)}</td>" for x in cells) + "</tr>")
     out.append("</tbody></table>")
-    if any(a.result["partial"] for _, a in runs):
+    if any(a.result.partial for _, a in runs):
         out.append(f"<p class='note'>{e(PARTIAL_NOTE)}</p>")
     return "".join(out)
 
 
 PARTIAL_NOTE = ("partial run (--until-correct): only the upper bound and the standard crop (when it was "
-                "evaluated) are exact; the cover, 36-crop, per-anchor, per-scale and zoom-in/out figures need "
-                "every transform of every image and are left out.")
-
-
-def _disentangle_table(r: dict) -> str:
-    d, dc = r["disentangle"], r["disentangle_cover"]
-    rows = [("zoom-in only", f"scale > {d['crop']}", "zoom_in"), ("zoom-out only", f"scale < {d['crop']}", "zoom_out"),
-            (f"{d['crop']} only", f"scale = {d['crop']}", "crop_scale")]
-    out = ["<table><thead><tr><th rowspan='2'>transforms</th><th rowspan='2'>scales</th>"
-           "<th colspan='2'>all transforms</th><th colspan='3'>greedy cover's transforms only (the paper's)</th></tr>"
-           "<tr><th>upper bound</th><th>solved by this group alone</th><th>cover scales</th><th>upper bound</th>"
-           "<th>solved by this group alone</th></tr></thead><tbody>"]
-    for label, scales, k in rows:
-        g, gc = d[k], dc[k]
-        out.append(f"<tr><td>{e(label)}</td><td>{e(scales)} ({len(g['scales'])})</td>"
-                   f"<td>{g['upper_bound']:.2%}</td><td>{g['exclusive']:.2%}</td><td>{len(gc['scales'])}</td>"
-                   f"<td>{gc['upper_bound']:.2%}</td><td>{gc['exclusive']:.2%}</td></tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _paper_center_bias(a: AnalyzedRun) -> str:
-    """The paper's per-anchor figures beside this run's, for the study's ResNet-50 alone."""
-    from .center_bias import matching_figures
-
-    p = matching_figures(a.result, a.run.config)
-    if p is None:
-        return ""
-    maps = (("paper (greedy cover, visibility-masked)", p["per_anchor"]), ("this run: greedy cover", a.result["per_anchor_cover"]),
-            ("this run: all transforms", a.result["per_anchor"]))
-    out = [f"<h3>Spatial bias beside the paper ({e(p['model'])}, {e(p['dataset'])}, Figure 2)</h3>",
-           "<table class='paper-center-bias'><thead><tr><th>anchor row (0 = top)</th>",
-           *(f"<th colspan='3'>{e(name)}</th>" for name, _ in maps), "</tr></thead><tbody>"]
-    for row in range(3):
-        cells = "".join(f"<td>{m[row][col]:.2%}</td>" for _, m in maps for col in range(3))
-        out.append(f"<tr><td>{row}</td>{cells}</tr>")
-    out.append(f"</tbody></table><p class='note'>{e(p['note'])}</p>")
-    return "".join(out)
-
-
-def _gallery_cards(a: AnalyzedRun) -> str:
-    entries = [x for x in a.result.get("gallery", []) if "crop" in x.get("best", {})]
-    if not entries:
-        return "<p class='note'>No image here is wrong at the standard crop and right under some zoom.</p>"
-    out = ["<div class='gallery'>"]
-    for x in entries:
-        out.append("<div class='card'>")
-        out.append(f"<div class='card-title'>{e(x['image_id'])} <span class='muted'>label: {e(', '.join(x['labels']))}</span></div>")
-        for side, cls, verdict in (("standard", "bad", "wrong"), ("best", "ok", "right")):
-            d = x[side]
-            uri = _jpeg_uri(a.run.path / d["crop"])
-            alt = f"{x['image_id']} at {d['transform']}"
-            out.append(f"<figure class='{cls}'><img src='{uri}' alt='{e(alt)}' width='224' height='224'>"
-                       f"<figcaption>{e(d['transform'])}: <b>{e(d['name'])}</b> ({prob_text(d['prob'])}, {verdict})"
-                       "</figcaption></figure>")
-        out.append("</div>")
-    out.append("</div>")
-    return "".join(out)
+                f"evaluated) are exact; the cover, {TOP_K}-crop, per-anchor, per-scale and zoom-in/out figures "
+                "need every transform of every image and are left out.")
 
 
 def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
     r = a.result
-    out = [f"<section class='run' id='run-{i}'><h2>{e(name)} <span class='muted'>{e(r.get('model'))}</span></h2>"]
-    if r["partial"]:
-        out.append(f"<p>{r['n_images']} images x {r['n_transforms']} transforms, {r['evaluated']:.1%} of them evaluated. "
-                   f"Standard crop {e(r['standard'])}: <b>{_pct(r['standard_top1'])}</b>"
-                   f"{'' if r['standard_top1'] is not None else ' (not evaluated for every image)'}; "
-                   f"any transform (upper bound): <b>{r['upper_bound']:.2%}</b>.</p><p class='note'>{e(PARTIAL_NOTE)}</p>")
+    out = [f"<section class='run' id='run-{i}'><h2>{e(name)} <span class='muted'>{e(r.model)}</span></h2>"]
+    if r.partial:
+        out.append(f"<p>{r.n_images} images x {r.n_transforms} transforms, {r.evaluated:.1%} of them evaluated. "
+                   f"Standard crop {e(r.standard.id)}: <b>{percent(r.standard_top1)}</b>"
+                   f"{'' if r.standard_top1 is not None else ' (not evaluated for every image)'}; "
+                   f"any transform (upper bound): <b>{r.upper_bound:.2%}</b>.</p><p class='note'>{e(PARTIAL_NOTE)}</p>")
     else:
-        out += [f"<p>{r['n_images']} images x {r['n_transforms']} transforms. Standard crop {e(r['standard'])}: "
-                f"<b>{r['standard_top1']:.2%}</b>; first {TOP_K} of the greedy cover: <b>{r[f'top{TOP_K}_upper_bound']:.2%}</b>; "
-                f"any transform (upper bound): <b>{r['upper_bound']:.2%}</b>; the greedy cover needs "
-                f"{_n(len(r['min_cover']), 'transform')} to solve every solvable image.</p>", _disentangle_table(r),
-                _paper_center_bias(a)]
+        out.append(f"<p>{r.n_images} images x {r.n_transforms} transforms. Standard crop {e(r.standard.id)}: "
+                   f"<b>{r.standard_top1:.2%}</b>; first {r.top_k} of the greedy cover: <b>{r.top_k_upper_bound:.2%}</b>; "
+                   f"any transform (upper bound): <b>{r.upper_bound:.2%}</b>; the greedy cover needs "
+                   f"{count(r.cover_size, 'transform')} to solve every solvable image.</p>")
+    shown = [p for p in PRESENTERS if p.shown(r)]
     out.append("<div class='figures'>")
-    for key, caption in _FIGURES:
-        rel = r.get("figures", {}).get(key)
-        if key == "gallery" or not rel:
-            continue
-        out.append(f"<figure><img src='{data_uri((a.run.path / rel).read_bytes(), 'image/png')}' "
-                   f"alt='{e(key.replace('_', ' '))}'><figcaption>{e(caption)}</figcaption></figure>")
-    out.append("</div><h3>Fixed by zoom</h3>")
-    out.append(_gallery_cards(a))
+    for p in shown:
+        rel = (r.figures or {}).get(p.figure.key) if p.figure and p.figure.caption else None
+        if rel:
+            out.append(f"<figure><img src='{data_uri((a.run.path / rel).read_bytes(), 'image/png')}' "
+                       f"alt='{e(p.figure.key.replace('_', ' '))}'><figcaption>{e(p.figure.caption)}</figcaption></figure>")
+    out.append("</div>")
+    out += [p.section(a) for p in shown if p.section]
     out.append("</section>")
     return "".join(out)
 

@@ -105,7 +105,7 @@ def outputs_present(cell: Cell, out: Path) -> bool:
     folder = cell.folder(out)
     if cell.kind != "zoom":
         return (folder / RESULT).is_file()
-    from ..report.run import read_fresh
+    from ..report.load import read_fresh
 
     try:
         return read_fresh(folder) is not None and (folder / "report.html").is_file()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import ScalarFormatter
 
+from ..analysis import Analysis
 from ..report.figures import DPI, heatmap, plt
 
 
@@ -25,18 +26,18 @@ def paper_spatial_bias(values: list[list[float]], dataset: str, path: Path) -> P
     return path
 
 
-def scale_curves(dataset: str, results: list[tuple[str, dict]], path: Path) -> Path:
+def scale_curves(dataset: str, results: list[tuple[str, Analysis]], path: Path) -> Path:
     """Upper bound over the anchors at each scale (solid) and the centre anchor alone (dashed),
     one colour per model."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     all_scales: set[int] = set()
     for k, (name, r) in enumerate(results):
-        scales = [int(s) for s in r["per_scale"]]
+        scales = list(r.per_scale)
         all_scales.update(scales)
         color = f"C{k % 10}"
-        ax.plot(scales, [r["per_scale"][str(s)] * 100 for s in scales], "o-", ms=4, color=color,
+        ax.plot(scales, [r.per_scale[s] * 100 for s in scales], "o-", ms=4, color=color,
                 label=f"{name}: any anchor")
-        ax.plot(scales, [r["center_per_scale"][str(s)] * 100 for s in scales], "s--", ms=3, color=color, alpha=0.7,
+        ax.plot(scales, [r.center_per_scale[s] * 100 for s in scales], "s--", ms=3, color=color, alpha=0.7,
                 label=f"{name}: centre anchor")
     scales = sorted(all_scales)
     if len(scales) > 1 and scales[-1] / scales[0] > 8:

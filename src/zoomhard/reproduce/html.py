@@ -11,8 +11,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..report.html import CSS, data_uri, e
-from ..report.run import summary
+from ..analysis import TOP_K
+from ..report.html import CSS
+from ..report.text import data_uri, e
+from ..report.load import summary
 from . import figures as F
 from .study import Study
 from ..report.center_bias import NOTE as PAPER_BIAS_NOTE, paper_center_bias
@@ -22,8 +24,7 @@ EXTRA_CSS = """
 td.up{color:#1a7f37}td.down{color:#c62828}td.status-done{color:#1a7f37}td.status-failed{color:#c62828;font-weight:600}
 td.reason{text-align:left;max-width:520px;overflow-wrap:anywhere}.figures figure img{max-width:560px}
 """
-FIGURE_NAMES = {"standard_top1": "standard 1-crop", "top36_upper_bound": "36-crop (cover)",
-                "upper_bound": "upper bound"}
+FIGURE_NAMES = dict(zip(ZOOM_FIGURES, ("standard 1-crop", f"{TOP_K}-crop (cover)", "upper bound")))
 
 
 def _pct(v) -> str:
@@ -116,10 +117,10 @@ def _bias_section(study: Study, out: Path, groups: dict) -> str:
     for dataset, cells in groups.items():
         figs = []
         for rec, result in cells:
-            rel = (result.get("figures") or {}).get("spatial_bias")
+            rel = (result.figures or {}).get("spatial_bias")
             if rel and (out / rec["folder"] / rel).is_file():
                 figs.append(_figure(out / rec["folder"] / rel, "spatial bias",
-                                    f"{_label(study, rec)} ({result['n_images']} images, {result['n_transforms']} transforms)"))
+                                    f"{_label(study, rec)} ({result.n_images} images, {result.n_transforms} transforms)"))
         column = paper_column(study.datasets[dataset], cells[0][1])
         paper = paper_center_bias().get(column or "")
         if paper:
@@ -146,7 +147,7 @@ def render(study: Study, out: Path, records: list[dict], tables: Tables) -> str:
     links = "".join(f"<li><a href='{e(Path(r['folder'], 'report.html').as_posix())}'>{e(r['key'])}</a></li>"
                     for cells in groups.values() for r, _ in cells)
     sections = (("cells", "Cells", _cells_table(records)),
-                ("zoom", "Zoom: standard crop, 36-crop cover, upper bound (the paper's Table 1)", _zoom_table(tables)),
+                ("zoom", f"Zoom: standard crop, {TOP_K}-crop cover, upper bound (the paper's Table 1)", _zoom_table(tables)),
                 ("bench", "Single-crop benchmark", _bench_tables(tables)),
                 ("tta", "Test-time augmentation", _tta_table(tables)),
                 ("bias", "Spatial bias per dataset", _bias_section(study, out, groups)),

@@ -19,12 +19,17 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from ..report.compare import PAPER_DATASETS
+from ..analysis import TOP_K, Analysis, top_k_keys
+from ..report.datasets import PAPER_DATASETS
 from ..store import write_csv
 from .cells import RESULT
 from .study import Study
 
-ZOOM_FIGURES = ("standard_top1", "top36_upper_bound", "upper_bound")
+# the columns of zoom.csv (analysis.json's names) and each one's value in a run's Analysis
+ZOOM_FIGURES = ("standard_top1", top_k_keys()[0], "upper_bound")
+_ZOOM_VALUES = dict(zip(ZOOM_FIGURES, (lambda a: a.standard_top1, lambda a: a.top_k_upper_bound, lambda a: a.upper_bound)))
+# the paper's Table 1 figures beside them (report.compare.paper_figures)
+_PAPER_FIGURES = dict(zip(ZOOM_FIGURES, ("crop1", f"crop{TOP_K}", "crop324")))
 ZOOM_COLUMNS = ("model", "spec", "dataset", "images", "transforms", *ZOOM_FIGURES, "paper_model", "paper_dataset",
                 *(f"paper_{f}" for f in ZOOM_FIGURES), *(f"diff_{f}" for f in ZOOM_FIGURES), "experiment", "run")
 BENCH_COLUMNS = ("model", "spec", "dataset", "n", "top1", "top5", "paper_model", "paper_top1", "diff_top1",
@@ -65,12 +70,12 @@ def paper_tta() -> tuple[list[str], dict[tuple[str, str], dict[str, float]]]:
     return notes, table
 
 
-def paper_column(dataset: dict, result: dict | None = None) -> str | None:
+def paper_column(dataset: dict, result: Analysis | None = None) -> str | None:
     """The paper's dataset column for a study dataset: its `paper` key, else what its class
     subset says (ImageNet-A, -R, ObjectNet); plain data has none."""
     if dataset.get("paper"):
         return dataset["paper"]
-    from ..report.compare import paper_dataset
+    from ..report.datasets import paper_dataset
 
     inferred = paper_dataset(result or {"subset": {"name": dataset.get("subset")}})
     return None if inferred == "IN" else inferred
@@ -90,7 +95,7 @@ def _study_network(config: dict, table: str) -> str | None:
 
 def zoom_row(study: Study, record: dict, out: Path) -> dict:
     from ..report.compare import paper_figures
-    from ..report.run import summary
+    from ..report.load import summary
     from ..store import RunStore
 
     folder = out / record["folder"]
@@ -99,10 +104,10 @@ def zoom_row(study: Study, record: dict, out: Path) -> dict:
     column = paper_column(dataset, r)
     name = _study_network(RunStore(folder).read_config(), "zoom")
     paper = paper_figures(name, column) if column in PAPER_DATASETS else None
-    ours = {f: r[f] for f in ZOOM_FIGURES}
-    theirs = dict(zip(ZOOM_FIGURES, (paper["crop1"], paper["crop36"], paper["crop324"]))) if paper else {}
-    return {"model": record["model"], "spec": model["spec"], "dataset": record["dataset"], "images": r["n_images"],
-            "transforms": r["n_transforms"], **ours, "paper_model": paper["model"] if paper else None,
+    ours = {f: value(r) for f, value in _ZOOM_VALUES.items()}
+    theirs = {f: paper[key] for f, key in _PAPER_FIGURES.items()} if paper else {}
+    return {"model": record["model"], "spec": model["spec"], "dataset": record["dataset"], "images": r.n_images,
+            "transforms": r.n_transforms, **ours, "paper_model": paper["model"] if paper else None,
             "paper_dataset": column if paper else None, **{f"paper_{f}": theirs.get(f) for f in ZOOM_FIGURES},
             **{f"diff_{f}": _diff(ours[f], theirs.get(f)) for f in ZOOM_FIGURES},
             "experiment": record["experiment"], "run": record["folder"]}
