@@ -162,7 +162,8 @@ def _split_or_error(repo: str, revision: str, split: str):
     except DataError as e:
         return e
     except (OSError, ValueError) as e:  # the hub's own errors (missing repo or revision, a dropped link)
-        return DataError(f"hf:{repo}@{revision}: cannot be loaded ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return DataError(f"hf:{repo}@{revision}: cannot be loaded ({first})")
 
 
 register("hf", "@:#", _open_row)

@@ -26,23 +26,41 @@ from ..errors import DataError
 
 
 class Recent:
-    """The last `keep` values made by key (row groups, datasets), shared by threads."""
+    """The last `keep` values made by key (row groups, datasets), shared by threads; a value
+    several threads ask for at once is made once."""
 
     def __init__(self, keep: int):
         self.keep = max(1, keep)
         self._values: OrderedDict[Hashable, object] = OrderedDict()
+        self._making: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, make: Callable[[], object]):
+    def _cached(self, key: Hashable) -> tuple[bool, object]:
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
-                return self._values[key]
-        value = make()  # outside the lock: a slow read must not stall other keys
+                return True, self._values[key]
+            return False, None
+
+    def get(self, key: Hashable, make: Callable[[], object]):
+        found, value = self._cached(key)
+        if found:
+            return value
         with self._lock:
-            self._values[key] = value
-            while len(self._values) > self.keep:
-                self._values.popitem(last=False)
+            making = self._making.setdefault(key, threading.Lock())
+        with making:  # outside the main lock: a slow read must not stall other keys
+            found, value = self._cached(key)
+            if found:
+                return value
+            try:
+                value = make()
+            finally:
+                with self._lock:
+                    self._making.pop(key, None)
+            with self._lock:
+                self._values[key] = value
+                while len(self._values) > self.keep:
+                    self._values.popitem(last=False)
         return value
 
 

@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import math
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -151,12 +153,12 @@ def _open_row(loc: Locator, recent: Recent) -> bytes:
         raise DataError(f"row {row!r} is not a row number")
     row_n = int(row)
     try:
-        starts = recent.get(("rows", path), lambda: _group_starts(path))
+        st = os.stat(path)
+        starts = _group_starts(path, st.st_mtime_ns, st.st_size)
         if row_n >= starts[-1]:
             raise DataError(f"row out of range (the file has {starts[-1]})")
         group = int(np.searchsorted(starts, row_n, side="right")) - 1
-        cells = recent.get((path, group), lambda: pq.ParquetFile(path).read_row_group(group, columns=["image"])
-                           .column(0).to_pylist())
+        cells = recent.get((path, st.st_mtime_ns, group), lambda: _group_images(path, group))
     except FileNotFoundError:
         raise DataError("no such parquet file") from None
     except (OSError, pa.ArrowException, KeyError) as e:  # moved, damaged, or no image column
@@ -168,8 +170,14 @@ def _open_row(loc: Locator, recent: Recent) -> bytes:
     return data
 
 
-def _group_starts(path: str) -> np.ndarray:
-    """The first row of each row group, and the number of rows last."""
+def _group_images(path: str, group: int) -> list:
+    return pq.ParquetFile(path).read_row_group(group, columns=["image"]).column(0).to_pylist()
+
+
+@functools.lru_cache(maxsize=256)
+def _group_starts(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    """The first row of each row group, and the number of rows last (read once per version of
+    the file: its footer is all that is read)."""
     meta = pq.ParquetFile(path).metadata
     return np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
 
