@@ -149,7 +149,7 @@ def test_bad_arguments_get_one_clear_error(lite0):
 
 
 def test_public_names():
-    assert set(zh.__all__) == {"Analysis", "Run", "Zoom", "ZoomGrid", "ZoomTTA", "open_run", "sweep"}
+    assert set(zh.__all__) == {"Analysis", "Run", "Zoom", "ZoomGrid", "ZoomTTA", "ZoomhardError", "open_run", "sweep"}
     for name in zh.__all__:
         assert getattr(zh, name).__doc__, name
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Analysis", "Run", "Zoom", "ZoomGrid", "ZoomTTA", "open_run", "sweep"]
+__all__ = ["Analysis", "Run", "Zoom", "ZoomGrid", "ZoomTTA", "ZoomhardError", "open_run", "sweep"]
 
 from .errors import ZoomhardError
 from .grid import Zoom, ZoomGrid
