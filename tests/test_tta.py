@@ -407,9 +407,12 @@ def test_tta_cli_takes_the_setup_options_sweep_and_bench_take(tmp_path, capsys):
     assert "skipped 2 of 5 images" in captured.err
 
 
-def test_memo_normalises_as_the_classifier_does(two_samples):
+def test_memo_normalises_as_the_classifier_does(two_samples, tmp_path, monkeypatch):
+    """(Its own export cache: an ONNX lite0 with another normalisation must not land where other
+    tests look for lite0's.)"""
     from zoomhard.config import Setup, open_classifier
 
+    monkeypatch.setenv("ZOOMHARD_CACHE", str(tmp_path / "cache"))
     cfg = TTAConfig(model="lite0", data=str(two_samples), methods=("memo-rrc",), backend="onnx",
                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), progress=False)
     classifier = open_classifier(cfg.setup)
