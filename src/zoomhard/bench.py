@@ -32,7 +32,7 @@ from .errors import UsageError
 from .models import Classifier, ModelError, Preprocess
 from .models.weights import weights_note
 from .paper import hard_paper
-from .pipeline import Batcher, ImageCrops, Prepared, classify, prefetch
+from .pipeline import Batcher, ImageCrops, Prepared, classify, prefetch, progress_bar
 from .protocols import ClassSpace, class_space, score
 
 RESULTS_COLUMNS = ("model", "data", "subset", "n", "top1", "top1_err", "top5", "top5_err", "param_count",
@@ -112,14 +112,12 @@ def run_model(classifier: Classifier, source: Source, space: ClassSpace, cfg: Be
                          "top1": int(s["top1"][0]), "top5": top5, "correct": bool(s["correct"][0]),
                          "correct5": bool(set(top5) & set(im.item.labels))})
 
-    from tqdm.auto import tqdm
-
     def crops_of(p: Prepared) -> ImageCrops:
         return ImageCrops(p.item, (size, size), p.data[None], np.empty((1, classifier.num_classes), np.float32), 1)
 
     started = time.perf_counter()
     prepared = eval_crops(source, transform, cfg.workers)
-    with tqdm(total=len(source), unit="img", desc=classifier.spec, disable=not cfg.progress, dynamic_ncols=True) as bar:
+    with progress_bar(len(source), cfg.progress, classifier.spec) as bar:
         try:
             for p, completed in classify(prepared, batcher, crops_of):
                 scored(completed)

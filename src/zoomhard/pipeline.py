@@ -204,3 +204,11 @@ def classify(prepared: Iterable[Prepared], batcher: Batcher,
     for p in prepared:
         yield p, (batcher.add(crops_of(p)) if p.ok else [])
     yield None, batcher.run()
+
+
+def progress_bar(total: int, enabled: bool, desc: str = "sweep"):
+    """The images/s and ETA bar of a loop over images (sweep, bench, tta)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=0, unit="img", disable=not enabled, dynamic_ncols=True, smoothing=0.1,
+                desc=desc)

@@ -30,7 +30,7 @@ from .data import Item, Source
 from .grid import ZoomGrid
 from .models import Classifier
 from .models.weights import weights_tag
-from .pipeline import ImageCrops
+from .pipeline import ImageCrops, progress_bar
 from .protocols import ClassSpace, score
 from .store import IMAGES, PREDICTIONS, RunStore, file_sha256
 
@@ -123,13 +123,6 @@ def write_summary(store: RunStore, grid: ZoomGrid) -> dict:
                "weights_tag": config.get("weights_tag")}
     store.update_config(summary=summary)
     return summary
-
-
-def progress_bar(total: int, enabled: bool, desc: str = "sweep"):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=0, unit="img", disable=not enabled, dynamic_ncols=True, smoothing=0.1,
-                desc=desc)
 
 
 class Session:

@@ -34,7 +34,7 @@ from ..grid import ZoomGrid
 from ..models import Classifier, ModelError, load_model, parse_spec
 from ..models.base import TorchClassifier
 from ..models.weights import weights_note
-from ..pipeline import prefetch
+from ..pipeline import prefetch, progress_bar
 from ..protocols import ClassSpace, choice_logits, class_space, masked_softmax, score
 from .zoom import ensemble, parse_transforms
 
@@ -162,7 +162,7 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     seconds = {m: 0.0 for m in methods}
     images: list[dict] = []
     skipped: dict[str, str] = {}
-    bar = _progress(len(source), cfg.progress)
+    bar = progress_bar(len(source), cfg.progress, "tta")
     try:
         for p in prefetch(source, lambda img: (img, standard_crop(img)), cfg.workers):
             bar.update(1)
@@ -226,12 +226,6 @@ def choice_probs(logits: np.ndarray, space: ClassSpace) -> tuple[np.ndarray, np.
     as sweep and bench score them) and (views, classes) the ImageNet index behind each."""
     z, members = choice_logits(logits, space.members)
     return masked_softmax(z, None, np.float64), members
-
-
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="img", disable=not enabled, dynamic_ncols=True, desc="tta")
 
 
 def format_table(results: list[dict]) -> str:
