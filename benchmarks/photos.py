@@ -4,6 +4,7 @@ as they are or resized (PIL, keeping their aspect) to a given number of megapixe
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from PIL import Image
 
@@ -17,15 +18,17 @@ def resized_to(img: Image.Image, megapixels: float) -> Image.Image:
     return img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.LANCZOS)
 
 
-def write_images(folder: str, n: int, megapixels: float | None = None) -> None:
+def write_images(folder: str, n: int, megapixels: float | Sequence[float] | None = None) -> None:
     """n photos and their labels.csv in `folder` (created); with `megapixels`, each resized to
-    that size and saved as a JPEG, as a camera would."""
+    that size (a sequence: photo i to the i-th size, cycled) and saved as a JPEG, as a camera would."""
     os.makedirs(folder)
     samples = list(open_source("samples"))
+    sizes = list(megapixels) if isinstance(megapixels, Sequence) else [megapixels]
     with open(f"{folder}/labels.csv", "w") as f:
         f.write("image,labels\n")
         for i in range(n):
             it = samples[i % len(samples)]
+            megapixels = sizes[i % len(sizes)]
             img = decode_image(it.read())
             if (i // len(samples)) % 2:
                 img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)

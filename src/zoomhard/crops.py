@@ -188,15 +188,21 @@ def zoom_crop(img: Image.Image, zoom: Zoom, grid: ZoomGrid | None = None) -> np.
 
 def device_grid_crops(rgb: np.ndarray, grid: ZoomGrid, device: str = "cuda",
                       scales: tuple[int, ...] | None = None):
-    """grid_crops on a torch device: (n, crop, crop, 3) uint8 tensor from an (h, w, 3) uint8 array
-    (tensor_grid_crops of a batch of one)."""
+    """grid_crops on a torch device: (n, crop, crop, 3) uint8 tensor from an (h, w, 3) uint8 array,
+    cut channels-last straight from each resized scale (no transposing copy of the crops)."""
     import torch
 
     src = torch.from_numpy(np.array(rgb, dtype=np.uint8, order="C", copy=not rgb.flags.writeable))
     if str(device).startswith("cuda"):
         src = src.pin_memory()
     src = src.to(device, non_blocking=True).permute(2, 0, 1)[None].float()
-    return tensor_grid_crops(src, grid, scales)[:, 0].permute(0, 2, 3, 1).contiguous()
+    scales = grid.scales if scales is None else scales
+    per = grid.rows * grid.cols
+    out = torch.empty((len(scales) * per, grid.crop, grid.crop, 3), dtype=torch.uint8, device=src.device)
+    for i, (s, resized) in enumerate(_resized(src, scales)):
+        _anchor_crops(resized[0].permute(1, 2, 0), grid, src.shape[3], src.shape[2], s, (0, 1),
+                      out[i * per:(i + 1) * per])
+    return out
 
 
 def tensor_grid_crops(images, grid: ZoomGrid, scales: tuple[int, ...] | None = None):
@@ -209,19 +215,45 @@ def tensor_grid_crops(images, grid: ZoomGrid, scales: tuple[int, ...] | None = N
     pixel in 10,000 on the PIL path's exact value (and those within one level).
     """
     import torch
-    import torch.nn.functional as F
 
     scales = grid.scales if scales is None else scales
     n, _, h0, w0 = images.shape
     c, per = grid.crop, grid.rows * grid.cols
-    out = torch.zeros((len(scales) * per, n, 3, c, c), dtype=torch.uint8, device=images.device)
-    for i, s in enumerate(scales):
+    out = torch.empty((len(scales) * per, n, 3, c, c), dtype=torch.uint8, device=images.device)
+    for i, (s, resized) in enumerate(_resized(images, scales)):
+        _anchor_crops(resized, grid, w0, h0, s, (-2, -1), out[i * per:(i + 1) * per])
+    return out
+
+
+def _resized(images, scales: tuple[int, ...]):
+    """(scale, (n, 3, H, W) uint8) for each scale of a (n, 3, h, w) float batch: Pillow's two
+    passes, each rounded to 8 bits."""
+    import torch
+    import torch.nn.functional as F
+
+    h0, w0 = images.shape[-2:]
+    for s in scales:
         W, H = resized_size(w0, h0, s)
         wide = F.interpolate(images, size=(h0, W), mode="bicubic", antialias=True).round_().clamp_(0, 255)
         resized = F.interpolate(wide, size=(H, W), mode="bicubic", antialias=True).round_().clamp_(0, 255)
-        resized = resized.to(torch.uint8)
-        for k, (_, left, top) in enumerate(grid.origins(w0, h0, s)):
-            x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + c, W), min(top + c, H)
-            if x0 < x1 and y0 < y1:
-                out[i * per + k, :, :, y0 - top:y1 - top, x0 - left:x1 - left] = resized[:, :, y0:y1, x0:x1]
-    return out
+        yield s, resized.to(torch.uint8)
+
+
+def _anchor_crops(resized, grid: ZoomGrid, w0: int, h0: int, scale: int, dims: tuple[int, int], out) -> None:
+    """Every anchor crop of one resized scale into `out` (one per anchor, in row, col order):
+    the image is zero-padded once so that every crop is a plain window of it, and the windows
+    are stacked by one copy. `dims`: the (height, width) dimensions of `resized`."""
+    import torch
+    import torch.nn.functional as F
+
+    c = grid.crop
+    H, W = resized.shape[dims[0]], resized.shape[dims[1]]
+    origins = grid.origins(w0, h0, scale)
+    tops, lefts = [t for _, _, t in origins], [l for _, l, _ in origins]
+    pad_t, pad_l = max(0, -min(tops)), max(0, -min(lefts))
+    pad_b, pad_r = max(0, max(tops) + c - H), max(0, max(lefts) + c - W)
+    # F.pad pads the last dimensions first: (width, height) here, or (channels, width, height)
+    pad = (pad_l, pad_r, pad_t, pad_b) if dims == (-2, -1) else (0, 0, pad_l, pad_r, pad_t, pad_b)
+    padded = F.pad(resized, pad) if any(pad) else resized
+    torch.stack([padded.narrow(dims[0], t + pad_t, c).narrow(dims[1], l + pad_l, c) for t, l in zip(tops, lefts)],
+                out=out)

@@ -98,6 +98,8 @@ class TorchClassifier(Classifier):
 
         self.spec, self.preprocess, self.device, self.fp32 = spec, preprocess, device, fp32
         self._torch = torch
+        if self.precision == "fp32" and device.startswith("cuda"):
+            ieee_fp32()
         self.module = module.eval().to(device).to(memory_format=torch.channels_last)
         self._mean = torch.tensor(preprocess.mean, device=device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(preprocess.std, device=device).view(1, 3, 1, 1) * 255
@@ -140,6 +142,15 @@ class TorchClassifier(Classifier):
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             y = self.module(x)
         return y.float().cpu().numpy()
+
+
+def ieee_fp32() -> None:
+    """fp32 on CUDA means fp32: cuDNN's convolutions otherwise run in TF32 (10-bit mantissa)
+    by default on Ampere and later, which moves near-tied top-1s away from a CPU's."""
+    import torch
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 
 class OnnxClassifier(Classifier):
