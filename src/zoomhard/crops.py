@@ -11,6 +11,7 @@ the full image; its float32 box arithmetic can move a pixel by a level or two, n
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -188,72 +189,131 @@ def zoom_crop(img: Image.Image, zoom: Zoom, grid: ZoomGrid | None = None) -> np.
 
 def device_grid_crops(rgb: np.ndarray, grid: ZoomGrid, device: str = "cuda",
                       scales: tuple[int, ...] | None = None):
-    """grid_crops on a torch device: (n, crop, crop, 3) uint8 tensor from an (h, w, 3) uint8 array,
-    cut channels-last straight from each resized scale (no transposing copy of the crops)."""
+    """grid_crops on a torch device: (n, crop, crop, 3) uint8 tensor from an (h, w, 3) uint8 array
+    (tensor_grid_crops of a batch of one, laid out channels-last by the same copy)."""
     import torch
 
     src = torch.from_numpy(np.array(rgb, dtype=np.uint8, order="C", copy=not rgb.flags.writeable))
     if str(device).startswith("cuda"):
         src = src.pin_memory()
-    src = src.to(device, non_blocking=True).permute(2, 0, 1)[None].float()
-    scales = grid.scales if scales is None else scales
-    per = grid.rows * grid.cols
-    out = torch.empty((len(scales) * per, grid.crop, grid.crop, 3), dtype=torch.uint8, device=src.device)
-    for i, (s, resized) in enumerate(_resized(src, scales)):
-        _anchor_crops(resized[0].permute(1, 2, 0), grid, src.shape[3], src.shape[2], s, (0, 1),
-                      out[i * per:(i + 1) * per])
-    return out
+    src = src.to(device, non_blocking=True).permute(2, 0, 1)[None]
+    return _resampled_crops(src, grid, grid.scales if scales is None else scales, channels_last=True)
 
 
 def tensor_grid_crops(images, grid: ZoomGrid, scales: tuple[int, ...] | None = None):
     """The crops of `grid` (or of some of its scales) of a batch of images of one size, on the
-    batch's device: (n, 3, h, w) float pixels in 0-255 -> (transforms, n, 3, crop, crop) uint8,
-    transforms in canonical order.
+    batch's device: (n, 3, h, w) pixels in 0-255 -> (transforms, n, 3, crop, crop) uint8,
+    transforms in canonical order."""
+    return _resampled_crops(images, grid, grid.scales if scales is None else scales, channels_last=False)
 
-    torch's antialiased bicubic uses Pillow's filter. Resampling in Pillow's two passes,
-    horizontal then vertical, each rounded to 8 bits as Pillow does, lands all but about one
-    pixel in 10,000 on the PIL path's exact value (and those within one level).
+
+# Bytes of the horizontal pass's output that one group of scales may take (a bound on memory
+# for very large images; an ImageNet photo's 36 scales are one group).
+DEVICE_PASS_BYTES = 512 << 20
+
+
+def _resampled_crops(images, grid: ZoomGrid, scales: tuple[int, ...], channels_last: bool):
+    """Pillow's bicubic resize followed by the anchors' zero-filled crops, as two matrix
+    products per group of scales on the images' device.
+
+    Pillow resamples in two passes, horizontal then vertical, each a weighted sum of source
+    pixels with 22-bit fixed-point weights, rounded to 8 bits between them. A crop needs only
+    its own columns of the first pass and its own rows of the second, so each pass is one
+    matrix of Pillow's weights for exactly the output pixels the crops hold (a row of zeros
+    where a crop falls outside the resized image: the zero fill). With the weights quantised
+    as Pillow quantises them and its rounding, all but a few pixels in a million equal the PIL
+    path's (the rest are a level apart, where float32 sums land on the other side of a half).
     """
     import torch
 
-    scales = grid.scales if scales is None else scales
     n, _, h0, w0 = images.shape
-    c, per = grid.crop, grid.rows * grid.cols
-    out = torch.empty((len(scales) * per, n, 3, c, c), dtype=torch.uint8, device=images.device)
-    for i, (s, resized) in enumerate(_resized(images, scales)):
-        _anchor_crops(resized, grid, w0, h0, s, (-2, -1), out[i * per:(i + 1) * per])
+    c, rows, cols, per = grid.crop, grid.rows, grid.cols, grid.rows * grid.cols
+    x = images.to(torch.float32).reshape(n * 3 * h0, w0)
+    group = max(1, DEVICE_PASS_BYTES // (n * 3 * h0 * cols * c * 4))
+    shape = (len(scales) * per, c, c, 3) if channels_last else (len(scales) * per, n, 3, c, c)
+    out = torch.empty(shape, dtype=torch.uint8, device=images.device)
+    for g in range(0, len(scales), group):
+        part = scales[g:g + group]
+        k = len(part)
+        wx, wy = _pass_weights(grid, tuple(part), w0, h0, str(images.device))   # (k*cols*c, w0), (k, rows*c, h0)
+        with _ieee_matmul(torch):
+            wide = _round8(x @ wx.T)                                  # (n*3*h0, k*cols*c)
+            wide = wide.view(n * 3, h0, k, cols * c).permute(2, 1, 0, 3).reshape(k, h0, n * 3 * cols * c)
+            tall = _round8(torch.bmm(wy, wide)).to(torch.uint8)       # (k, rows*c, n*3*cols*c)
+        tall = tall.view(k, rows, c, n, 3, cols, c)
+        if channels_last:  # n == 1: (k, rows, cols, y, x, channel)
+            crops = tall.permute(0, 1, 5, 3, 2, 6, 4).reshape(k * per, c, c, 3)
+        else:              # (k, rows, cols, n, channel, y, x)
+            crops = tall.permute(0, 1, 5, 3, 4, 2, 6).reshape(k * per, n, 3, c, c)
+        out[g * per:(g + k) * per] = crops
     return out
 
 
-def _resized(images, scales: tuple[int, ...]):
-    """(scale, (n, 3, H, W) uint8) for each scale of a (n, 3, h, w) float batch: Pillow's two
-    passes, each rounded to 8 bits."""
-    import torch
-    import torch.nn.functional as F
+def _round8(t):
+    """Pillow's rounding of a pass's fixed-point sum to 8 bits: half up, clipped to 0-255."""
+    return t.add_(0.5).floor_().clamp_(0, 255)
 
-    h0, w0 = images.shape[-2:]
+
+class _ieee_matmul:
+    """float32 matrix products in full precision (not TF32) inside the block: a pass's sums
+    must be exact to well under half a level."""
+
+    def __init__(self, torch):
+        self.torch = torch
+
+    def __enter__(self):
+        self.saved = self.torch.get_float32_matmul_precision()
+        if self.saved != "highest":
+            self.torch.set_float32_matmul_precision("highest")
+
+    def __exit__(self, *exc):
+        if self.saved != "highest":
+            self.torch.set_float32_matmul_precision(self.saved)
+
+
+@functools.lru_cache(maxsize=4)
+def _pass_weights(grid: ZoomGrid, scales: tuple[int, ...], w0: int, h0: int, device: str):
+    """Pillow's weights for the crops' columns (horizontal pass) and rows (vertical pass), kept
+    for the last few image sizes (photos of a data set share a few sizes)."""
+    import torch
+
+    cols_out, cols_in, rows_out, rows_in = [], [], [], []
     for s in scales:
         W, H = resized_size(w0, h0, s)
-        wide = F.interpolate(images, size=(h0, W), mode="bicubic", antialias=True).round_().clamp_(0, 255)
-        resized = F.interpolate(wide, size=(H, W), mode="bicubic", antialias=True).round_().clamp_(0, 255)
-        yield s, resized.to(torch.uint8)
+        origins = grid.origins(w0, h0, s)
+        lefts = [left for _, left, _ in origins[:grid.cols]]
+        tops = [top for _, _, top in origins[::grid.cols]]
+        cols_out += [np.arange(left, left + grid.crop) for left in lefts]
+        cols_in.append(np.full(len(lefts) * grid.crop, W))
+        rows_out += [np.arange(top, top + grid.crop) for top in tops]
+        rows_in.append(np.full(len(tops) * grid.crop, H))
+    wx = _pillow_weights(np.concatenate(cols_out), np.concatenate(cols_in), w0, device)
+    wy = _pillow_weights(np.concatenate(rows_out), np.concatenate(rows_in), h0, device)
+    return wx, wy.view(len(scales), grid.rows * grid.crop, h0)
 
 
-def _anchor_crops(resized, grid: ZoomGrid, w0: int, h0: int, scale: int, dims: tuple[int, int], out) -> None:
-    """Every anchor crop of one resized scale into `out` (one per anchor, in row, col order):
-    the image is zero-padded once so that every crop is a plain window of it, and the windows
-    are stacked by one copy. `dims`: the (height, width) dimensions of `resized`."""
+def _pillow_weights(out_index: np.ndarray, out_size: np.ndarray, in_size: int, device):
+    """(len(out_index), in_size) float32: row i holds Pillow's bicubic weights (Resample.c,
+    precompute_coeffs and normalize_coeffs_8bpc) of output pixel out_index[i] of a resize from
+    in_size to out_size[i] pixels, or zeros where that pixel lies outside the output."""
     import torch
-    import torch.nn.functional as F
 
-    c = grid.crop
-    H, W = resized.shape[dims[0]], resized.shape[dims[1]]
-    origins = grid.origins(w0, h0, scale)
-    tops, lefts = [t for _, _, t in origins], [l for _, l, _ in origins]
-    pad_t, pad_l = max(0, -min(tops)), max(0, -min(lefts))
-    pad_b, pad_r = max(0, max(tops) + c - H), max(0, max(lefts) + c - W)
-    # F.pad pads the last dimensions first: (width, height) here, or (channels, width, height)
-    pad = (pad_l, pad_r, pad_t, pad_b) if dims == (-2, -1) else (0, 0, pad_l, pad_r, pad_t, pad_b)
-    padded = F.pad(resized, pad) if any(pad) else resized
-    torch.stack([padded.narrow(dims[0], t + pad_t, c).narrow(dims[1], l + pad_l, c) for t, l in zip(tops, lefts)],
-                out=out)
+    f64 = dict(dtype=torch.float64, device=device)
+    index = torch.as_tensor(out_index, **f64)[:, None]
+    scale = in_size / torch.as_tensor(out_size, **f64)[:, None]
+    filterscale = scale.clamp(min=1.0)
+    support = 2.0 * filterscale                       # bicubic's support, widened when reducing
+    center = (index + 0.5) * scale
+    lo = torch.trunc(center - support + 0.5).clamp(min=0)
+    hi = torch.trunc(center + support + 0.5).clamp(max=in_size)
+    src = torch.arange(in_size, **f64)[None, :]
+    t = ((src - center + 0.5) / filterscale).abs()
+    a = -0.5
+    w = torch.where(t < 1, ((a + 2) * t - (a + 3)) * t * t + 1,
+                    torch.where(t < 2, (((t - 5) * t + 8) * t - 4) * a, torch.zeros_like(t)))
+    w = w * ((src >= lo) & (src < hi))
+    total = w.sum(dim=1, keepdim=True)
+    w = torch.where(total != 0, w / total, w)
+    w = torch.where(w < 0, torch.ceil(w * (1 << 22) - 0.5), torch.floor(w * (1 << 22) + 0.5)) / (1 << 22)
+    inside = (index >= 0) & (index < torch.as_tensor(out_size, **f64)[:, None])
+    return (w * inside).to(torch.float32)
