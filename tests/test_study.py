@@ -256,12 +256,12 @@ def test_objectnet_labels_score_under_either_space():
 
 
 def test_study_numerics_are_fp32_on_cuda():
-    """The autocast switch reads `precision`: bf16 on CUDA natively, fp32 under the study's protocol."""
+    """The autocast switch reads `precision`: fp16 on CUDA natively, fp32 under the study's protocol."""
     import torch
 
     from zoomhard.models.base import Preprocess, TorchClassifier
 
-    for fp32, wanted in ((False, "bf16"), (True, "fp32")):
+    for fp32, wanted in ((False, "fp16"), (True, "fp32")):
         clf = TorchClassifier("x", torch.nn.Linear(3, 2), Preprocess(), "cpu", fp32=fp32)
         assert clf.precision == "fp32"          # the CPU never autocasts
         clf.device = "cuda:0"

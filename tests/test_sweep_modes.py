@@ -130,7 +130,7 @@ def test_out_of_memory_batches_are_split_and_the_size_remembered():
 
 
 @cuda
-def test_cuda_sweep_uses_bf16_channels_last_and_device_resize(tmp_path):
+def test_cuda_sweep_uses_fp16_channels_last_and_device_resize(tmp_path):
     out = tmp_path / "gpu"
     assert main(["sweep", "-m", "lite0", "-d", "samples", "-o", str(out), "--scales", "256,512",
                  "--no-progress"]) == 0

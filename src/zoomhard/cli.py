@@ -100,7 +100,7 @@ def setup_options(f):
                           "Resize(256)+CenterCrop(224), MEMO's 64 views, CLIP with ImageNet mean/std, fp32; "
                           "see README 'Reproducing the paper')."),
         click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
-                     help="auto: ONNX Runtime on CPU, torch (bf16, channels_last) on CUDA (tta's MEMO: always torch)."),
+                     help="auto: ONNX Runtime on CPU, torch (fp16 autocast, channels_last) on CUDA (tta's MEMO: always torch)."),
         device_option,
         click.option("--allow-outside-root", is_flag=True,
                      help="Read image files a dataset names outside its own folder (labels.csv rows with ../ or "

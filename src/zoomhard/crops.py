@@ -271,7 +271,7 @@ class _ieee_matmul:
             self.torch.set_float32_matmul_precision(self.saved)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _pass_weights(grid: ZoomGrid, scales: tuple[int, ...], w0: int, h0: int, device: str):
     """Pillow's weights for the crops' columns (horizontal pass) and rows (vertical pass), kept
     for the last few image sizes (photos of a data set share a few sizes)."""
@@ -299,8 +299,9 @@ def _pillow_weights(out_index: np.ndarray, out_size: np.ndarray, in_size: int, d
     import torch
 
     f64 = dict(dtype=torch.float64, device=device)
-    index = torch.as_tensor(out_index, **f64)[:, None]
-    scale = in_size / torch.as_tensor(out_size, **f64)[:, None]
+    index, out_size = (_to_device(torch.from_numpy(a.astype(np.float64))[:, None], device)
+                       for a in (out_index, out_size))
+    scale = in_size / out_size
     filterscale = scale.clamp(min=1.0)
     support = 2.0 * filterscale                       # bicubic's support, widened when reducing
     center = (index + 0.5) * scale
@@ -315,5 +316,11 @@ def _pillow_weights(out_index: np.ndarray, out_size: np.ndarray, in_size: int, d
     total = w.sum(dim=1, keepdim=True)
     w = torch.where(total != 0, w / total, w)
     w = torch.where(w < 0, torch.ceil(w * (1 << 22) - 0.5), torch.floor(w * (1 << 22) + 0.5)) / (1 << 22)
-    inside = (index >= 0) & (index < torch.as_tensor(out_size, **f64)[:, None])
+    inside = (index >= 0) & (index < out_size)
     return (w * inside).to(torch.float32)
+
+
+def _to_device(t, device: str):
+    """A host tensor on `device` without waiting for the device: from pinned memory, the copy
+    queues behind the model's work instead of stalling this thread until it is done."""
+    return t.pin_memory().to(device, non_blocking=True) if device.startswith("cuda") else t

@@ -10,7 +10,7 @@ Under `study`:
                   (`--imagenet-c`); MEMO takes 64 views (MEMO's --batch_size, which the
                   authors' run scripts keep)
     sweep         open_clip models normalise with ImageNet's mean/std (eval-CLIP.py)
-    all           fp32 on CUDA rather than bf16 autocast (the authors ran fp32)
+    all           fp32 on CUDA rather than fp16 autocast (the authors ran fp32)
 An explicit --clip-norm or --views wins over the protocol's.
 """
 

@@ -4,7 +4,7 @@ Each model source (lite0, torchvision:NAME, timm:NAME, open_clip:ARCH/PRETRAINED
 hfmodel:ORG/NAME, onnx:PATH) is one entry of `registry.SOURCES`; `zoomhard models` lists them.
 
 `load_model` gives the torch module (for anything that needs gradients); `load_classifier` gives
-the fast inference path: ONNX Runtime on CPU, torch with bf16 and channels_last on CUDA.
+the fast inference path: ONNX Runtime on CPU, torch with fp16 autocast and channels_last on CUDA.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ class TorchClassifier(Classifier):
     backend = "torch"
 
     def __init__(self, spec: str, module, preprocess: Preprocess, device: str = "cpu", fp32: bool = False):
-        """`fp32`: no bf16 autocast on CUDA (the study's numerics)."""
+        """`fp32`: no fp16 autocast on CUDA (the study's numerics)."""
         import torch
 
         self.spec, self.preprocess, self.device, self.fp32 = spec, preprocess, device, fp32
@@ -108,7 +108,12 @@ class TorchClassifier(Classifier):
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.device.startswith("cuda") and not self.fp32 else "fp32"
+        """fp16 autocast on CUDA unless fp32 is asked for; the CPU always runs fp32.
+
+        fp16 rather than bf16: both run on the tensor cores at the same rate, but bf16's 8-bit
+        mantissa moved 6 % of EfficientNet-Lite0's top-1 predictions over the zoom grid away
+        from fp32's (on an H200 and on CPUs alike) and fp16's 11 bits under 1 %."""
+        return "fp16" if self.device.startswith("cuda") and not self.fp32 else "fp32"
 
     def infer(self, crops) -> np.ndarray:
         return self.logits(crops)
@@ -139,9 +144,13 @@ class TorchClassifier(Classifier):
             x = crops.to(self.device)
         x = x.permute(0, 3, 1, 2).float().sub_(self._mean).div_(self._std)
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            y = self.module(x)
-        return y.float().cpu().numpy()
+        half = self.precision == "fp16"
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=half):
+            y = self.module(x).float().cpu().numpy()
+        if half and not np.isfinite(y).all():  # an activation beyond fp16's range: this batch in fp32
+            with torch.inference_mode():
+                y = self.module(x).float().cpu().numpy()
+        return y
 
 
 def ieee_fp32() -> None:

@@ -315,7 +315,7 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
                     preprocess: Preprocess | Callable[[Preprocess], Preprocess] | None = None,
                     fp32: bool = False) -> Classifier:
     """The fastest faithful way to run `spec` here: ONNX Runtime on CPU (exported once, checked
-    against torch, torch on disagreement), torch on CUDA (bf16 autocast unless `fp32`).
+    against torch, torch on disagreement), torch on CUDA (fp16 autocast unless `fp32`).
     `preprocess` replaces the model's own (a function: of the model's own), then `mean`/`std`
     override it. `crop` is the input size the ONNX export is fixed to; None: the model's own
     input size (after `preprocess`). The classifier's `weights` records the weights it loaded
@@ -344,7 +344,7 @@ def _load_classifier(spec, weights, backend, device, crop, mean, std, preprocess
 def module_classifier(spec: str, module, preprocess: Preprocess, backend: str = "auto", device: str = "cpu",
                       crop: int | None = 224, key: str = "module", fp32: bool = False) -> Classifier:
     """A torch module as a Classifier: ONNX Runtime on CPU when `backend` allows (exported once
-    under `key`, checked against torch, torch on disagreement), else torch on `device` (bf16
+    under `key`, checked against torch, torch on disagreement), else torch on `device` (fp16
     autocast on CUDA unless `fp32`)."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
