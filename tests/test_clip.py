@@ -145,3 +145,46 @@ def test_pretrained_clip_offline_fails_fast(capsys):
     assert "open_clip:ViT-B-32/openai" in err and "--weights" in err and len(err.strip().splitlines()) == 1
     assert main(["bench", "-m", "open_clip:ViT-B-32/no-such-tag", "-d", "samples"]) == 2
     assert "openai" in capsys.readouterr().err  # the valid tags are listed
+
+
+def test_openai_clip_is_built_with_quick_gelu_as_it_was_trained():
+    """OpenAI's CLIP (clip.load) is a QuickGELU network; open_clip builds ViT-B-32 with GELU
+    unless asked. The tag decides, whatever the file."""
+    from zoomhard.models.clip import clip_activation
+
+    assert clip_activation("ViT-B-32/openai") == "quick_gelu"
+    assert clip_activation("ViT-L-14/openai") == "quick_gelu"
+    assert clip_activation("ViT-L-14/datacomp_xl_s13b_b90k") == "gelu"
+    assert clip_activation("ViT-B-32-quickgelu") == "quick_gelu"
+    assert clip_activation("ViT-B-32") == "gelu"
+
+
+def test_a_weights_file_for_an_openai_tag_builds_quick_gelu_and_its_embedding(tiny_clip, tmp_path, monkeypatch,
+                                                                               capsys):
+    """`open_clip:ARCH/openai --weights FILE` is OpenAI's network: QuickGELU modules, the same
+    image embedding as open_clip.create_model(ARCH, force_quick_gelu=True) with the file's
+    weights, and the activation in run.json and --json."""
+    import torch
+    from open_clip import pretrained
+    from open_clip.transformer import QuickGELU
+
+    from zoomhard.models import load_model
+
+    monkeypatch.setitem(pretrained._PRETRAINED, ARCH, {"openai": pretrained._pcfg(url="", quick_gelu=True)})
+    module, _ = load_model(f"open_clip:{ARCH}/openai", tiny_clip)
+    assert any(isinstance(m, QuickGELU) for m in module.modules())
+    reference = open_clip.create_model(ARCH, pretrained=None, force_quick_gelu=True).eval()
+    reference.load_state_dict(torch.load(tiny_clip, weights_only=True))
+    plain = open_clip.create_model(ARCH, pretrained=None).eval()
+    plain.load_state_dict(torch.load(tiny_clip, weights_only=True))
+    x = torch.rand(2, 3, 224, 224)
+    with torch.inference_mode():
+        ours, theirs, gelu = module.visual(x), reference.encode_image(x), plain.encode_image(x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(ours, gelu, atol=1e-4)  # the activation shows in the embedding
+
+    out = tmp_path / "run"
+    assert main(["sweep", "-m", f"open_clip:{ARCH}/openai", "--weights", tiny_clip, "-d", "samples", "--scales", "256",
+                 "--anchors", "1", "-o", str(out), "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["activation"] == "quick_gelu"
+    assert json.loads((out / "run.json").read_text())["classifier"]["activation"] == "quick_gelu"

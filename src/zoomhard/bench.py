@@ -147,7 +147,8 @@ def summarize(classifier: Classifier, source: Source, space: ClassSpace, rows: l
         "per_origin": {o: {"n": len(c), "top1": sum(c) / len(c)} for o, c in sorted(by_origin.items())},
         "unreadable": len(unreadable), "skipped_unlabelled": skipped,
         "backend": classifier.backend, "preprocess": classifier.preprocess.to_dict(),
-        "precision": classifier.precision, "param_count": _param_count(classifier),
+        "precision": classifier.precision, "activation": classifier.activation,
+        "param_count": _param_count(classifier),
         "seconds": round(seconds, 3), "images_per_s": round(n / seconds, 2) if seconds > 0 else None,
     }
     return summary

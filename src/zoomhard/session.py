@@ -120,7 +120,8 @@ def write_summary(store: RunStore, grid: ZoomGrid) -> dict:
     """The run's summary over everything it holds, also kept in run.json."""
     config = store.read_config()
     summary = {**summarize(store, grid), "protocol": config.get("protocol", "native"),
-               "weights_tag": config.get("weights_tag")}
+               "weights_tag": config.get("weights_tag"),
+               "activation": (config.get("classifier") or {}).get("activation")}
     store.update_config(summary=summary)
     return summary
 

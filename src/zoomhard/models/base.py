@@ -60,6 +60,7 @@ class Classifier:
     device: str = "cpu"
     num_classes: int = 1000
     weights: dict | None = None  # models.weights.weights_record, set by load_classifier
+    activation: str | None = None  # open_clip: 'quick_gelu' or 'gelu' (models.clip.clip_activation)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         return self.infer(self.prepare(crops))
@@ -82,6 +83,8 @@ class Classifier:
                "preprocess": self.preprocess.to_dict(), "precision": self.precision}
         if self.weights is not None:
             out["weights"] = self.weights
+        if self.activation is not None:
+            out["activation"] = self.activation
         return out
 
     @property

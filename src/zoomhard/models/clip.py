@@ -48,6 +48,20 @@ def _check_arch(open_clip, arch: str) -> None:
         raise ModelError(f"open_clip has no architecture {arch!r}" + (f"; close: {', '.join(close)}" if close else ""))
 
 
+def clip_activation(name: str) -> str:
+    """'quick_gelu' or 'gelu': the activation the network behind `ARCH[/TAG]` was trained with.
+    OpenAI's CLIP weights (and every tag whose open_clip config says so, or a -quickgelu
+    architecture) are QuickGELU networks; open_clip builds a plain architecture with GELU unless
+    asked, and only warns."""
+    open_clip = _open_clip()
+    arch, tag = split_name(name)
+    _check_arch(open_clip, arch)
+    quick = open_clip.get_model_config(arch).get("quick_gelu", False)
+    if tag:
+        quick = quick or bool(open_clip.get_pretrained_cfg(arch, tag).get("quick_gelu", False))
+    return "quick_gelu" if quick else "gelu"
+
+
 def clip_preprocess(arch: str, tag: str = "") -> Preprocess:
     """CLIP's eval transform without building the model: its mean/std (from the pretrained tag
     when it has them), bicubic resize of the shorter side to the input size, centre crop."""
@@ -182,11 +196,14 @@ def _ensure_pretrained(open_clip, arch: str, tag: str, spec: str) -> None:
 
 
 def build_open_clip(name: str, weights: str | None):
-    """(zero-shot module, Preprocess) for open_clip:ARCH/PRETRAINED, or ARCH with --weights PATH."""
+    """(zero-shot module, Preprocess) for open_clip:ARCH/PRETRAINED, or ARCH[/PRETRAINED] with
+    --weights PATH; QuickGELU where the network was trained with it (clip_activation)."""
     open_clip = _open_clip()
     arch, tag = split_name(name)
     spec = f"open_clip:{name}"
     _check_arch(open_clip, arch)
+    # a --weights file for an ARCH/TAG spec holds that tag's network: built as the tag asks
+    quick = clip_activation(name) == "quick_gelu"
     if weights is None:
         if not tag:
             tags = open_clip.list_pretrained_tags_by_model(arch)
@@ -194,13 +211,13 @@ def build_open_clip(name: str, weights: str | None):
                              + (f" (tags: {', '.join(tags)})" if tags else "") + " or pass --weights PATH")
         _ensure_pretrained(open_clip, arch, tag, spec)
         try:
-            model = open_clip.create_model(arch, pretrained=tag)
+            model = open_clip.create_model(arch, pretrained=tag, force_quick_gelu=quick)
         except Exception as e:  # hub and download errors come in many types
             raise ModelError(f"{spec}: pretrained weights unavailable ({type(e).__name__}: "
                              f"{str(e).splitlines()[0][:200]}); pass --weights PATH") from None
         weights_key = f"{arch}/{tag}"
     else:
-        model = apply_weights(open_clip.create_model(arch, pretrained=None), weights, spec)
+        model = apply_weights(open_clip.create_model(arch, pretrained=None, force_quick_gelu=quick), weights, spec)
         weights_key = _file_digest(weights)
     model.eval()
     try:
@@ -208,5 +225,7 @@ def build_open_clip(name: str, weights: str | None):
     except Exception as e:  # some architectures' tokenizers live on the hub
         raise ModelError(f"{spec}: its tokenizer cannot be loaded ({type(e).__name__}: {str(e)[:200]})") from None
     classnames, templates = imagenet_prompts()
-    head = cached_text_classifier(model, tokenizer, arch, weights_key, classnames, templates)
+    # the text tower's activation changes the head too: a GELU-built head is another head
+    head = cached_text_classifier(model, tokenizer, arch, f"{weights_key}:{'quick_gelu' if quick else 'gelu'}",
+                                  classnames, templates)
     return zero_shot_module(model.visual, head).eval(), clip_preprocess(arch, tag)

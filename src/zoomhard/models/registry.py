@@ -322,6 +322,11 @@ def load_classifier(spec: str, weights: str | None = None, backend: str = "auto"
     (models.weights.weights_record), with a warning for a file unlike its tag's published one."""
     clf = _load_classifier(spec, weights, backend, device, crop, mean, std, preprocess, fp32)
     clf.weights = weights_record(spec, weights)
+    source, name = parse_spec(spec)
+    if source == "open_clip":
+        from .clip import clip_activation
+
+        clf.activation = clip_activation(name)
     return clf
 
 
