@@ -83,6 +83,15 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def random_weights(folder: str, model: str) -> str:
+    """The state dict of torchvision's `model`, randomly initialised (seed 0), saved once in `folder`."""
+    path = f"{folder}/{model}.pth"
+    if not os.path.exists(path):
+        torch.manual_seed(0)
+        torch.save(getattr(torchvision.models, model)().state_dict(), path)
+    return path
+
+
 def ready_crops(device: str, batch: int, folder: str) -> torch.Tensor:
     """`batch` uint8 crops on the device, cut from the first photo's grid."""
     first = sorted(f for f in os.listdir(folder) if f.endswith(".jpg"))[0]
@@ -302,7 +311,6 @@ def main() -> None:
                   images=args.images, large_images=args.large)
     res.put("targets", TARGETS)
     grid = {} if args.scales is None else {"grid": ZoomGrid(scales=ZoomGrid.parse_scales(args.scales))}
-    crops_per_image = len(grid.get("grid", ZoomGrid()))
     clock = time.perf_counter()
 
     def say(text: str) -> None:
@@ -318,11 +326,9 @@ def main() -> None:
         say(f"{args.images} + {few} photos written ({args.large and 'every %d-th about 2 MP' % n_large})")
 
         figures, ratios = {}, {}
-        only = set(args.only.split(","))
-        for model in args.models.split(",") if "models" in only else []:
-            spec, weights = f"torchvision:{model}", f"{d}/{model}.pth"
-            torch.manual_seed(0)
-            torch.save(getattr(torchvision.models, model)().state_dict(), weights)
+        only, models = set(args.only.split(",")), args.models.split(",")
+        for model in models if "models" in only else []:
+            spec, weights = f"torchvision:{model}", random_weights(d, model)
             ready = ready_crops(dev, args.batch, f"{d}/imgs")
             f = figures[model] = {}
             for key, fp32 in (("model_alone", False), ("model_alone_fp32", True)):  # native: fp16 on CUDA
@@ -333,7 +339,7 @@ def main() -> None:
             common = dict(batch_size=args.batch, workers=workers, **grid)
             f["sweep_device"] = sweep(f"{d}/{model}-device", spec, weights, f"{d}/imgs", dev, resize="device", **common)
             say(f"{model} sweep --resize device: {f['sweep_device']}")
-            if model == args.models.split(",")[0]:
+            if model == models[0]:
                 f["sweep_pil"] = sweep(f"{d}/{model}-pil", spec, weights, f"{d}/imgs", dev, resize="pil", **common)
                 say(f"{model} sweep --resize pil: {f['sweep_pil']}")
             f["sweep_study_fp32"] = sweep(f"{d}/{model}-study", spec, weights, f"{d}/few", dev, protocol="study",
@@ -362,12 +368,8 @@ def main() -> None:
             res.put("figures", figures)
             res.put("ratios", ratios)
 
-        first = args.models.split(",")[0]
-        spec, weights = f"torchvision:{first}", f"{d}/{first}.pth"
-        if not os.path.exists(weights):
-            torch.manual_seed(0)
-            torch.save(getattr(torchvision.models, first)().state_dict(), weights)
-        write_images(f"{d}/agree", args.agree_images, sizes)
+        first = models[0]
+        spec, weights = f"torchvision:{first}", random_weights(d, first)
         if "tta" in only:
             t = tta(spec, weights, f"{d}/tta", dev, args.views, workers)
             t["memo_augmix_vs_memo_rrc"] = round(t["memo-augmix"] / t["memo-rrc"], 2)
@@ -384,6 +386,7 @@ def main() -> None:
             say(f"crop agreement: {res['crop_agreement']}")
 
         if "agreement" in only:
+            write_images(f"{d}/agree", args.agree_images, sizes)
             res.put("top1_agreement_lite0", lite0_agreement(d, f"{d}/agree", dev, workers, grid))
             say(f"top-1 agreement with the CPU's fp32: {res['top1_agreement_lite0']}")
 
@@ -394,7 +397,6 @@ def main() -> None:
             say(f"profiled sweep: {res['profile']} -> {profile}")
 
     print(json.dumps({k: res.get(k) for k in ("ratios", "tta", "top1_agreement_lite0")}, indent=1))
-    print(f"crops per image: {crops_per_image}")
 
 
 if __name__ == "__main__":

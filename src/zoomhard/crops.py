@@ -11,6 +11,7 @@ the full image; its float32 box arithmetic can move a pixel by a level or two, n
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -194,9 +195,7 @@ def device_grid_crops(rgb: np.ndarray, grid: ZoomGrid, device: str = "cuda",
     import torch
 
     src = torch.from_numpy(np.array(rgb, dtype=np.uint8, order="C", copy=not rgb.flags.writeable))
-    if str(device).startswith("cuda"):
-        src = src.pin_memory()
-    src = src.to(device, non_blocking=True).permute(2, 0, 1)[None]
+    src = _to_device(src, str(device)).permute(2, 0, 1)[None]
     return _resampled_crops(src, grid, grid.scales if scales is None else scales, channels_last=True)
 
 
@@ -254,21 +253,16 @@ def _round8(t):
     return t.add_(0.5).floor_().clamp_(0, 255)
 
 
-class _ieee_matmul:
+@contextlib.contextmanager
+def _ieee_matmul(torch):
     """float32 matrix products in full precision (not TF32) inside the block: a pass's sums
     must be exact to well under half a level."""
-
-    def __init__(self, torch):
-        self.torch = torch
-
-    def __enter__(self):
-        self.saved = self.torch.get_float32_matmul_precision()
-        if self.saved != "highest":
-            self.torch.set_float32_matmul_precision("highest")
-
-    def __exit__(self, *exc):
-        if self.saved != "highest":
-            self.torch.set_float32_matmul_precision(self.saved)
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(saved)
 
 
 @functools.lru_cache(maxsize=8)
@@ -323,4 +317,4 @@ def _pillow_weights(out_index: np.ndarray, out_size: np.ndarray, in_size: int, d
 def _to_device(t, device: str):
     """A host tensor on `device` without waiting for the device: from pinned memory, the copy
     queues behind the model's work instead of stalling this thread until it is done."""
-    return t.pin_memory().to(device, non_blocking=True) if device.startswith("cuda") else t
+    return t.pin_memory().to(device, non_blocking=True) if device.startswith("cuda") else t.to(device)

@@ -162,7 +162,7 @@ def ieee_fp32() -> None:
     import torch
 
     torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
 
 
 class OnnxClassifier(Classifier):
