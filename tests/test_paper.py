@@ -63,3 +63,58 @@ def test_a_run_folder_refuses_another_protocol(tmp_path):
     RunStore(tmp_path / "old").open({"model": "lite0", "protocol": "native"})
     with pytest.raises(RunError, match="protocol"):
         RunStore(tmp_path / "old").open({"model": "lite0", "protocol": "study"})
+
+
+def test_every_network_of_the_shipped_paper_study_carries_the_figures_of_its_cells():
+    """studies/paper.toml names only the study's exact networks, each where the paper prints a
+    figure for it: zoom cells Table 1's, bench cells ImageNet-Hard's, tta cells MEMO's."""
+    from pathlib import Path
+
+    from zoomhard.report.compare import paper_figures
+    from zoomhard.reproduce import load_study
+    from zoomhard.reproduce.tables import HARD_TABLES, PAPER_METHODS, paper_column, paper_tta
+
+    study = load_study(Path(__file__).parents[1] / "studies" / "paper.toml")
+    missing = []
+    for cell in study.cells():
+        spec = cell.model_options["spec"]
+        column = paper_column(study.datasets[cell.dataset])
+        table = HARD_TABLES[column] if cell.kind == "bench" else "zoom"
+        twin = study_model(spec, None, table)
+        if cell.kind == "zoom":
+            figures = paper_figures(twin.paper_model, column) if twin else None
+            filled = figures is not None and None not in (figures["crop1"], figures["crop324"])
+        elif cell.kind == "bench":
+            filled = twin is not None and twin.paper_model in top1_figures(table)
+        else:
+            rows = paper_tta()[1]
+            filled = twin is not None and all(column in rows.get((twin.paper_model, PAPER_METHODS[m]), {})
+                                              for m in cell.experiment.options["methods"])
+        if not filled:
+            missing.append(f"{cell.key}: {spec}")
+    assert not missing, missing
+    specs = {m["spec"] for m in study.models.values()}
+    assert "open_clip:ViT-L-14/datacomp_xl_s13b_b90k" in specs and "torchvision:vgg19.IMAGENET1K_V1" in specs
+    assert not any("laion2b_s32b_b82k" in s for s in specs)
+    assert {m.exact for m in study_models()} <= specs, "every network the paper prints is in the study"
+
+
+def test_the_study_protocol_refuses_a_bare_spec_whose_default_weights_are_not_the_studys(tmp_path, capsys):
+    import pytest
+
+    from zoomhard.cli import main
+    from zoomhard.config import Setup
+    from zoomhard.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"write torchvision:resnet50\.IMAGENET1K_V1 \(or torchvision:resnet50\.IMAGENET1K_V2"):
+        Setup("torchvision:resnet50", "samples", protocol="study")
+    Setup("torchvision:resnet50", "samples")                                     # native: DEFAULT as asked
+    Setup("torchvision:resnet50.IMAGENET1K_V2", "samples", protocol="study")    # a tag: as given
+    Setup("torchvision:resnet50", "samples", weights="r50.pth", protocol="study")  # local weights: as given
+    Setup("torchvision:alexnet", "samples", protocol="study")                    # DEFAULT is the study's V1
+    out = tmp_path / "run"
+    assert main(["sweep", "-m", "torchvision:resnet50", "-d", "samples", "--protocol", "study",
+                 "-o", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "IMAGENET1K_V1" in err and err.count("\n") == 0, err
+    assert not out.exists(), "refused before the run folder is made"

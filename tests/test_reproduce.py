@@ -248,6 +248,8 @@ BASE = '[models.a]\nspec = "lite0"\n[datasets.d]\ndata = "samples"\n'
     (BASE + '[[experiments]]\nkind = "zoom"\nmodels = ["b"]\n', "unknown model 'b'; the study's models: a"),
     (BASE + '[[experiments]]\nkind = "zoom"\ndatasets = ["x"]\n', "unknown dataset 'x'; the study's datasets: d"),
     (BASE + '[[experiments]]\nkind = "sweep"\n', "kind 'sweep'; valid kinds: zoom, bench, tta"),
+    ('protocol = "study"\n[models.a]\nspec = "torchvision:resnet50"\n[datasets.d]\ndata = "samples"\n'
+     '[[experiments]]\nkind = "zoom"\n', "models.a: --protocol study: the study ran torchvision:resnet50 with IMAGENET1K_V1"),
     (BASE + '[[experiments]]\nkind = "tta"\nmethods = ["memo"]\n', "choose from: memo-augmix"),
     (BASE + '[[experiments]]\nkind = "zoom"\nprotocol = "paper"\n', "valid: native, study"),
     ('[models.a]\nspec = "lite9"\n[datasets.d]\ndata = "samples"\n[[experiments]]\nkind = "zoom"\n',

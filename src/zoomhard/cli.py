@@ -191,14 +191,22 @@ def demo(out, model):
 
 
 @cli.command("models")
+@click.option("--study", is_flag=True,
+              help="The study's networks: the exact spec behind each row of the paper's tables.")
 @click.option("--json", "as_json", is_flag=True)
-def models_cmd(as_json):
+def models_cmd(study, as_json):
     """The model specs zoomhard understands."""
     from .models import list_models
+    from .paper import study_rows
 
-    rows = list_models()
+    rows = study_rows() if study else list_models()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
+        return
+    if study:
+        width = max(len(r["spec"]) for r in rows) + 2
+        for r in rows:
+            click.echo(f"{r['spec']:<{width}}{r['table']:<8}{r['paper_model']}" + (f"  ({r['note']})" if r["note"] else ""))
         return
     width = max(len(r["spec"]) for r in rows) + 2
     for r in rows:

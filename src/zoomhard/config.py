@@ -41,6 +41,11 @@ class Setup:
     device: str = "auto"
     allow_outside_root: bool = False   # read files a dataset names outside its own folder
 
+    def __post_init__(self):
+        from . import study
+
+        study.check_model(self.model, self.weights, self.protocol)
+
     @classmethod
     def of(cls, config, **changes) -> "Setup":
         """The Setup part of a command's config (an object with these attributes, or `changes`)."""

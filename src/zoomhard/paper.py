@@ -56,6 +56,12 @@ def study_models() -> tuple[StudyModel, ...]:
                  for r in _rows("study_models.csv"))
 
 
+def study_rows() -> list[dict]:
+    """`zoomhard models --study`: {spec, table, paper_model, note} per row of the paper's tables,
+    the spec exact (with its weights tag), to copy into --model or a study file."""
+    return [{"spec": m.exact, "table": m.table, "paper_model": m.paper_model, "note": m.note} for m in study_models()]
+
+
 @lru_cache(maxsize=None)
 def top1_figures(table: str) -> dict[str, float]:
     """paper model -> top-1 as a fraction, for "hard" or "hard-4k"."""

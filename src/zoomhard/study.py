@@ -11,6 +11,9 @@ Under `study`:
                   authors' run scripts keep)
     sweep         open_clip models normalise with ImageNet's mean/std (eval-CLIP.py)
     all           fp32 on CUDA rather than fp16 autocast (the authors ran fp32)
+    model         a bare torchvision spec whose default weights are not the ones the study
+                  loaded (`torchvision:resnet50`: IMAGENET1K_V2, the study's IMAGENET1K_V1) is
+                  refused, naming the tag to add; a spec with a tag, or --weights, runs as given
 An explicit --clip-norm or --views wins over the protocol's.
 """
 
@@ -32,6 +35,24 @@ def check(protocol: str) -> str:
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
     return protocol
+
+
+def check_model(spec: str, weights: str | None, protocol: str) -> None:
+    """Refuse, under the study's protocol, a bare torchvision spec whose DEFAULT weights are
+    not the ones the study ran for that architecture: a figure from them would pass for the
+    study's. The refusal names the tag to add (or the one to keep these weights)."""
+    if check(protocol) != "study" or weights or not spec.startswith("torchvision:"):
+        return
+    from .paper import default_tag, split_tag, study_models
+
+    base, tag = split_tag(spec)
+    if tag is not None:
+        return
+    ran = sorted({m.tag for m in study_models() if m.spec == base and m.tag})
+    loads = default_tag(base)
+    if ran and loads not in ran:
+        raise UsageError(f"--protocol study: the study ran {base} with {ran[0]} weights, but the bare spec "
+                         f"loads {loads}; write {base}.{ran[0]} (or {base}.{loads} to keep {loads})")
 
 
 def bench_preprocess(spec: str, own: Preprocess) -> Preprocess:

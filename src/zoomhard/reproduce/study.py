@@ -22,10 +22,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import StudyError
+from ..errors import StudyError, UsageError
+from ..study import PROTOCOLS, check_model
 
 KINDS = ("zoom", "bench", "tta")
-PROTOCOLS = ("native", "study")
 # The study's dataset columns (its Table 1, MEMO's table) and its benchmarks.
 PAPER_DATASETS = ("IN", "ReaL", "IN+ReaL", "IN-A", "IN-R", "IN-S", "ON", "ImageNet-Hard", "ImageNet-Hard-4K")
 
@@ -249,6 +249,11 @@ def _experiment(k: int, table: dict, models: dict, datasets: dict, protocol: str
                 raise StudyError(f"{at}: unknown {key[:-1]} {n!r}; the study's {key}: {', '.join(defined)}")
         chosen[key] = tuple(dict.fromkeys(names))
     protocol = _choice(table.get("protocol", protocol), PROTOCOLS, f"{at}: protocol")
+    for n in chosen["models"]:
+        try:
+            check_model(models[n]["spec"], models[n]["weights"], protocol)
+        except UsageError as e:
+            raise StudyError(f"{at}: models.{n}: {e}") from None
     options = {k: v for k, v in table.items() if k in KIND_KEYS[kind]}
     if "transforms" in options:
         options["transforms"] = _transforms(options["transforms"], base)
