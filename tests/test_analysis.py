@@ -286,6 +286,27 @@ def test_compare_infers_the_papers_column_from_data_and_subset(tmp_path, capsys)
     assert rows[0]["paper"]["crop1"] == 0.0137  # ResNet-18's IN-A 1-crop figure
 
 
+def test_objectnet_gets_the_on_column_only_when_scored_as_the_study(tmp_path, capsys):
+    """ObjectNet laid out as wnid folders (its 113 representatives) under --subset auto is the
+    study's ON; objectnet-groups, or folders of its other mapped classes, get no paper column."""
+    from zoomhard import labels as L
+
+    reps = L.subset_indices("objectnet")
+    mapped = sorted({i for g in L.objectnet_to_imagenet().values() for i in g} - set(reps))
+    only_on = [i for i in reps if i not in L.subset_indices("imagenet-a") and i not in L.subset_indices("imagenet-r")]
+    runs = {}
+    for name, labels, subset in (("folders", [only_on[0], reps[1]], "folders-present"),
+                                 ("groups", [reps[0], reps[1]], "objectnet-groups"),
+                                 ("mapped", [only_on[0], mapped[0]], "folders-present")):
+        runs[name] = write_run(tmp_path / name, {"x": ["s256-r1c1"], "y": []},
+                               labels={"x": [labels[0]], "y": [labels[1]]})
+        set_config(runs[name], model="torchvision:resnet18", subset={"name": subset, "classes": 2})
+    assert main(["compare", *map(str, runs.values()), "--paper", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["runs"]
+    assert rows[0]["paper"]["dataset"] == "ON" and rows[0]["paper"]["crop1"] is not None
+    assert rows[1]["paper"] is None and rows[2]["paper"] is None
+
+
 # -- real photos ---------------------------------------------------------------------------------
 
 def test_analyze_on_the_samples_sweep(samples_run, capsys):

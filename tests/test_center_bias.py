@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from zoomhard import labels as L
 from zoomhard.cli import main
 from zoomhard.grid import ZoomGrid
 from zoomhard.report.center_bias import matching_figures, paper_center_bias
@@ -14,9 +15,12 @@ from zoomhard.store import IMAGES, PREDICTIONS, RunStore
 
 STUDY = ZoomGrid()
 V1 = "torchvision:resnet50.IMAGENET1K_V1"
+# an ObjectNet representative class in neither ImageNet-A's nor -R's 200
+ON_ONLY = next(i for i in L.subset_indices("objectnet")
+               if i not in L.subset_indices("imagenet-a") and i not in L.subset_indices("imagenet-r"))
 
 
-def run_folder(path: Path, model: str, subset: str, grid: ZoomGrid = STUDY, **weights) -> Path:
+def run_folder(path: Path, model: str, subset: str, grid: ZoomGrid = STUDY, label: int = 1, **weights) -> Path:
     """Two images over the grid: one right at s256-r1c1 only, one at s512-r0c2 only."""
     store = RunStore(path)
     store.open({"model": model, "weights": None, "grid": grid.to_dict(), "data": {"spec": "hand-built"},
@@ -25,7 +29,7 @@ def run_folder(path: Path, model: str, subset: str, grid: ZoomGrid = STUDY, **we
     rows = [{"image_id": i, "scale": z.scale, "row": z.row, "col": z.col, "top1": 1, "correct": z.id == t,
              "top5": [1, 2, 3, 4, 5], "top5_prob": [0.5] * 5, "label_prob": 0.5} for i, t in right.items() for z in grid]
     store.write_part(pa.Table.from_pylist(rows, schema=PREDICTIONS), pa.Table.from_pylist(
-        [{"image_id": i, "labels": [1], "origin": "test", "width": 9, "height": 9, "locator": f"file:{path}/x/{i}"}
+        [{"image_id": i, "labels": [label], "origin": "test", "width": 9, "height": 9, "locator": f"file:{path}/x/{i}"}
          for i in right], schema=IMAGES))
     return path
 
@@ -45,6 +49,9 @@ def test_paper_figures_beside_a_matching_run_and_no_other(tmp_path):
     runs = {
         "v1-a": run_folder(tmp_path / "v1-a", V1, "imagenet-a"),
         "v1-on": run_folder(tmp_path / "v1-on", V1, "objectnet"),
+        # ObjectNet as wnid folders of its representatives, under --subset auto: the study's ON
+        "v1-on-folders": run_folder(tmp_path / "v1-on-folders", V1, "folders-present", label=ON_ONLY),
+        "v1-on-groups": run_folder(tmp_path / "v1-on-groups", V1, "objectnet-groups"),
         # a local state dict recorded as the V1 weights is the study's network; without the tag it is not
         "file-v1-a": run_folder(tmp_path / "file-v1-a", "torchvision:resnet50", "imagenet-a",
                                 weights="/weights/r50.pth", weights_tag="IMAGENET1K_V1"),
@@ -60,8 +67,9 @@ def test_paper_figures_beside_a_matching_run_and_no_other(tmp_path):
     assert "Spatial bias beside the paper (ResNet-50, IN-A" in sections["v1-a"]
     assert "46.49%" in sections["v1-a"] and "visibility" in sections["v1-a"] and "not expected to match" in sections["v1-a"]
     assert "Spatial bias beside the paper (ResNet-50, ON" in sections["v1-on"] and "69.30%" in sections["v1-on"]
+    assert "Spatial bias beside the paper (ResNet-50, ON" in sections["v1-on-folders"]
     assert "Spatial bias beside the paper (ResNet-50, IN-A" in sections["file-v1-a"]
-    for other in ("default-a", "file-a", "v1-in", "v1-a-small-grid"):
+    for other in ("default-a", "file-a", "v1-in", "v1-a-small-grid", "v1-on-groups"):
         assert "beside the paper" not in sections[other], other
     # the run's own cover map beside the paper's: y is solved at the top-right anchor only
     r = json.loads((runs["v1-a"] / "analysis.json").read_text())

@@ -39,17 +39,18 @@ def is_study_resnet50(config: dict) -> bool:
     return twin is not None and twin.paper_model == "ResNet-50"
 
 
-def matching_figures(result: Analysis | dict, config: dict) -> dict | None:
+def matching_figures(result: Analysis | dict, config: dict, path: str | None = None) -> dict | None:
     """{"model", "dataset", "per_anchor", "note"} of the paper for a full sweep of the study's
-    ResNet-50 over the study's grid on ImageNet-A or ObjectNet (as compare infers the dataset);
-    None for every other run. `result` is the run's Analysis or analysis.json's dict."""
+    ResNet-50 over the study's grid on ImageNet-A or ObjectNet (as compare infers the dataset,
+    from the run folder at `path` for a folder run under --subset auto); None for every other
+    run. `result` is the run's Analysis or analysis.json's dict."""
     if isinstance(result, dict):
         result = Analysis.from_dict(result)
     if result.partial or result.per_anchor_cover is None:
         return None
     if not is_study_resnet50(config) or result.grid != ZoomGrid():
         return None
-    dataset = paper_dataset(result)
+    dataset = paper_dataset(config, path)
     figures = paper_center_bias().get(dataset)
     if figures is None:
         return None

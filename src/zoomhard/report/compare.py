@@ -40,8 +40,8 @@ def paper_side(config: dict) -> tuple[str | None, str]:
     return (twin.paper_model if twin else None), note
 
 
-def paper_figures(model: str | None, dataset: str) -> dict | None:
-    if model is None:
+def paper_figures(model: str | None, dataset: str | None) -> dict | None:
+    if model is None or dataset is None:
         return None
     rows = {r["crops"]: r[dataset] for r in paper_table() if r["model"] == model}
     return {"model": model, "dataset": dataset, "crop1": rows.get(1), f"crop{TOP_K}": rows.get(TOP_K),

@@ -48,7 +48,7 @@ def paper_center_bias(a: AnalyzedRun) -> str:
     """The paper's per-anchor figures beside this run's, for the study's ResNet-50 alone."""
     from .center_bias import matching_figures
 
-    p = matching_figures(a.result, a.run.config)
+    p = matching_figures(a.result, a.run.config, a.run.path)
     if p is None:
         return ""
     maps = (("paper (greedy cover, visibility-masked)", p["per_anchor"]),
