@@ -82,15 +82,33 @@ def test_greedy_cover_picks_most_new_images_and_skips_unsolvable():
     assert cover.upper_bound_of_first(36) == A.upper_bound(c) == 6 / 7
 
 
-def test_cover_ties_go_to_the_first_transform_in_scale_row_col_order():
-    # Three transforms each cover the same two images; listed out of canonical order on purpose.
-    tied = ["s512-r0c0", "s224-r2c2", "s224-r0c1"]
+def test_cover_ties_go_to_the_first_transform_in_the_studys_order():
+    """The authors' greedy walks its results location-major (row, then col), the scales in the
+    order of their list; analysis.json counts the transforms tied for each pick."""
+    # Three transforms each cover the same two images; listed out of any order on purpose.
+    tied = ["s224-r2c2", "s224-r0c1", "s512-r0c0"]
     c = matrix({"x": tied + ["s128-r1c1"], "y": tied, "z": ["s128-r1c1", "s512-r2c2"]})
     result = A.analyze(c, GRID)
-    # s128-r1c1 covers x and z (2) and comes first in canonical order of all the 2-covers.
-    assert result["min_cover"] == ["s128-r1c1", "s224-r0c1"]
+    # four 2-covers tie; r0c0 is the first location; then z: r1c1 before r2c2
+    assert result["min_cover"] == ["s512-r0c0", "s128-r1c1"] and result["cover_ties"] == [4, 2]
     c2 = matrix({"x": tied, "y": tied, "z": ["s512-r2c2"]})
-    assert A.analyze(c2, GRID)["min_cover"] == ["s224-r0c1", "s512-r2c2"]  # row 0 before row 2 at 224
+    r2 = A.analyze(c2, GRID)
+    assert r2["min_cover"] == ["s512-r0c0", "s512-r2c2"] and r2["cover_ties"] == [3, 1]
+    # at one location, the scales in the study's list order: 896 before 122 (its linspace tail)
+    study = ZoomGrid()
+    c3 = A.correctness(table({"x": ["s122-r1c1", "s896-r1c1"]}, study), study)
+    assert A.analyze(c3, study)["min_cover"] == ["s896-r1c1"]
+
+
+def test_the_study_order_is_location_major_with_the_studys_scale_list():
+    from zoomhard.grid import STUDY_SCALE_ORDER, STUDY_SCALES
+
+    assert sorted(STUDY_SCALE_ORDER) == list(STUDY_SCALES)
+    zooms = list(ZoomGrid())
+    order = [zooms[j] for j in A.study_order(zooms)]
+    assert [z.id for z in order[:3]] == ["s10-r0c0", "s16-r0c0", "s32-r0c0"]
+    assert [z.id for z in order[26:28]] == ["s896-r0c0", "s122-r0c0"] and order[36].id == "s10-r0c1"
+    assert order[-1].id == "s1024-r2c2"
 
 
 def test_cover_curve_for_every_k_and_top36():
@@ -101,12 +119,16 @@ def test_cover_curve_for_every_k_and_top36():
     solved["never"] = []
     c = A.correctness(table(solved, grid), grid)
     r = A.analyze(c, grid)
-    assert r["min_cover"] == [zooms[i].id for i in range(40)]
+    # every pick ties: they come in the study's order, location by location
+    solvable = {zooms[i] for i in range(40)}
+    assert r["min_cover"] == [zooms[j].id for j in A.study_order(zooms) if zooms[j] in solvable]
+    assert r["cover_ties"] == list(range(40, 0, -1))
     assert r["cover_curve"] == [k / 41 for k in range(1, 41)]
     assert r["top36_upper_bound"] == 36 / 41
     h = r["top36_histograms"]
     assert h["k"] == 36 and sum(map(sum, h["location"])) == 36
-    assert h["scale"] == {128: 9, 224: 9, 256: 9, 512: 9, 1024: 0}
+    assert h["location"] == [[5, 5, 5], [5, 4, 4], [4, 4, 0]]    # r2c2's four picks come last
+    assert h["scale"] == {128: 8, 224: 8, 256: 8, 512: 8, 1024: 4}
     # the paper's per-anchor bound uses the whole cover: picks 37-40 (scale 1024, r0c0-r1c0) count
     cover_map = np.array(r["per_anchor_cover"]) * 41
     assert cover_map.tolist() == [[5, 5, 5], [5, 4, 4], [4, 4, 4]]
@@ -200,7 +222,8 @@ def test_analyze_writes_json_csvs_and_figures(tmp_path, capsys):
     r = json.loads((run / "analysis.json").read_text())
     assert r["n_images"] == 3 and r["standard_top1"] == 1 / 3 and r["upper_bound"] == 2 / 3
     assert r["per_anchor"][2][0] == 2 / 3 and len(r["per_anchor"]) == 3
-    assert r["min_cover"] == ["s128-r2c0", "s512-r2c0"] and r["cover_curve"] == [1 / 3, 2 / 3]
+    # b ties at s256-r1c1 and s128-r2c0: r1c1 is the earlier location
+    assert r["min_cover"] == ["s256-r1c1", "s512-r2c0"] and r["cover_curve"] == [1 / 3, 2 / 3]
     # what sweep --order and tta --transforms read back
     assert [z.id for z in A.read_min_cover(str(run / "analysis.json"))] == r["min_cover"]
     (tmp_path / "no-cover.json").write_text(json.dumps({"per_anchor": r["per_anchor"]}))
@@ -370,3 +393,21 @@ def test_dictionary_image_ids_read_from_parquet_give_the_same_matrix(tmp_path):
     assert c1.image_ids == c2.image_ids == list(solved)
     assert (c1.matrix == c2.matrix).all() and c2.observed.all()
     assert (A.values(coded, c1, GRID, "label_prob") == A.values(t, c1, GRID, "label_prob")).all()
+
+
+def test_a_cover_that_starts_with_a_tie_says_so_beside_the_spatial_bias_map(tmp_path):
+    """Easy data: every transform is right for every image, so the cover is one transform that
+    tied with all others; analysis.json, min_cover.csv and the report say so."""
+    every = [z.id for z in GRID]
+    run = write_run(tmp_path / "easy", {"a": every, "b": every})
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    r = json.loads((run / "analysis.json").read_text())
+    assert r["min_cover"] == ["s128-r0c0"] and r["cover_ties"] == [len(GRID)]
+    assert "s128-r0c0,2,36," in (run / "analysis" / "min_cover.csv").read_text()
+    assert "first pick, s128-r0c0, tied with 35 other transforms" in out.read_text()
+    # no tie, no note
+    run2 = write_run(tmp_path / "clear", {"a": ["s512-r2c0"], "b": ["s512-r2c0", "s128-r1c1"]})
+    assert main(["report", str(run2), "--out", str(out)]) == 0
+    assert json.loads((run2 / "analysis.json").read_text())["cover_ties"] == [1]
+    assert "tied with" not in out.read_text()

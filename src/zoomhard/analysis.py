@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import UsageError
-from .grid import Zoom, ZoomGrid
+from .grid import STUDY_SCALE_ORDER, Zoom, ZoomGrid
 
 TOP_K = 36   # the study's "36 crops": the first 36 transforms of the greedy min-cover
 
@@ -153,6 +153,7 @@ class Cover:
     picks: list[int]            # transform indices (into Correctness.zooms), in pick order
     new: list[int]              # images newly covered by each pick
     n_images: int
+    ties: list[int] = field(default_factory=list)   # transforms that tied for each pick (1: none)
 
     def accuracy(self) -> list[float]:
         """Accuracy of the first k picks, for k = 1 .. len(picks)."""
@@ -163,27 +164,43 @@ class Cover:
         return float(sum(self.new[:k])) / self.n_images if self.n_images else 0.0
 
 
+def study_order(zooms: list[Zoom]) -> np.ndarray:
+    """Column indices of `zooms` in the order the study's results list them, the order its
+    greedy cover breaks ties in: location-major (row, then col), and at each location the
+    scales in the order of the study's own list (grid.STUDY_SCALE_ORDER; other scales after
+    them, ascending)."""
+    rank = {s: k for k, s in enumerate(STUDY_SCALE_ORDER)}
+    key = [(z.row, z.col, rank.get(z.scale, len(rank)), z.scale) for z in zooms]
+    return np.array(sorted(range(len(zooms)), key=key.__getitem__), dtype=np.int64)
+
+
 def min_cover(c: Correctness) -> Cover:
     """Greedy minimum set cover of the solvable images by transforms.
 
     Each step picks the transform that covers the most images not yet covered; ties go to the
-    first in canonical order (np.argmax returns the first maximum). Stops once every solvable
-    image is covered, so images no transform solves are never counted.
+    first in the study's order (`study_order`: location-major, its list's scale order), as the
+    authors' greedy walks its dict. `ties` records, per step, how many transforms tied for the
+    pick. Stops once every solvable image is covered, so images no transform solves are never
+    counted.
     """
     m = c.matrix
-    counts = m.sum(axis=0, dtype=np.int64)
+    order = study_order(c.zooms)
+    counts = m[:, order].sum(axis=0, dtype=np.int64)     # columns in the study's order
     uncovered = m.any(axis=1)
     picks: list[int] = []
     new: list[int] = []
+    ties: list[int] = []
     # The gain of a column only ever falls; subtract the rows each pick covers.
     while uncovered.any():
-        j = int(np.argmax(counts))
+        k = int(np.argmax(counts))
+        j = int(order[k])
         rows = np.flatnonzero(uncovered & m[:, j])
         picks.append(j)
         new.append(len(rows))
-        counts -= m[rows].sum(axis=0, dtype=np.int64)
+        ties.append(int(np.count_nonzero(counts == counts[k])))
+        counts -= m[rows][:, order].sum(axis=0, dtype=np.int64)
         uncovered[rows] = False
-    return Cover(picks, new, len(c.image_ids))
+    return Cover(picks, new, len(c.image_ids), ties)
 
 
 def read_min_cover(path: str) -> list[Zoom]:
@@ -287,7 +304,7 @@ def standard_evaluated(c: Correctness, grid: ZoomGrid) -> bool:
 # or disentangled bounds computed from it would build that order into the numbers (a centre
 # bias when the centre goes first) rather than measure the model.
 GRID_WIDE = ("per_anchor", "per_anchor_cover", "per_scale", "center_per_scale", "min_cover", "min_cover_new",
-             "cover_curve", "disentangle", "disentangle_cover")
+             "cover_ties", "cover_curve", "disentangle", "disentangle_cover")
 
 
 def top_k_keys(k: int = TOP_K) -> tuple[str, str]:
@@ -326,6 +343,7 @@ def analyze(c: Correctness, grid: ZoomGrid, top_k: int = TOP_K, partial: bool | 
         "center_per_scale": {str(s): v for s, v in center_per_scale(c, grid).items()},
         "min_cover": [c.zooms[j].id for j in cover.picks],
         "min_cover_new": cover.new,
+        "cover_ties": cover.ties,
         "cover_curve": cover.accuracy(),
         bound_key: cover.upper_bound_of_first(top_k),
         "disentangle": disentangle(c, grid),
@@ -385,8 +403,9 @@ def values(table: pa.Table, c: Correctness, grid: ZoomGrid, column: str, fill=0,
 # -- analysis.json, typed -----------------------------------------------------------------------
 
 # 2: partial, evaluated, per_anchor_cover, disentangle_cover; 3: top_k (the k of the top-k keys).
+# 4: the cover's ties broken in the study's order, cover_ties.
 # Analysis.from_dict reads every version; an older file lacks only what came later.
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -505,6 +524,7 @@ class Analysis:
     center_per_scale: dict[int, float] | None = None   # the centre anchor alone at that scale
     min_cover: list[Zoom] | None = None              # the greedy cover, in pick order
     min_cover_new: list[int] | None = None           # images each pick newly covers
+    cover_ties: list[int] | None = None              # transforms tied for each pick (1: no tie)
     cover_curve: list[float] | None = None           # accuracy of the first k picks, k = 1 ..
     top_k: int = TOP_K                               # the k of the study's "36 crops"
     top_k_upper_bound: float | None = None           # accuracy of the cover's first top_k picks

@@ -19,6 +19,12 @@ STUDY_SCALES: tuple[int, ...] = (
     10, 16, 32, 48, 64, 96, 122, 128, 192, 224, 235, 240, 256, 288, 320, 348, 384, 448,
     460, 512, 573, 576, 640, 664, 672, 680, 686, 690, 700, 720, 768, 798, 832, 896, 911, 1024,
 )
+# The same scales in the order of the study's own list (eval-IN-trained.py: 27 listed, then
+# linspace(10, 1024, 10)): its results, and so its greedy cover's ties, follow this order.
+STUDY_SCALE_ORDER: tuple[int, ...] = (
+    10, 16, 32, 48, 64, 96, 128, 192, 224, 240, 256, 288, 320, 384, 448, 512, 576, 640, 664, 672,
+    680, 690, 700, 720, 768, 832, 896, 122, 235, 348, 460, 573, 686, 798, 911, 1024,
+)
 STANDARD_SCALE = 256  # the study's "1 crop": s256 at the centre anchor
 CROP_SIZE = 224
 

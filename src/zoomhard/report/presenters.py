@@ -76,7 +76,7 @@ def _group(name: str) -> Callable[[Analysis], float | None]:
 PRESENTERS: tuple[Presenter, ...] = (
     Presenter("standard", grid_wide=False, columns=(
         Column("crop1", "standard 1-crop", lambda a: a.standard_top1, "1-crop"),)),
-    Presenter("per_anchor", table=T.per_anchor, section=S.paper_center_bias, figure=Figure(
+    Presenter("per_anchor", table=T.per_anchor, section=S.spatial_bias_notes, figure=Figure(
         "spatial_bias", "spatial_bias.png",
         "Spatial bias: the fraction of images some transform at each anchor gets right, over all transforms "
         "(left) and over the greedy cover's transforms only (right, the paper's quantity). Row 0 is the top of "

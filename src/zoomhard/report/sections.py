@@ -44,6 +44,24 @@ def disentangle_table(a: AnalyzedRun) -> str:
     return "".join(out)
 
 
+def cover_tie_note(a: AnalyzedRun) -> str:
+    """A note beside the spatial-bias map when the cover's first pick was a tie: the map's
+    right-hand panel then shows which transform the tie went to, not a preference."""
+    r = a.result
+    if not r.cover_ties or r.cover_ties[0] < 2:
+        return ""
+    first, n = r.min_cover[0], r.cover_ties[0]
+    return (f"<p class='note'>The greedy cover's first pick, {e(first.id)}, tied with {n - 1} other "
+            f"transform{'s' if n > 2 else ''}: each was right on the same {r.min_cover_new[0]} images. Ties go "
+            f"to the first in the study's order (location by location from the top left, scales in the "
+            f"order of its list), so the cover-only map's cell at row {first.row}, column {first.col} shows "
+            f"where that tie was broken, not a spatial preference.</p>")
+
+
+def spatial_bias_notes(a: AnalyzedRun) -> str:
+    return cover_tie_note(a) + paper_center_bias(a)
+
+
 def paper_center_bias(a: AnalyzedRun) -> str:
     """The paper's per-anchor figures beside this run's, for the study's ResNet-50 alone."""
     from .center_bias import matching_figures

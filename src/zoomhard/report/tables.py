@@ -34,8 +34,12 @@ def per_anchor(run: LoadedRun, a: Analysis) -> Table:
 
 
 def min_cover(run: LoadedRun, a: Analysis) -> Table:
-    return (["rank", "transform", "newly_covered", "accuracy"],
-            ([k + 1, z.id, n, f"{acc:.6f}"] for k, (z, n, acc) in enumerate(zip(a.min_cover, a.min_cover_new, a.cover_curve))))
+    """The cover in pick order; `tied`: how many transforms covered as many new images as the
+    pick (1: none; ties go to the first in the study's order)."""
+    ties = a.cover_ties or [""] * len(a.min_cover)
+    return (["rank", "transform", "newly_covered", "tied", "accuracy"],
+            ([k + 1, z.id, n, t, f"{acc:.6f}"]
+             for k, (z, n, t, acc) in enumerate(zip(a.min_cover, a.min_cover_new, ties, a.cover_curve))))
 
 
 def per_class(run: LoadedRun, a: Analysis) -> Table:
