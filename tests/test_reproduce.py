@@ -303,7 +303,7 @@ def test_paper_figures_sit_beside_the_study_network_only(tmp_path):
     import pyarrow as pa
 
     from zoomhard.grid import ZoomGrid
-    from zoomhard.reproduce.tables import tta_rows, zoom_row
+    from zoomhard.reproduce.tables import DISENTANGLE_NOTE, tta_rows, zoom_rows
     from zoomhard.store import IMAGES, PREDICTIONS, RunStore
 
     p = _study(tmp_path, '[models.v1]\nspec = "torchvision:resnet50.IMAGENET1K_V1"\n'
@@ -326,7 +326,7 @@ def test_paper_figures_sit_beside_the_study_network_only(tmp_path):
             store.write_part(pa.Table.from_pylist(preds, schema=PREDICTIONS),
                              pa.Table.from_pylist([{"image_id": "x.png", "labels": [1], "origin": "", "width": 1,
                                                     "height": 1, "locator": ""}], schema=IMAGES))
-            rows[cell.key] = zoom_row(study, record, out)
+            rows[cell.key], rows[cell.key + "/disentangle"] = zoom_rows(study, record, out)
         else:
             folder.mkdir(parents=True)
             (folder / "result.json").write_text(json.dumps(
@@ -337,6 +337,12 @@ def test_paper_figures_sit_beside_the_study_network_only(tmp_path):
     assert (v1["paper_standard_top1"], v1["paper_top36_upper_bound"], v1["paper_upper_bound"]) == (0.0021, 0.5568, 0.6668)
     assert v1["standard_top1"] == 1.0 and v1["diff_standard_top1"] == pytest.approx(1.0 - 0.0021)
     assert v2["paper_model"] is None and v2["paper_upper_bound"] is None and v2["diff_upper_bound"] is None
+    # the disentangling beside the study notebook's: x is solved at s256 only, a zoom-in
+    d1, d2 = rows["zoom/v1/a/disentangle"], rows["zoom/v2/a/disentangle"]
+    assert (d1["zoom_in"], d1["crop_scale"], d1["exclusive_crop_scale"]) == (1.0, 0.0, 0.0)
+    assert (d1["paper_model"], d1["paper_zoom_in"], d1["paper_exclusive_zoom_in"]) == ("ResNet-50", 0.6452, 0.4872)
+    assert d2["paper_model"] is None and d2["paper_zoom_in"] is None
+    assert "not expected to equal the paper's" in DISENTANGLE_NOTE
     t1, t2 = rows["tta/v1/a"], rows["tta/v2/a"]
     assert (t1["paper_top1"], t1["paper_baseline_top1"]) == (pytest.approx(0.0131), pytest.approx(0.0))
     assert t1["diff_top1"] == pytest.approx(1 - 0.0131)

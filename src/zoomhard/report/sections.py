@@ -40,7 +40,10 @@ def disentangle_table(a: AnalyzedRun) -> str:
         out.append(f"<tr><td>{e(label)}</td><td>{e(scales)} ({len(g.scales)})</td>"
                    f"<td>{g.upper_bound:.2%}</td><td>{g.exclusive:.2%}</td><td>{len(gc.scales)}</td>"
                    f"<td>{gc.upper_bound:.2%}</td><td>{gc.exclusive:.2%}</td></tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table><p class='note'>The cover's columns are the paper's quantity. Its upper "
+               "bounds are computed as the study's notebook does; the shares solved by a group alone use this "
+               "run's own cover, whereas the notebook took every network's from the cover of the last network "
+               "in its loop, so they are not expected to equal the paper's.</p>")
     return "".join(out)
 
 

@@ -18,7 +18,7 @@ from ..report.load import summary
 from . import figures as F
 from .study import Study
 from ..report.center_bias import NOTE as PAPER_BIAS_NOTE, paper_center_bias
-from .tables import ZOOM_FIGURES, Tables, paper_column, paper_tta
+from .tables import DISENTANGLE_GROUPS, DISENTANGLE_NOTE, ZOOM_FIGURES, Tables, paper_column, paper_tta
 
 EXTRA_CSS = """
 td.up{color:#1a7f37}td.down{color:#c62828}td.status-done{color:#1a7f37}td.status-failed{color:#c62828;font-weight:600}
@@ -70,6 +70,22 @@ def _zoom_table(t: Tables) -> str:
             cells += f"<td>{_pct(r[f])}</td><td>{_pct(r[f'paper_{f}'])}</td>{_diff_cell(r[f'diff_{f}'])}"
         rows.append(f"<tr>{cells}</tr>")
     return _table("zoom", head, rows)
+
+
+def _disentangle_table(t: Tables) -> str:
+    names = {"zoom_in": "zoom-in only", "zoom_out": "zoom-out only", "crop_scale": "224 only"}
+    head = ["model", "dataset"]
+    for g in DISENTANGLE_GROUPS:
+        head += [f"{names[g]}: upper bound", "paper"]
+    for g in DISENTANGLE_GROUPS:
+        head += [f"{names[g]}: alone", "paper"]
+    rows = []
+    for r in t.disentangle:
+        cells = f"<td>{e(r['model'])}</td><td>{e(r['dataset'])}</td>"
+        for f in (*DISENTANGLE_GROUPS, *(f"exclusive_{g}" for g in DISENTANGLE_GROUPS)):
+            cells += f"<td>{_pct(r[f])}</td><td>{_pct(r[f'paper_{f}'])}</td>"
+        rows.append(f"<tr>{cells}</tr>")
+    return _table("disentangle", head, rows) + f"<p class='note'>{e(DISENTANGLE_NOTE)}</p>"
 
 
 def _bench_tables(t: Tables) -> str:
@@ -148,6 +164,7 @@ def render(study: Study, out: Path, records: list[dict], tables: Tables) -> str:
                     for cells in groups.values() for r, _ in cells)
     sections = (("cells", "Cells", _cells_table(records)),
                 ("zoom", f"Zoom: standard crop, {TOP_K}-crop cover, upper bound (the paper's Table 1)", _zoom_table(tables)),
+                ("disentangle", "Disentangling: zoom-in, zoom-out, 224 over each cover", _disentangle_table(tables)),
                 ("bench", "Single-crop benchmark", _bench_tables(tables)),
                 ("tta", "Test-time augmentation", _tta_table(tables)),
                 ("bias", "Spatial bias per dataset", _bias_section(study, out, groups)),

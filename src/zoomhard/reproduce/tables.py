@@ -1,6 +1,7 @@
 """The study's tables, each row read from one cell's own folder, the paper's figures beside.
 
     OUT/tables/zoom.csv          the study's Table 1: standard crop, 36-crop cover, upper bound
+    OUT/tables/disentangle.csv   zoom-in / zoom-out / 224-only over the cover (disentangling.ipynb)
     OUT/tables/bench.csv         single-crop top-1 / top-5 (ImageNet-Hard: the paper's figure)
     OUT/tables/bench_origins.csv the same per origin (source benchmark or class folder)
     OUT/tables/tta.csv           each TTA method against the standard crop (MEMO's table)
@@ -38,6 +39,16 @@ ORIGIN_COLUMNS = ("model", "spec", "dataset", "origin", "n", "top1", "experiment
 TTA_COLUMNS = ("model", "spec", "dataset", "method", "n", "top1", "baseline_top1", "seconds_per_image",
                "paper_model", "paper_dataset", "paper_top1", "paper_baseline_top1", "diff_top1",
                "diff_baseline_top1", "experiment", "run")
+# disentangle.csv: each group's upper bound and exclusive share over the run's own greedy cover
+# (analysis.json's disentangle_cover), the study's notebook figures beside
+DISENTANGLE_GROUPS = ("zoom_in", "zoom_out", "crop_scale")
+_DISENTANGLE_FIGURES = (*DISENTANGLE_GROUPS, *(f"exclusive_{g}" for g in DISENTANGLE_GROUPS))
+DISENTANGLE_COLUMNS = ("model", "spec", "dataset", *_DISENTANGLE_FIGURES, "paper_model", "paper_dataset",
+                       *(f"paper_{f}" for f in _DISENTANGLE_FIGURES), "experiment", "run")
+DISENTANGLE_NOTE = ("Upper bounds per group are computed as the study's notebook does, over each network's own "
+                    "greedy cover. The exclusive shares are over each network's own cover too; the notebook "
+                    "computed every network's with the cover transforms of the last network in its loop "
+                    "(disentangling.ipynb, cell 13), so the exclusive columns are not expected to equal the paper's.")
 # tta's method names -> the rows of MEMO's table in the study (resources/memo_tta.csv)
 PAPER_METHODS = {"memo-augmix": "MEMO+AugMix", "memo-rrc": "MEMO+RRC"}
 # the benchmark columns -> zoomhard.paper's tables of top-1 figures
@@ -47,6 +58,7 @@ HARD_TABLES = {"ImageNet-Hard": "hard", "ImageNet-Hard-4K": "hard-4k"}
 @dataclass
 class Tables:
     zoom: list[dict] = field(default_factory=list)
+    disentangle: list[dict] = field(default_factory=list)
     bench: list[dict] = field(default_factory=list)
     bench_origins: list[dict] = field(default_factory=list)
     tta: list[dict] = field(default_factory=list)
@@ -68,6 +80,13 @@ def paper_tta() -> tuple[list[str], dict[tuple[str, str], dict[str, float]]]:
     table = {(r["model"], r["method"]): {k: float(v) / 100 for k, v in r.items() if k not in ("model", "method")}
              for r in rows}
     return notes, table
+
+
+@lru_cache(maxsize=None)
+def paper_disentangle() -> dict[tuple[str, str], dict[str, float]]:
+    """The study notebook's disentangling: (paper model, dataset column) -> figure -> fraction."""
+    return {(r["model"], r["dataset"]): {f: round(float(r[f]) / 100, 6) for f in _DISENTANGLE_FIGURES}
+            for r in _paper_csv("disentangle_paper.csv")[1]}
 
 
 def paper_column(dataset: dict, result: Analysis | None = None) -> str | None:
@@ -93,7 +112,8 @@ def _study_network(config: dict, table: str) -> str | None:
     return twin.paper_model if twin else None
 
 
-def zoom_row(study: Study, record: dict, out: Path) -> dict:
+def zoom_rows(study: Study, record: dict, out: Path) -> tuple[dict, dict]:
+    """A zoom cell's row of zoom.csv and of disentangle.csv."""
     from ..report.compare import paper_figures
     from ..report.load import summary
     from ..store import RunStore
@@ -106,11 +126,20 @@ def zoom_row(study: Study, record: dict, out: Path) -> dict:
     paper = paper_figures(name, column) if column in PAPER_DATASETS else None
     ours = {f: value(r) for f, value in _ZOOM_VALUES.items()}
     theirs = {f: paper[key] for f, key in _PAPER_FIGURES.items()} if paper else {}
-    return {"model": record["model"], "spec": model["spec"], "dataset": record["dataset"], "images": r.n_images,
-            "transforms": r.n_transforms, **ours, "paper_model": paper["model"] if paper else None,
-            "paper_dataset": column if paper else None, **{f"paper_{f}": theirs.get(f) for f in ZOOM_FIGURES},
-            **{f"diff_{f}": _diff(ours[f], theirs.get(f)) for f in ZOOM_FIGURES},
-            "experiment": record["experiment"], "run": record["folder"]}
+    common = {"model": record["model"], "spec": model["spec"], "dataset": record["dataset"]}
+    where = {"experiment": record["experiment"], "run": record["folder"]}
+    zoom = {**common, "images": r.n_images, "transforms": r.n_transforms, **ours,
+            "paper_model": paper["model"] if paper else None, "paper_dataset": column if paper else None,
+            **{f"paper_{f}": theirs.get(f) for f in ZOOM_FIGURES},
+            **{f"diff_{f}": _diff(ours[f], theirs.get(f)) for f in ZOOM_FIGURES}, **where}
+    d = r.disentangle_cover
+    groups = {g: getattr(d, g) if d else None for g in DISENTANGLE_GROUPS}
+    mine = {**{g: v.upper_bound if v else None for g, v in groups.items()},
+            **{f"exclusive_{g}": v.exclusive if v else None for g, v in groups.items()}}
+    book = paper_disentangle().get((name, column)) if name else None
+    disentangle = {**common, **mine, "paper_model": name if book else None, "paper_dataset": column if book else None,
+                   **{f"paper_{f}": (book or {}).get(f) for f in _DISENTANGLE_FIGURES}, **where}
+    return zoom, disentangle
 
 
 def _result(record: dict, out: Path):
@@ -174,7 +203,9 @@ def collect(study: Study, out: Path, records: list[dict]) -> Tables:
         if rec.get("status") != "done":
             continue
         if rec["kind"] == "zoom":
-            t.zoom.append(zoom_row(study, rec, out))
+            zoom, disentangle = zoom_rows(study, rec, out)
+            t.zoom.append(zoom)
+            t.disentangle.append(disentangle)
         elif rec["kind"] == "bench":
             row, origins = bench_rows(study, rec, out)
             t.bench.append(row)
@@ -187,7 +218,7 @@ def collect(study: Study, out: Path, records: list[dict]) -> Tables:
 def write_tables(study: Study, out: Path, records: list[dict]) -> Tables:
     t = collect(study, Path(out), records)
     folder = Path(out) / "tables"
-    for name, columns in (("zoom", ZOOM_COLUMNS), ("bench", BENCH_COLUMNS), ("bench_origins", ORIGIN_COLUMNS),
+    for name, columns in (("zoom", ZOOM_COLUMNS), ("disentangle", DISENTANGLE_COLUMNS), ("bench", BENCH_COLUMNS), ("bench_origins", ORIGIN_COLUMNS),
                           ("tta", TTA_COLUMNS)):
         rows = getattr(t, name)
         write_csv(folder / f"{name}.csv", list(columns), ([_csv(r[c]) for c in columns] for r in rows))
