@@ -20,10 +20,11 @@ demo: install
 	$(BIN)/zoomhard demo
 
 test: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python benchmarks/sweep_speed.py
 
 clean:
-	rm -rf $(VENV) demo-run
+	rm -rf $(VENV) demo-run build/site
