@@ -79,7 +79,8 @@ def test_an_analysis_json_of_the_previous_version_is_still_read():
     assert a.gallery[0].image_id == "a" and a.gallery[0].unreadable == "file not found" and a.gallery[0].best.crop is None
     assert a.figures["spatial_bias"] == "figures/spatial_bias.png" and a.extra == {}
     # nothing lost: the same keys, the k they are named by, and what later versions added as null
-    assert a.to_dict() == {**old, "top_k": 36, "cover_ties": None}
+    assert a.to_dict() == {**old, "top_k": 36, "cover_ties": None, "chance_upper_bound": None, "chance_per_anchor": None,
+                           "distinct_top1": None, "confidence": None}
     partial = Analysis.from_dict(json.loads((DATA / "analysis_v2_partial.json").read_text()))
     assert partial.partial and partial.evaluated == pytest.approx(73 / 108) and partial.min_cover is None
     assert partial.top_k_upper_bound is None and partial.standard_top1 == 1 / 3

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import stats
 from .errors import UsageError
 from .grid import STUDY_SCALE_ORDER, Zoom, ZoomGrid
 
@@ -305,6 +306,45 @@ def standard_evaluated(c: Correctness, grid: ZoomGrid) -> bool:
 # bias when the centre goes first) rather than measure the model.
 GRID_WIDE = ("per_anchor", "per_anchor_cover", "per_scale", "center_per_scale", "min_cover", "min_cover_new",
              "cover_ties", "cover_curve", "disentangle", "disentangle_cover")
+# The chance control compares the classes an image's whole grid predicts with other images'
+# labels: an --until-correct run stops early on the images it solves, so their predicted sets
+# are cut short and the chance level would be understated.
+CHANCE = ("chance_upper_bound", "chance_per_anchor", "distinct_top1")
+
+
+def anchor_key(row: int, col: int) -> str:
+    """The key of a per-anchor cell in `confidence`: per_anchor_r0c1."""
+    return f"per_anchor_r{row}c{col}"
+
+
+def chance(c: Correctness, grid: ZoomGrid, top1: np.ndarray, labels: list[tuple[int, ...]]) -> dict:
+    """The chance control (stats.chance_upper_bound) of the upper bound and of each anchor's,
+    the mean number of distinct top-1 classes per image, and each image's chance share (for
+    its interval). `top1` is (images, transforms) like c.matrix: the predictions as scored
+    (under a class subset, the subset's argmax), so chance restricts as the upper bound does."""
+    n_classes = int(max(top1.max(initial=0), max((max(x) for x in labels if len(x)), default=0))) + 1
+    sets = stats.label_sets(labels, n_classes)
+    predicted = stats.predicted_sets(top1, c.observed, n_classes)
+    per_image = stats.chance_per_image(predicted, labels, sets)
+    distinct = float(predicted.sum(axis=1).mean()) if len(predicted) else 0.0
+    del predicted
+    rows = np.array([z.row for z in c.zooms])
+    cols = np.array([z.col for z in c.zooms])
+    anchors = [[stats.chance_upper_bound(stats.predicted_sets(top1[:, (rows == r) & (cols == k)], None, n_classes),
+                                         labels, sets) for k in range(grid.cols)] for r in range(grid.rows)]
+    n = len(c.image_ids)
+    return {"chance_upper_bound": float(per_image.mean()) if n > 1 else None,
+            "chance_per_anchor": anchors if n > 1 else None, "distinct_top1": distinct,
+            "per_image": per_image}
+
+
+def confidence(columns: dict[str, np.ndarray], resamples: int = stats.CI_RESAMPLES) -> dict[str, list[float]]:
+    """{key: [lo, hi]}: 95 % bootstrap intervals over images of the mean of each per-image column."""
+    if not columns or resamples < 1:
+        return {}
+    keys = list(columns)
+    ci = stats.bootstrap_ci(np.stack([np.asarray(columns[k], dtype=np.float64) for k in keys], axis=1), resamples)
+    return {k: [float(lo), float(hi)] for k, (lo, hi) in zip(keys, ci)}
 
 
 def top_k_keys(k: int = TOP_K) -> tuple[str, str]:
@@ -312,16 +352,28 @@ def top_k_keys(k: int = TOP_K) -> tuple[str, str]:
     return f"top{k}_upper_bound", f"top{k}_histograms"
 
 
-def analyze(c: Correctness, grid: ZoomGrid, top_k: int = TOP_K, partial: bool | None = None) -> dict:
-    """Everything of analysis.json that follows from the matrix alone (fractions in [0, 1]).
+def analyze(c: Correctness, grid: ZoomGrid, top_k: int = TOP_K, partial: bool | None = None,
+            top1: np.ndarray | None = None, labels: list[tuple[int, ...]] | None = None,
+            ci_resamples: int = stats.CI_RESAMPLES) -> dict:
+    """Everything of analysis.json that follows from the matrix (fractions in [0, 1]), and,
+    given each cell's `top1` (laid out like c.matrix) and each image's `labels`, the chance
+    control (CHANCE). `confidence` holds 95 % bootstrap intervals over images
+    (`ci_resamples` resamples, 0: none) of the standard crop, the upper bound, the top-k bound,
+    the chance bound and every per-anchor cell (keys: `anchor_key`).
 
     `partial` (default: some image lacks some transform) keeps only what stays exact: the
     upper bound (an image counts as solved once one transform is right, and an unsolved one
     has been tried on every transform), the share unsolved, and the standard crop's top-1 when
-    every image has it (else None). Every quantity of GRID_WIDE and the top-k ones are None.
+    every image has it (else None). Every quantity of GRID_WIDE, CHANCE and the top-k ones are None.
     """
     partial = is_partial(c) if partial is None else partial
     bound_key, histograms_key = top_k_keys(top_k)
+    solved = c.matrix.any(axis=1)
+    columns: dict[str, np.ndarray] = {}
+    if c.image_ids and (not partial or standard_evaluated(c, grid)):
+        columns["standard_top1"] = c.column(grid.standard)
+    if c.image_ids:
+        columns["upper_bound"] = solved
     out = {
         "n_images": len(c.image_ids),
         "n_transforms": len(c.zooms),
@@ -333,10 +385,25 @@ def analyze(c: Correctness, grid: ZoomGrid, top_k: int = TOP_K, partial: bool | 
         "unsolved": _frac(~c.matrix.any(axis=1)),
     }
     if partial:
-        return {**out, **dict.fromkeys(GRID_WIDE), bound_key: None, histograms_key: None}
+        return {**out, **dict.fromkeys(GRID_WIDE), bound_key: None, histograms_key: None, **dict.fromkeys(CHANCE),
+                "confidence": confidence(columns, ci_resamples)}
     cover = min_cover(c)
+    chance_out = dict.fromkeys(CHANCE)
+    if top1 is not None and labels is not None and c.image_ids:
+        chance_out = chance(c, grid, top1, labels)
+        if chance_out["chance_upper_bound"] is not None:
+            columns["chance_upper_bound"] = chance_out["per_image"]
+        del chance_out["per_image"]
+    if c.image_ids:
+        columns[bound_key] = c.matrix[:, cover.picks[:top_k]].any(axis=1)
+        anchors = _cube(c, grid).any(axis=1)
+        for r in range(grid.rows):
+            for k in range(grid.cols):
+                columns[anchor_key(r, k)] = anchors[:, r, k]
     return {
         **out,
+        **chance_out,
+        "confidence": confidence(columns, ci_resamples),
         "per_anchor": per_anchor(c, grid).tolist(),
         "per_anchor_cover": per_anchor_cover(c, grid, cover).tolist(),
         "per_scale": {str(s): v for s, v in per_scale(c, grid).items()},
@@ -404,8 +471,9 @@ def values(table: pa.Table, c: Correctness, grid: ZoomGrid, column: str, fill=0,
 
 # 2: partial, evaluated, per_anchor_cover, disentangle_cover; 3: top_k (the k of the top-k keys).
 # 4: the cover's ties broken in the study's order, cover_ties.
+# 5: chance_upper_bound, chance_per_anchor, distinct_top1 and confidence (95 % intervals).
 # Analysis.from_dict reads every version; an older file lacks only what came later.
-ANALYSIS_VERSION = 4
+ANALYSIS_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -531,6 +599,10 @@ class Analysis:
     disentangle: Disentangled | None = None
     disentangle_cover: Disentangled | None = None    # over the cover's transforms only
     top_k_histograms: CoverHistograms | None = None  # where the first top_k picks sit
+    chance_upper_bound: float | None = None          # the upper bound against another image's labels (None: partial)
+    chance_per_anchor: list[list[float]] | None = None   # the same per anchor, beside per_anchor
+    distinct_top1: float | None = None               # mean distinct top-1 classes an image's transforms predict
+    confidence: dict[str, list[float]] | None = None   # key -> [lo, hi], 95 % bootstrap over images
     figures: dict[str, str] | None = None            # figure name -> PNG path relative to the run folder
     gallery: list[GalleryEntry] | None = None
     extra: dict = field(default_factory=dict)

@@ -112,6 +112,14 @@ def setup_options(f):
     return command
 
 
+def ci_option(f):
+    """--ci-resamples: the bootstrap behind every 95 % interval a command prints."""
+    from .stats import CI_RESAMPLES
+
+    return click.option("--ci-resamples", default=CI_RESAMPLES, show_default=True, type=click.IntRange(0, 1_000_000),
+                        help="Bootstrap resamples (over images, fixed seed) for the 95 % intervals; 0: none.")(f)
+
+
 def device_option(f):
     return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
 
@@ -263,12 +271,13 @@ def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, for
 @click.argument("run", type=click.Path())
 @click.option("--gallery", default=6, show_default=True, type=click.IntRange(0, 100),
               help="Images fixed by zoom to show in the gallery.")
+@ci_option
 @click.option("--json", "as_json", is_flag=True, help="Print analysis.json instead of a summary line.")
-def analyze(run, gallery, as_json):
+def analyze(run, gallery, ci_resamples, as_json):
     """Analyse a run: RUN/analysis.json, CSVs under RUN/analysis/ and PNG figures under RUN/figures/."""
     from .report.run import analyze_run, format_result
 
-    result = analyze_run(run, gallery=gallery).result
+    result = analyze_run(run, gallery=gallery, ci_resamples=ci_resamples).result
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))
     else:

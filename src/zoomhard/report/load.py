@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from .. import analysis as A
 from ..analysis import ANALYSIS_VERSION, TOP_K, Analysis
 from ..grid import ZoomGrid
+from ..stats import CI_RESAMPLES
 from ..store import RunError, RunStore
 
 
@@ -103,8 +104,9 @@ def _with_missing(images: pa.Table, ids: list[str], order) -> pa.Table:
     return pa.concat_tables([images, extra])
 
 
-def compute(run: LoadedRun) -> Analysis:
-    """The analysis of a loaded run, without writing anything."""
+def compute(run: LoadedRun, ci_resamples: int = CI_RESAMPLES) -> Analysis:
+    """The analysis of a loaded run, without writing anything; `ci_resamples` bootstrap
+    resamples for its intervals (0: none)."""
     return Analysis.from_dict({
         "run": str(run.path),
         "fingerprint": run.fingerprint,
@@ -112,7 +114,8 @@ def compute(run: LoadedRun) -> Analysis:
         "data": run.config.get("data"),
         "subset": run.config.get("subset"),
         "grid": run.grid.to_dict(),
-        **A.analyze(run.c, run.grid, TOP_K, partial=is_partial(run)),
+        **A.analyze(run.c, run.grid, TOP_K, partial=is_partial(run), top1=run.values("top1"), labels=run.labels(),
+                    ci_resamples=ci_resamples),
     })
 
 

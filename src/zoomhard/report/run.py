@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from .. import analysis as A
 from ..analysis import Analysis, Framing, GalleryEntry
 from ..grid import ZoomGrid
+from ..stats import CI_RESAMPLES, interval
 from ..store import write_csv
 from .load import AnalyzedRun, LoadedRun, compute, load_run
 from .presenters import PRESENTERS
@@ -113,11 +114,12 @@ def gallery_crops(run: LoadedRun, entries: list[GalleryEntry], out: Path) -> Non
 
 
 def analyze_run(path: str | os.PathLike, figures: bool = True, gallery: int = GALLERY_SIZE,
-                log: Callable[[str], None] = lambda m: None, out: Path | None = None) -> AnalyzedRun:
+                log: Callable[[str], None] = lambda m: None, out: Path | None = None,
+                ci_resamples: int = CI_RESAMPLES) -> AnalyzedRun:
     """Analyse a run folder and write analysis.json, the CSVs and (with `figures`) the PNGs,
-    into the run folder or `out`."""
+    into the run folder or `out`; `ci_resamples` bootstrap resamples per interval (0: none)."""
     run = load_run(path)
-    result = compute(run)
+    result = compute(run, ci_resamples)
     out = Path(out) if out is not None else run.path
     write_tables(run, result, out / "analysis")
     entries = gallery_entries(run, gallery) if gallery else []
@@ -142,6 +144,12 @@ def format_result(a: Analysis) -> str:
                 + ("not evaluated for every image" if std is None else f"{std:.2%}")
                 + "; only the upper bound and the standard crop are exact, so there is no min cover, "
                 f"{a.top_k}-crop, per-anchor or per-scale figure")
-    return (head + f"standard ({a.standard.id}) {a.standard_top1:.2%}, first {a.top_k} of the cover "
-            f"{a.top_k_upper_bound:.2%}, upper bound {a.upper_bound:.2%}; "
-            f"greedy min cover: {a.cover_size} transform(s)")
+    ci = a.confidence or {}
+
+    def fig(key: str, value: float) -> str:
+        return f"{value:.2%}" + (f" {interval(ci[key])}" if key in ci else "")
+
+    chance = "" if a.chance_upper_bound is None else f" (chance {fig('chance_upper_bound', a.chance_upper_bound)})"
+    return (head + f"standard ({a.standard.id}) {fig('standard_top1', a.standard_top1)}, first {a.top_k} of the cover "
+            f"{fig(f'top{a.top_k}_upper_bound', a.top_k_upper_bound)}, upper bound {fig('upper_bound', a.upper_bound)}"
+            f"{chance}; greedy min cover: {a.cover_size} transform(s)")
