@@ -60,6 +60,7 @@ class BenchConfig:
     mean: Stats | None = None              # override every model's normalisation
     std: Stats | None = None
     allow_outside_root: bool = False       # read files a dataset names outside its own folder
+    drop_background: bool = False          # 1001-wide models: drop the first logit (a background class)
 
     def setup(self, spec: str, weights: str | None = None) -> Setup:
         """One model's setup: the model, with this bench's data and protocol."""

@@ -102,6 +102,9 @@ def setup_options(f):
         click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
                      help="auto: ONNX Runtime on CPU, torch (fp16 autocast, channels_last) on CUDA (tta's MEMO: always torch)."),
         device_option,
+        click.option("--drop-background", is_flag=True,
+                     help="The model gives 1001 logits, a background class first (TensorFlow models): drop "
+                          "that first one (timm's label_offset). Any width but ImageNet-1k's 1000 is refused."),
         click.option("--allow-outside-root", is_flag=True,
                      help="Read image files a dataset names outside its own folder (labels.csv rows with ../ or "
                           "absolute paths, parquet paths outside the parquet file's folder); "
@@ -465,7 +468,9 @@ def reproduce(study_file, out, engine, ray_address, dry_run, progress):
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
 @device_option
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 65536))
-def look(images, model, label, out, as_json, scales, anchors, crop, weights, backend, device, batch_size):
+@click.option("--drop-background", is_flag=True, help="A 1001-wide model: drop its first logit (a background class).")
+def look(images, model, label, out, as_json, scales, anchors, crop, weights, backend, device, batch_size,
+         drop_background):
     """One image through every framing: the standard crop, the best framing and a map of them all."""
     from pathlib import Path
 
@@ -475,7 +480,7 @@ def look(images, model, label, out, as_json, scales, anchors, crop, weights, bac
     labels = parse_label_option(label)   # a wrong name fails before the model loads
     grid = make_grid(scales, anchors, crop)
     classifier = run_classifier(SweepConfig(model=model, data="", out="", weights=weights, grid=grid,
-                                            backend=backend, device=device), device)
+                                            backend=backend, device=device, drop_background=drop_background), device)
     results = []
     for image in images:
         lk = look_at(image, classifier, labels, grid, batch_size)

@@ -19,6 +19,7 @@ from typing import Callable
 from .data import Source, open_source
 from .grid import ZoomGrid
 from .models import Classifier, Preprocess, load_classifier
+from .models.base import check_output_width
 from .protocols import RelabelledSource
 
 Stats = tuple[float, ...]
@@ -40,6 +41,7 @@ class Setup:
     backend: str = "auto"
     device: str = "auto"
     allow_outside_root: bool = False   # read files a dataset names outside its own folder
+    drop_background: bool = False      # a 1001-wide model: drop its first logit (a background class)
 
     def __post_init__(self):
         from . import study
@@ -84,6 +86,7 @@ class SweepConfig:
     engine: str = "local"             # local | ray (zoomhard.engines)
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
     allow_outside_root: bool = False  # read files a dataset names outside its own folder
+    drop_background: bool = False     # a 1001-wide model: drop its first logit (a background class)
 
     @property
     def setup(self) -> Setup:
@@ -102,11 +105,13 @@ def open_classifier(setup: Setup, device: str | None = None, crop: int | None = 
                     clip_norm: str | None = None) -> Classifier:
     """The setup's model on `device` (default: the setup's). `clip_norm` is the command's
     default for an open_clip model's normalisation when the setup names none; an explicit
-    --mean/--std wins over both. The study protocol runs in fp32."""
+    --mean/--std wins over both. The study protocol runs in fp32. A model whose output is not ImageNet-1k's 1000
+    logits (1001 with `drop_background`) is refused on a probe crop (models.base.check_output_width)."""
     from . import study
     from .models.clip import clip_norm_stats
 
     mean, std = clip_norm_stats(setup.model, setup.clip_norm or clip_norm or "clip")
-    return load_classifier(setup.model, setup.weights, setup.backend, device or setup.device, crop=crop,
-                           mean=setup.mean or mean, std=setup.std or std, preprocess=preprocess,
-                           fp32=study.fp32(setup.protocol))
+    clf = load_classifier(setup.model, setup.weights, setup.backend, device or setup.device, crop=crop,
+                          mean=setup.mean or mean, std=setup.std or std, preprocess=preprocess,
+                          fp32=study.fp32(setup.protocol))
+    return check_output_width(clf, setup.drop_background, crop)

@@ -174,8 +174,11 @@ def _module_classifier(module, cfg: SweepConfig, mean, std):
     preprocess = module_preprocess(module, mean, std)
     backend = cfg.backend
     device = _module_device(module, cfg.device)
-    return module_classifier(cfg.model, module, preprocess, backend, device, cfg.grid.crop,
-                             _folder_name(type(module).__name__))
+    from .models.base import check_output_width
+
+    clf = module_classifier(cfg.model, module, preprocess, backend, device, cfg.grid.crop,
+                            _folder_name(type(module).__name__))
+    return check_output_width(clf, cfg.drop_background, cfg.grid.crop)
 
 
 def _log(cfg: SweepConfig):

@@ -61,6 +61,7 @@ class Classifier:
     num_classes: int = 1000
     weights: dict | None = None  # models.weights.weights_record, set by load_classifier
     activation: str | None = None  # open_clip: 'quick_gelu' or 'gelu' (models.clip.clip_activation)
+    label_offset: int = 0  # logits dropped before ImageNet's 1000 (1: a background class first)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         return self.infer(self.prepare(crops))
@@ -81,6 +82,8 @@ class Classifier:
     def describe(self) -> dict:
         out = {"spec": self.spec, "backend": self.backend, "device": self.device,
                "preprocess": self.preprocess.to_dict(), "precision": self.precision}
+        if self.label_offset:
+            out["label_offset"] = self.label_offset
         if self.weights is not None:
             out["weights"] = self.weights
         if self.activation is not None:
@@ -153,7 +156,39 @@ class TorchClassifier(Classifier):
         if half and not np.isfinite(y).all():  # an activation beyond fp16's range: this batch in fp32
             with torch.inference_mode():
                 y = self.module(x).float().cpu().numpy()
-        return y
+        return y[:, self.label_offset:] if self.label_offset else y
+
+
+IMAGENET_CLASSES = 1000
+
+
+def check_output_width(clf: Classifier, drop_background: bool = False, crop: int | None = None) -> Classifier:
+    """The classifier, once one probe crop shows that it gives ImageNet-1k's 1000 logits, or a
+    ModelError in one line: a 10-class head or ImageNet-22k's 21,843 would otherwise be scored
+    against ImageNet's labels. A 1001-wide output (TensorFlow models put a background class
+    first) is taken with `drop_background`, which drops the first logit (timm's label_offset)."""
+    size = crop or clf.preprocess.input_size
+    clf.label_offset = 0
+    y = np.asarray(clf.logits(np.zeros((1, size, size, 3), np.uint8)))
+    width = int(y.shape[-1]) if y.ndim == 2 and len(y) == 1 else None
+    if width is None:
+        raise ModelError(f"{clf.spec}: gives an output of shape {tuple(y.shape)} for one crop; zoomhard needs "
+                         f"({IMAGENET_CLASSES},) logits per crop, ImageNet-1k's classes")
+    if drop_background:
+        if width != IMAGENET_CLASSES + 1:
+            raise ModelError(f"{clf.spec}: --drop-background needs {IMAGENET_CLASSES + 1} outputs (a background "
+                             f"class, then ImageNet's {IMAGENET_CLASSES}); this model gives {width}")
+        clf.label_offset = 1
+    elif width == IMAGENET_CLASSES + 1:
+        raise ModelError(f"{clf.spec}: gives {width} logits, not ImageNet-1k's {IMAGENET_CLASSES}; if the first is "
+                         "a background class (TensorFlow models), pass --drop-background (drop_background=True) "
+                         "to drop it")
+    elif width != IMAGENET_CLASSES:
+        raise ModelError(f"{clf.spec}: gives {width} logits, not ImageNet-1k's {IMAGENET_CLASSES}: its predictions "
+                         "cannot be scored against ImageNet's labels (a 1001-wide model with a background class "
+                         "first: --drop-background)")
+    clf.num_classes = IMAGENET_CLASSES
+    return clf
 
 
 def ieee_fp32() -> None:
@@ -201,7 +236,8 @@ class OnnxClassifier(Classifier):
         self.num_classes = out_shape[-1] if isinstance(out_shape[-1], int) else 1000
 
     def infer(self, prepared: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: prepared})[0]
+        y = self.session.run(None, {self._input: prepared})[0]
+        return y[:, self.label_offset:] if self.label_offset else y
 
     def prepare(self, crops, out: np.ndarray | None = None) -> np.ndarray:
         """uint8 (n, h, w, 3) crops as the model's input: the pixels themselves, or normalised

@@ -80,6 +80,7 @@ class TTAConfig:
     mean: Stats | None = None        # override the model's normalisation
     std: Stats | None = None
     allow_outside_root: bool = False  # read files a dataset names outside its own folder
+    drop_background: bool = False    # a 1001-wide model: drop its first logit (a background class)
 
     @property
     def setup(self) -> Setup:
@@ -120,6 +121,10 @@ class MemoRunner:
         self.module = module.to(device).float().to(memory_format=torch.channels_last)
         self.mean = torch.tensor(preprocess.mean, device=device, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(preprocess.std, device=device, dtype=torch.float32).view(1, 3, 1, 1)
+        # a 1001-wide module (--drop-background): ImageNet's classes start at its second logit
+        self.offset = classifier.label_offset if classifier is not None else 0
+        if self.offset:
+            members = (np.arange(1000)[:, None] if members is None else members) + self.offset
         self.memo = Memo(self.module, cfg.steps, cfg.lr, cfg.prior_strength, members)
 
     def normalize(self, u8):
@@ -138,7 +143,7 @@ class MemoRunner:
             def make_views():
                 return augmix_views(image, rng, self.cfg.views, self.mean, self.std)
         std = self.normalize(torch.from_numpy(standard).to(self.device).permute(2, 0, 1)[None])
-        return self.memo.adapt_predict(make_views, std)[0].cpu().numpy()
+        return self.memo.adapt_predict(make_views, std)[0, self.offset:].cpu().numpy()
 
 
 def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
