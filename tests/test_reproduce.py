@@ -108,6 +108,12 @@ def test_zoom_table_equals_each_run_folder(study):
         # 18 transforms: the first 36 of the cover are all of it
         assert float(r["top36_upper_bound"]) == pytest.approx(by_image.any().mean())
         assert r["paper_upper_bound"] == "" and r["diff_upper_bound"] == ""   # no paper row for lite0
+        # the chance level and the interval beside the upper bound, as the run's analysis has them
+        top1 = preds.groupby("image_id")["top1"].agg(set)
+        labels = pq.read_table(out / r["run"] / "images").to_pandas().set_index("image_id")["labels"].map(set)
+        chance = np.mean([np.mean([bool(top1[i] & labels[j]) for j in top1.index if j != i]) for i in top1.index])
+        assert float(r["chance_upper_bound"]) == pytest.approx(chance)
+        assert float(r["upper_bound_lo"]) <= float(r["upper_bound"]) <= float(r["upper_bound_hi"])
         assert (out / r["run"] / "report.html").is_file()
     (md := (out / "tables" / "zoom.md").read_text().splitlines())
     assert md[0].startswith("| model | spec | dataset |") and len(md) == 2 + len(rows)

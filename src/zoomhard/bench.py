@@ -34,6 +34,7 @@ from .models.weights import weights_note
 from .paper import hard_paper
 from .pipeline import Batcher, ImageCrops, Prepared, classify, prefetch, progress_bar
 from .protocols import ClassSpace, class_space, score
+from .stats import CI_RESAMPLES, bootstrap_ci, interval
 
 RESULTS_COLUMNS = ("model", "data", "subset", "n", "top1", "top1_err", "top5", "top5_err", "param_count",
                    "img_size", "crop_pct", "interpolation", "backend", "images_per_s")
@@ -61,6 +62,7 @@ class BenchConfig:
     std: Stats | None = None
     allow_outside_root: bool = False       # read files a dataset names outside its own folder
     drop_background: bool = False          # 1001-wide models: drop the first logit (a background class)
+    ci_resamples: int = CI_RESAMPLES       # bootstrap resamples of top1_ci (0: none)
 
     def setup(self, spec: str, weights: str | None = None) -> Setup:
         """One model's setup: the model, with this bench's data and protocol."""
@@ -132,18 +134,20 @@ def run_model(classifier: Classifier, source: Source, space: ClassSpace, cfg: Be
         finally:
             batcher.close()
     seconds = time.perf_counter() - started
-    return summarize(classifier, source, space, rows, unreadable, skipped, seconds), rows
+    return summarize(classifier, source, space, rows, unreadable, skipped, seconds, cfg.ci_resamples), rows
 
 
 def summarize(classifier: Classifier, source: Source, space: ClassSpace, rows: list[dict],
-              unreadable: dict[str, str], skipped: int, seconds: float) -> dict:
+              unreadable: dict[str, str], skipped: int, seconds: float, ci_resamples: int = CI_RESAMPLES) -> dict:
     n = len(rows)
+    ci = bootstrap_ci(np.array([r["correct"] for r in rows], dtype=bool), ci_resamples)[0] if n and ci_resamples else None
     by_origin: dict[str, list[bool]] = defaultdict(list)
     for r in rows:
         by_origin[r["origin"] or "(none)"].append(r["correct"])
     summary = {
         "model": classifier.spec, "data": source.spec, "subset": space.name, "classes": space.classes, "n": n,
         "top1": sum(r["correct"] for r in rows) / n if n else 0.0,
+        "top1_ci": None if ci is None else [float(ci[0]), float(ci[1])],   # 95 %, bootstrap over images
         "top5": sum(r["correct5"] for r in rows) / n if n else 0.0,
         "per_origin": {o: {"n": len(c), "top1": sum(c) / len(c)} for o, c in sorted(by_origin.items())},
         "unreadable": len(unreadable), "skipped_unlabelled": skipped,
@@ -236,11 +240,13 @@ def read_model_specs(values: Iterable[str]) -> list[tuple[str, str | None]]:
 
 
 def format_table(summaries: list[dict]) -> str:
-    head = f"{'model':<36} {'data':<24} {'subset':<15} {'n':>7} {'top-1':>8} {'top-5':>8} {'img/s':>8}"
+    head = (f"{'model':<36} {'data':<24} {'subset':<15} {'n':>7} {'top-1':>8} {'95 % interval':>16} {'top-5':>8} "
+            f"{'img/s':>8}")
     lines = [head, "-" * len(head)]
     for s in summaries:
         lines.append(f"{s['model'][:36]:<36} {s['data'][-24:]:<24} {s['subset']:<15} {s['n']:>7} "
-                     f"{s['top1']:>8.2%} {s['top5']:>8.2%} {s['images_per_s'] or 0:>8.1f}")
+                     f"{s['top1']:>8.2%} {interval(s.get('top1_ci')):>16} {s['top5']:>8.2%} "
+                     f"{s['images_per_s'] or 0:>8.1f}")
         if len(s["per_origin"]) > 1:
             for origin, o in s["per_origin"].items():
                 lines.append(f"    {origin[:32]:<32} {'':<43} {o['n']:>7} {o['top1']:>8.2%}")

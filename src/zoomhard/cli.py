@@ -328,8 +328,9 @@ def compare(runs, paper, paper_dataset, as_json):
 @click.option("--predictions", type=click.Path(dir_okay=False), help="Write per-image predictions to this CSV.")
 @click.option("--results", type=click.Path(dir_okay=False), help="Append one row per model to this results CSV.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@ci_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (a list for several models).")
-def bench(models, setup, batch_size, workers, predictions, results, progress, as_json):
+def bench(models, setup, batch_size, workers, predictions, results, progress, ci_resamples, as_json):
     """Single-crop accuracy with each model's own eval preprocessing, or the study's (ImageNet-Hard protocol)."""
     from .bench import BenchConfig, format_table, read_model_specs, run_bench
 
@@ -340,7 +341,7 @@ def bench(models, setup, batch_size, workers, predictions, results, progress, as
             raise click.UsageError("--weights goes with a single --model; put 'SPEC WEIGHTS' lines in a file instead")
         specs = [(specs[0][0], weights)]
     cfg = BenchConfig(models=specs, **setup, batch_size=batch_size, predictions=predictions, results=results,
-                      progress=progress)
+                      progress=progress, ci_resamples=ci_resamples)
     if workers:
         cfg.workers = workers
     summaries = run_bench(cfg, log=lambda m: click.echo(m, err=True))

@@ -9,9 +9,14 @@ import io
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
+
+from .. import analysis as A
 from ..analysis import TOP_K
+from ..grid import ZoomGrid
 from ..models.base import IMAGENET_MEAN
 from ..paper import note_of_run, study_model_of_run
+from ..stats import mcnemar, paired
 from ..store import RunStore
 from .datasets import PAPER_DATASETS, paper_dataset
 from .load import summary
@@ -60,14 +65,47 @@ def compare_rows(runs: list[str], paper: bool = False, dataset: str | None = Non
     for path in runs:
         a = summary(path)
         row = {"run": str(path), "model": a.model, "data": _data_name(a.data), "images": a.n_images,
-               "transforms": a.n_transforms, **{c.key: c.value(a) for c in COLUMNS}, "partial": a.partial}
+               "transforms": a.n_transforms, **{c.key: c.value(a) for c in COLUMNS}, "partial": a.partial,
+               "confidence": a.confidence}
         if paper:
             config = RunStore(path).read_config()
             name, note = paper_side(config)
             row["paper"] = paper_figures(name, dataset or paper_dataset(config, path))
             row.update(paper_model=name, paper_note=note)
         rows.append(row)
+    for row, test in zip(rows[1:], paired_tests(runs)):
+        row["paired"] = test
     return rows
+
+
+def _solved(path: str) -> tuple[list[str], np.ndarray | None, np.ndarray]:
+    """A run's image ids, per image the standard crop's correctness (None where some image
+    lacks it) and whether any transform is right."""
+    store = RunStore(path)
+    grid = ZoomGrid.from_dict(store.read_config()["grid"])
+    c = A.correctness(store.predictions(columns=["image_id", "scale", "row", "col", "correct"]), grid)
+    std = c.column(grid.standard) if A.standard_evaluated(c, grid) else None
+    return c.image_ids, std, c.matrix.any(axis=1)
+
+
+def paired_tests(runs: list[str]) -> list[dict | None]:
+    """Each run after the first against the first, when both hold the same images: the exact
+    McNemar test (stats.mcnemar) of the standard crop and of the upper bound; None otherwise."""
+    if len(runs) < 2:
+        return []
+    ids, std, solved = _solved(runs[0])
+    where = {k: i for i, k in enumerate(ids)}
+    out = []
+    for path in runs[1:]:
+        other_ids, other_std, other_solved = _solved(path)
+        if len(other_ids) != len(ids) or set(other_ids) != set(where):
+            out.append(None)
+            continue
+        order = np.array([where[k] for k in other_ids])
+        out.append({"against": str(runs[0]), "crop1": None if std is None or other_std is None
+                    else mcnemar(std[order], other_std),
+                    "crop_all": mcnemar(solved[order], other_solved)})
+    return out
 
 
 def _pct(v) -> str:
@@ -91,11 +129,19 @@ def format_table(rows: list[dict], paper: bool = False) -> str:
             line += ([f"{p['model']} {p['dataset']}", _pct(p["crop1"]), _pct(p[f"crop{TOP_K}"]), _pct(p["crop324"])]
                      if p else ["(not the study's network)", "-", "-", "-"])
         body.append(line)
-    out = [_align([head] + body), "top-1 accuracy in %; all-crop = upper bound over the run's n transforms"]
+    out = [_align([head] + body), "top-1 accuracy in %; all-crop = upper bound over the run's n transforms; "
+           "chance = the upper bound the same predictions reach against another image's labels"]
     if paper:
         out += [f"{r['run']}: {r['paper_note']}" for r in rows if r.get("paper_note")]
     if len({r["images"] for r in rows}) > 1 or len({r["data"] for r in rows}) > 1:
         out.append("note: the runs do not hold the same data, so their rows are not directly comparable")
+    tests = [r for r in rows if r.get("paired")]
+    if tests:
+        out.append(f"paired with {tests[0]['paired']['against']} on the same images (exact McNemar; +images this "
+                   "run gets right and that one wrong / -the reverse):")
+        for r in tests:
+            t = r["paired"]
+            out.append(f"  {r['run']}: 1-crop {paired(t['crop1']) or '-'}, all-crop {paired(t['crop_all'])}")
     partial = [r["run"] for r in rows if r["partial"]]
     if partial:
         out.append(f"partial run (--until-correct): {', '.join(partial)}: only the upper bound and the standard "

@@ -30,7 +30,8 @@ def _axis_names(n: int, kind: str) -> list[str]:
     return [f"{kind} {i}" for i in range(n)]
 
 
-def heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None):
+def heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None, notes=None):
+    """`notes`: a second, smaller line of text per cell (rows x cols strings), or None."""
     rows, cols = values.shape
     im = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, origin="upper")
     ax.set_xticks(range(cols), _axis_names(cols, "col"))
@@ -44,6 +45,9 @@ def heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None):
             dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5   # text must contrast with the cell
             ax.text(c, r, fmt(v), ha="center", va="center", fontsize=12,
                     color="white" if dark else "black", fontweight="bold")
+            if notes is not None:
+                ax.text(c, r + 0.28, notes[r][c], ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black")
     return im
 
 
@@ -63,8 +67,11 @@ def spatial_bias(a: Analysis, run_dir: Path, path: Path) -> bool:
     maps = [np.array(values, dtype=float) * 100 for values, _ in panels]
     lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)   # one colour scale for both
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained")
-    for ax, (_, over), values in zip(axes, panels, maps):
-        im = heatmap(ax, values, lambda x: f"{x:.1f}%", "viridis", vmin=lo, vmax=max(hi, lo + 1e-9))
+    # the chance level of each anchor's best-of-scales (another image's labels), under the left map
+    chance = a.chance_per_anchor
+    notes = [None, None] if chance is None else [[[f"chance {v:.1%}" for v in line] for line in chance], None]
+    for ax, (_, over), values, note in zip(axes, panels, maps, notes):
+        im = heatmap(ax, values, lambda x: f"{x:.1f}%", "viridis", vmin=lo, vmax=max(hi, lo + 1e-9), notes=note)
         ax.set_title(f"over {over}", fontsize=9)
     axes[1].set_ylabel("")
     fig.colorbar(im, ax=axes, label="images solved by some transform at this anchor (%)", shrink=0.85)

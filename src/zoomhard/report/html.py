@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis import TOP_K
+from ..stats import interval
 from .presenters import COLUMNS, PRESENTERS
 from .load import AnalyzedRun, load_run, read_fresh
 from .run import analyze_run
@@ -106,6 +107,12 @@ PARTIAL_NOTE = ("partial run (--until-correct): only the upper bound and the sta
                 "need every transform of every image and are left out.")
 
 
+def _ci(r, key: str) -> str:
+    """' [lo, hi]' (95 % bootstrap interval) when the analysis has one for `key`."""
+    lo_hi = (r.confidence or {}).get(key)
+    return f" <span class='muted'>{interval(lo_hi)}</span>" if lo_hi else ""
+
+
 def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
     r = a.result
     out = [f"<section class='run' id='run-{i}'><h2>{e(name)} <span class='muted'>{e(r.model)}</span></h2>"]
@@ -113,12 +120,19 @@ def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
         out.append(f"<p>{r.n_images} images x {r.n_transforms} transforms, {r.evaluated:.1%} of them evaluated. "
                    f"Standard crop {e(r.standard.id)}: <b>{percent(r.standard_top1)}</b>"
                    f"{'' if r.standard_top1 is not None else ' (not evaluated for every image)'}; "
-                   f"any transform (upper bound): <b>{r.upper_bound:.2%}</b>.</p><p class='note'>{e(PARTIAL_NOTE)}</p>")
+                   f"any transform (upper bound): <b>{r.upper_bound:.2%}</b>{_ci(r, 'upper_bound')}.</p>"
+                   f"<p class='note'>{e(PARTIAL_NOTE)}</p>")
     else:
         out.append(f"<p>{r.n_images} images x {r.n_transforms} transforms. Standard crop {e(r.standard.id)}: "
-                   f"<b>{r.standard_top1:.2%}</b>; first {r.top_k} of the greedy cover: <b>{r.top_k_upper_bound:.2%}</b>; "
-                   f"any transform (upper bound): <b>{r.upper_bound:.2%}</b>; the greedy cover needs "
+                   f"<b>{r.standard_top1:.2%}</b>{_ci(r, 'standard_top1')}; first {r.top_k} of the greedy cover: "
+                   f"<b>{r.top_k_upper_bound:.2%}</b>{_ci(r, f'top{r.top_k}_upper_bound')}; "
+                   f"any transform (upper bound): <b>{r.upper_bound:.2%}</b>{_ci(r, 'upper_bound')}; the greedy cover needs "
                    f"{count(r.cover_size, 'transform')} to solve every solvable image.</p>")
+        if r.chance_upper_bound is not None:
+            out.append(f"<p>Chance level of the upper bound: <b>{r.chance_upper_bound:.2%}</b>"
+                       f"{_ci(r, 'chance_upper_bound')}: the same predictions scored against the labels of "
+                       f"another image of the run (exact; {r.distinct_top1:.1f} distinct top-1 classes per image). "
+                       "The upper bound is what the framings find beyond that.</p>")
     shown = [p for p in PRESENTERS if p.shown(r)]
     out.append("<div class='figures'>")
     for p in shown:

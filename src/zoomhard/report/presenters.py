@@ -79,8 +79,10 @@ PRESENTERS: tuple[Presenter, ...] = (
     Presenter("per_anchor", table=T.per_anchor, section=S.spatial_bias_notes, figure=Figure(
         "spatial_bias", "spatial_bias.png",
         "Spatial bias: the fraction of images some transform at each anchor gets right, over all transforms "
-        "(left) and over the greedy cover's transforms only (right, the paper's quantity). Row 0 is the top of "
-        "the image, drawn at the top; the paper's Figure 2 draws row 0 at the bottom.")),
+        "(left) and over the greedy cover's transforms only (right, the paper's quantity). Under each cell of the "
+        "left map, its chance level: how often the same predictions are right against the labels of another image "
+        "of the run. Row 0 is the top of the image, drawn at the top; the paper's Figure 2 draws row 0 at the "
+        "bottom.")),
     Presenter("per_scale", table=T.per_scale, figure=Figure(
         "scale_curves", "scale_curves.png",
         "Accuracy vs scale: the upper bound over all anchors and the centre anchor alone.")),
@@ -93,6 +95,7 @@ PRESENTERS: tuple[Presenter, ...] = (
         f"Where the first {TOP_K} transforms of the cover sit: anchors and scales.")),
     Presenter("upper_bound", grid_wide=False, columns=(
         Column("crop_all", "upper bound", lambda a: a.upper_bound, "all-crop (n)", of_transforms=True),
+        Column("chance", "chance", lambda a: a.chance_upper_bound, "chance"),
         Column("unsolved", "unsolved", lambda a: a.unsolved))),
     Presenter("disentangle", section=S.disentangle_table, columns=(
         Column("zoom_in", "zoom-in only", _group("zoom_in")), Column("zoom_out", "zoom-out only", _group("zoom_out")))),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from .. import analysis as A
 from .. import labels as L
-from ..analysis import Analysis
+from ..analysis import Analysis, anchor_key
 from .text import class_name
 
 if TYPE_CHECKING:
@@ -28,8 +28,15 @@ def per_scale(run: LoadedRun, a: Analysis) -> Table:
 
 
 def per_anchor(run: LoadedRun, a: Analysis) -> Table:
-    return (["row", "col", "upper_bound", "upper_bound_cover"],
-            ([r, col, f"{v:.6f}", f"{a.per_anchor_cover[r][col]:.6f}"]
+    ci = a.confidence or {}
+    chance = a.chance_per_anchor
+
+    def extra(r: int, col: int) -> list[str]:
+        lo_hi = ci.get(anchor_key(r, col))
+        return ([f"{x:.6f}" for x in lo_hi] if lo_hi else ["", ""]) + [f"{chance[r][col]:.6f}" if chance else ""]
+
+    return (["row", "col", "upper_bound", "upper_bound_cover", "upper_bound_lo", "upper_bound_hi", "chance"],
+            ([r, col, f"{v:.6f}", f"{a.per_anchor_cover[r][col]:.6f}", *extra(r, col)]
              for r, line in enumerate(a.per_anchor) for col, v in enumerate(line)))
 
 

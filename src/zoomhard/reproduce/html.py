@@ -68,8 +68,10 @@ def _zoom_table(t: Tables) -> str:
         cells = "".join(f"<td>{e(r[c])}</td>" for c in ("model", "spec", "dataset", "images", "transforms"))
         for f in ZOOM_FIGURES:
             cells += f"<td>{_pct(r[f])}</td><td>{_pct(r[f'paper_{f}'])}</td>{_diff_cell(r[f'diff_{f}'])}"
+        ci = "" if r["upper_bound_lo"] is None else f" [{_pct(r['upper_bound_lo'])}, {_pct(r['upper_bound_hi'])}]"
+        cells += f"<td>{_pct(r['chance_upper_bound'])}</td><td>{ci.strip()}</td>"
         rows.append(f"<tr>{cells}</tr>")
-    return _table("zoom", head, rows)
+    return _table("zoom", head + ["chance (another image's labels)", "upper bound, 95 % interval"], rows)
 
 
 def _disentangle_table(t: Tables) -> str:

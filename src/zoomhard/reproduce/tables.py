@@ -1,6 +1,7 @@
 """The study's tables, each row read from one cell's own folder, the paper's figures beside.
 
-    OUT/tables/zoom.csv          the study's Table 1: standard crop, 36-crop cover, upper bound
+    OUT/tables/zoom.csv          the study's Table 1: standard crop, 36-crop cover, upper bound (its
+                                 chance level and 95 % interval beside)
     OUT/tables/disentangle.csv   zoom-in / zoom-out / 224-only over the cover (disentangling.ipynb)
     OUT/tables/bench.csv         single-crop top-1 / top-5 (ImageNet-Hard: the paper's figure)
     OUT/tables/bench_origins.csv the same per origin (source benchmark or class folder)
@@ -31,7 +32,10 @@ ZOOM_FIGURES = ("standard_top1", top_k_keys()[0], "upper_bound")
 _ZOOM_VALUES = dict(zip(ZOOM_FIGURES, (lambda a: a.standard_top1, lambda a: a.top_k_upper_bound, lambda a: a.upper_bound)))
 # the paper's Table 1 figures beside them (report.compare.paper_figures)
 _PAPER_FIGURES = dict(zip(ZOOM_FIGURES, ("crop1", f"crop{TOP_K}", "crop324")))
-ZOOM_COLUMNS = ("model", "spec", "dataset", "images", "transforms", *ZOOM_FIGURES, "paper_model", "paper_dataset",
+# beside them: the upper bound's chance level and 95 % interval (analysis.json's confidence)
+ZOOM_CONTROLS = ("chance_upper_bound", "upper_bound_lo", "upper_bound_hi")
+ZOOM_COLUMNS = ("model", "spec", "dataset", "images", "transforms", *ZOOM_FIGURES, *ZOOM_CONTROLS,
+                "paper_model", "paper_dataset",
                 *(f"paper_{f}" for f in ZOOM_FIGURES), *(f"diff_{f}" for f in ZOOM_FIGURES), "experiment", "run")
 BENCH_COLUMNS = ("model", "spec", "dataset", "n", "top1", "top5", "paper_model", "paper_top1", "diff_top1",
                  "experiment", "run")
@@ -128,7 +132,9 @@ def zoom_rows(study: Study, record: dict, out: Path) -> tuple[dict, dict]:
     theirs = {f: paper[key] for f, key in _PAPER_FIGURES.items()} if paper else {}
     common = {"model": record["model"], "spec": model["spec"], "dataset": record["dataset"]}
     where = {"experiment": record["experiment"], "run": record["folder"]}
+    lo, hi = (r.confidence or {}).get("upper_bound") or (None, None)
     zoom = {**common, "images": r.n_images, "transforms": r.n_transforms, **ours,
+            "chance_upper_bound": r.chance_upper_bound, "upper_bound_lo": lo, "upper_bound_hi": hi,
             "paper_model": paper["model"] if paper else None, "paper_dataset": column if paper else None,
             **{f"paper_{f}": theirs.get(f) for f in ZOOM_FIGURES},
             **{f"diff_{f}": _diff(ours[f], theirs.get(f)) for f in ZOOM_FIGURES}, **where}
