@@ -330,8 +330,8 @@ def test_cli_json_shape(two_samples, capsys):
     assert isinstance(out, list) and [r["method"] for r in out] == ["memo-rrc", "zoom-mean"]
     for r in out:
         assert set(r) == {"method", "n", "top1", "baseline_top1", "seconds_per_image", "views", "protocol",
-                          "weights_tag"}
-        assert r["views"] == (2 if r["method"] == "memo-rrc" else None) and r["protocol"] == "native"
+                          "weights_tag", "top1_ci", "vs_baseline"}
+        assert r["views"] == 2 and r["protocol"] == "native"   # MEMO's views; the zoom method's two transforms
         assert r["n"] == 2 and 0 <= r["top1"] <= 1 and 0 <= r["baseline_top1"] <= 1 and r["seconds_per_image"] > 0
     assert main(args + ["--method", "zoom-max"]) == 0
     one = json.loads(capsys.readouterr().out)

@@ -395,6 +395,10 @@ def objectnet_labels(images, out):
 @click.option("--prior-strength", default=16.0, show_default=True, type=float,
               help="MEMO: batch-norm test-time prior N (N/(N+1) running + 1/(N+1) batch); negative: off.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Views are a function of seed and image id.")
+@click.option("--seeds", default=None, metavar="S,S,...",
+              help="MEMO once per seed (e.g. 0,1,2): top-1 reported as mean ± std over them [default: --seed].")
+@click.option("--match-views", is_flag=True,
+              help="zoom-*: only the first --views transforms of their order, as many as MEMO's views (like for like).")
 @click.option("--transforms", default=None,
               help="zoom-*: ids 's256-r1c1,s384-r0c2' or RUN/analysis.json[:K] (its min-cover) "
                    "[default: every transform of the grid with scale > 224].")
@@ -403,19 +407,23 @@ def objectnet_labels(images, out):
                    "CenterCrop(224) alone, as MEMO's.")
 @batch_options
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@ci_option
 @click.option("--json", "as_json", is_flag=True,
-              help="Print {method, n, top1, baseline_top1, seconds_per_image, views, protocol}.")
-def tta(model, setup, methods, views, steps, lr, prior_strength, seed, transforms, imagenet_c, batch_size, workers,
-        progress, as_json):
+              help="Print {method, n, top1, top1_ci, baseline_top1, vs_baseline: {gained, lost, p_value}, "
+                   "seconds_per_image, views, protocol}.")
+def tta(model, setup, methods, views, steps, lr, prior_strength, seed, seeds, match_views, transforms, imagenet_c,
+        batch_size, workers, progress, ci_resamples, as_json):
     """Test-time augmentation vs the standard crop: MEMO (AugMix or zoom-in views) and zoom ensembles."""
     from .study import views as study_views
     from .tta import TTAConfig, format_table, parse_methods, run_tta
+    from .tta.run import seed_list
 
     protocol = setup["protocol"]
     if imagenet_c and protocol != "study":
         raise click.UsageError("--imagenet-c goes with --protocol study (natively the baseline is the grid's standard crop)")
     cfg = TTAConfig(model=model, methods=parse_methods(methods), **setup, views=study_views(protocol, views),
-                    steps=steps, lr=lr, seed=seed, prior_strength=prior_strength, transforms=transforms,
+                    steps=steps, lr=lr, seed=seed, seeds=seed_list(seeds), match_views=match_views,
+                    ci_resamples=ci_resamples, prior_strength=prior_strength, transforms=transforms,
                     batch_size=batch_size, progress=progress, imagenet_c=imagenet_c,
                     **({"workers": workers} if workers else {}))
     report = run_tta(cfg, log=lambda m: click.echo(m, err=True))

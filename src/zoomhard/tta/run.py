@@ -36,6 +36,7 @@ from ..models.base import TorchClassifier
 from ..models.weights import weights_note
 from ..pipeline import prefetch, progress_bar
 from ..protocols import ClassSpace, choice_logits, class_space, masked_softmax, score
+from ..stats import CI_RESAMPLES, bootstrap_ci, interval, mcnemar, mean_std, paired
 from .zoom import ensemble, parse_transforms
 
 METHODS = ("memo-augmix", "memo-rrc", "zoom-mean", "zoom-max")
@@ -64,6 +65,9 @@ class TTAConfig:
     steps: int = 1                   # SGD steps per image
     lr: float = 0.00025              # MEMO's ImageNet learning rate, SGD without weight decay
     seed: int = 0
+    seeds: tuple[int, ...] | None = None   # MEMO runs once per seed (mean and std reported); None: (seed,)
+    match_views: bool = False        # zoom-*: the first `views` transforms, as many as MEMO's views
+    ci_resamples: int = CI_RESAMPLES  # bootstrap resamples of each method's top1_ci (0: none)
     prior_strength: float = 16       # BN test-time prior; negative: plain running statistics
     transforms: str | None = None    # zoom-mean / zoom-max: ids or analysis.json[:K]
     batch_size: int = 64             # crops per classifier call (zoom methods)
@@ -86,6 +90,19 @@ class TTAConfig:
     def setup(self) -> Setup:
         """The model, data and protocol part, as sweep and bench take it too."""
         return Setup.of(self)
+
+
+def seed_list(text: str | None) -> tuple[int, ...] | None:
+    """'0,1,2' -> (0, 1, 2); each seed once, in the order given."""
+    if text is None:
+        return None
+    try:
+        seeds = tuple(dict.fromkeys(int(t) for t in text.split(",") if t.strip()))
+    except ValueError:
+        seeds = ()
+    if not seeds:
+        raise UsageError(f"--seeds {text!r}: give comma-separated integers, e.g. 0,1,2")
+    return seeds
 
 
 @dataclass
@@ -130,11 +147,11 @@ class MemoRunner:
     def normalize(self, u8):
         return (u8.float() / 255 - self.mean) / self.std
 
-    def __call__(self, method: str, img, standard: np.ndarray, image_id: str) -> np.ndarray:
+    def __call__(self, method: str, img, standard: np.ndarray, image_id: str, seed: int | None = None) -> np.ndarray:
         from .views import augmix_views, image_rng, rrc_views
 
         torch = self.torch
-        rng = image_rng(self.cfg.seed, f"{method}\0{image_id}")
+        rng = image_rng(self.cfg.seed if seed is None else seed, f"{method}\0{image_id}")
         image = torch.from_numpy(np.array(img)).to(self.device).permute(2, 0, 1).contiguous()  # views are made on the device
         if method == "memo-rrc":
             def make_views():
@@ -151,6 +168,9 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     if cfg.views < 1:
         raise UsageError("--views must be at least 1")
     zooms = parse_transforms(cfg.transforms, cfg.grid) if any(m.startswith("zoom") for m in methods) else []
+    if cfg.match_views:   # like for like: as many zoom transforms as MEMO has views, the first of their order
+        zooms = zooms[:cfg.views]
+    seeds = cfg.seeds or (cfg.seed,)
     source = open_data(cfg.setup)
 
     gradient = [m for m in methods if m in GRADIENT_METHODS]
@@ -182,7 +202,10 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
             for m in methods:
                 t0, shared = time.perf_counter(), 0.0
                 if m in GRADIENT_METHODS:
-                    probs, members = choice_probs(memo(m, img, standard, item.image_id)[None], space)
+                    for s in seeds[1:]:   # the first seed's result is the method's row below
+                        p_s, mem_s = choice_probs(memo(m, img, standard, item.image_id, s)[None], space)
+                        row[f"{m}_seed{s}_correct"] = int(mem_s[0, int(p_s[0].argmax())]) in item.labels
+                    probs, members = choice_probs(memo(m, img, standard, item.image_id, seeds[0])[None], space)
                     prob = probs[0]
                 else:
                     if zoom_probs is None:
@@ -209,12 +232,36 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     n = len(images)
     if n == 0:
         raise DataError(f"{cfg.data}: no usable images")
-    baseline = float(np.mean([r["baseline_correct"] for r in images]))
-    results = [{"method": m, "n": n, "top1": float(np.mean([r[f"{m}_correct"] for r in images])),
-                "baseline_top1": baseline, "seconds_per_image": round(seconds[m] / n, 4),
-                "views": cfg.views if m in GRADIENT_METHODS else None, "protocol": cfg.protocol,
-                "weights_tag": (classifier.weights or {}).get("tag")} for m in methods]
+    results = [method_result(m, images, seeds if m in GRADIENT_METHODS else None,
+                             cfg.views if m in GRADIENT_METHODS else len(zooms), cfg.ci_resamples)
+               for m in methods]
+    for r in results:
+        runs = len(r.get("seeds") or [0])
+        r.update(seconds_per_image=round(seconds[r["method"]] / n / runs, 4), protocol=cfg.protocol,
+                 weights_tag=(classifier.weights or {}).get("tag"))
     return TTAReport(results, images, skipped)
+
+
+def method_result(method: str, images: list[dict], seeds: tuple[int, ...] | None, views: int,
+                  ci_resamples: int = CI_RESAMPLES) -> dict:
+    """A method's row: top-1 with its 95 % interval, the views it pooled, and its exact McNemar
+    test against the baseline on the same images (stats.mcnemar). With several seeds: top-1's
+    mean and standard deviation over them; the interval and the paired test are of the per-image
+    share of seeds that get it right, and of the first seed's predictions."""
+    n = len(images)
+    baseline = np.array([r["baseline_correct"] for r in images], bool)
+    first = np.array([r[f"{method}_correct"] for r in images], bool)
+    out = {"method": method, "n": n, "baseline_top1": float(baseline.mean()), "views": int(views)}
+    per_seed = [first] + [np.array([r[f"{method}_seed{s}_correct"] for r in images], bool) for s in (seeds or ())[1:]]
+    share = np.mean(per_seed, axis=0)
+    top1, std = mean_std([float(c.mean()) for c in per_seed])
+    ci = bootstrap_ci(share, ci_resamples)[0] if ci_resamples else None
+    out.update(top1=top1, top1_ci=None if ci is None else [float(ci[0]), float(ci[1])],
+               vs_baseline=mcnemar(baseline, first))
+    if seeds is not None and len(seeds) > 1:
+        out.update(seeds=list(seeds), top1_std=std, top1_per_seed=[float(c.mean()) for c in per_seed],
+                   vs_baseline_per_seed=[mcnemar(baseline, c) for c in per_seed])
+    return out
 
 
 def standard_cropper(cfg: TTAConfig) -> Callable[[object], np.ndarray]:
@@ -234,8 +281,16 @@ def choice_probs(logits: np.ndarray, space: ClassSpace) -> tuple[np.ndarray, np.
 
 
 def format_table(results: list[dict]) -> str:
-    lines = [f"{'method':<12} {'n':>6} {'top1':>8} {'baseline':>9} {'s/image':>9}"]
+    """One line per method: views pooled, top-1 (± std over seeds) with its 95 % interval, the
+    baseline, and the paired test against it (+gained/-lost images, exact McNemar p)."""
+    lines = [f"{'method':<12} {'views':>5} {'n':>6} {'top1':>15} {'95 % interval':>16} {'baseline':>9} "
+             f"{'vs baseline':>22} {'s/image':>9}"]
     for r in results:
-        lines.append(f"{r['method']:<12} {r['n']:>6} {r['top1']:>8.2%} {r['baseline_top1']:>9.2%} "
-                     f"{r['seconds_per_image']:>9.3f}")
+        top1 = f"{r['top1']:.2%}" + (f" ± {r['top1_std']:.2%}" if "top1_std" in r else "")
+        lines.append(f"{r['method']:<12} {r['views']:>5} {r['n']:>6} {top1:>15} {interval(r.get('top1_ci')):>16} "
+                     f"{r['baseline_top1']:>9.2%} {paired(r.get('vs_baseline')):>22} {r['seconds_per_image']:>9.3f}")
+    if any("seeds" in r for r in results):
+        seeds = next(r["seeds"] for r in results if "seeds" in r)
+        lines.append(f"± : standard deviation over seeds {', '.join(map(str, seeds))}; the paired test is of seed "
+                     f"{seeds[0]}")
     return "\n".join(lines)
