@@ -326,13 +326,14 @@ def chance(c: Correctness, grid: ZoomGrid, top1: np.ndarray, labels: list[tuple[
     sets = stats.label_sets(labels, n_classes)
     predicted = stats.predicted_sets(top1, c.observed, n_classes)
     per_image = stats.chance_per_image(predicted, labels, sets)
-    distinct = float(predicted.sum(axis=1).mean()) if len(predicted) else 0.0
+    distinct = predicted.nnz / predicted.shape[0] if predicted.shape[0] else 0.0
     del predicted
-    rows = np.array([z.row for z in c.zooms])
-    cols = np.array([z.col for z in c.zooms])
-    anchors = [[stats.chance_upper_bound(stats.predicted_sets(top1[:, (rows == r) & (cols == k)], None, n_classes),
-                                         labels, sets) for k in range(grid.cols)] for r in range(grid.rows)]
-    n = len(c.image_ids)
+    # every anchor's scales side by side, (anchors x images) rows: one product for all anchors
+    n, n_scales, n_anchors = len(c.image_ids), len(grid.scales), grid.rows * grid.cols
+    by_anchor = top1.reshape(n, n_scales, n_anchors).transpose(2, 0, 1).reshape(n_anchors * n, n_scales)
+    counts = stats.chance_counts(stats.predicted_sets(by_anchor, None, n_classes), labels, sets)
+    per_anchor = counts.reshape(n_anchors, n).sum(axis=1) / max(n * (n - 1), 1)
+    anchors = per_anchor.reshape(grid.rows, grid.cols).tolist()
     return {"chance_upper_bound": float(per_image.mean()) if n > 1 else None,
             "chance_per_anchor": anchors if n > 1 else None, "distinct_top1": distinct,
             "per_image": per_image}

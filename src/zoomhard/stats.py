@@ -27,19 +27,24 @@ CI_SEED = 0           # intervals are a function of the data alone
 
 # -- chance control -----------------------------------------------------------------------------
 
-def predicted_sets(top1: np.ndarray, observed: np.ndarray | None = None, n_classes: int | None = None) -> np.ndarray:
-    """(images, classes) bool: the classes each image's transforms predict top-1. `top1` is
-    (images, transforms) class indices; `observed` masks the cells that hold a prediction."""
+def predicted_sets(top1: np.ndarray, observed: np.ndarray | None = None, n_classes: int | None = None):
+    """(images, classes) sparse 0/1 matrix (scipy CSR): the classes each image's transforms
+    predict top-1. `top1` is (images, transforms) class indices; `observed` masks the cells
+    that hold a prediction."""
+    from scipy import sparse
+
     top1 = np.asarray(top1)
     n = top1.shape[0]
     width = int(n_classes if n_classes is not None else (top1.max() + 1 if top1.size else 0))
-    out = np.zeros((n, max(width, 1)), dtype=bool)
-    rows = np.broadcast_to(np.arange(n)[:, None], top1.shape)
-    if observed is None:
-        out[rows.ravel(), top1.ravel()] = True
-    else:
-        out[rows[observed], top1[observed]] = True
-    return out
+    # each row sorted, its repeats (and unobserved cells, set to -1) dropped: CSR without a dense matrix
+    t = np.sort(np.where(observed, top1, -1) if observed is not None else top1, axis=1).astype(np.int32, copy=False)
+    keep = np.ones(t.shape, dtype=bool)
+    keep[:, 1:] = t[:, 1:] != t[:, :-1]
+    keep &= t >= 0
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(keep.sum(axis=1), out=indptr[1:])
+    cols = t[keep]
+    return sparse.csr_matrix((np.ones(len(cols), np.float32), cols, indptr), shape=(n, max(width, 1)))
 
 
 def _label_sets(labels: list[tuple[int, ...]], n_classes: int):
@@ -51,7 +56,7 @@ def _label_sets(labels: list[tuple[int, ...]], n_classes: int):
     owner = np.fromiter((index.setdefault(tuple(sorted(set(x))), len(index)) for x in labels),
                         dtype=np.int64, count=len(labels))
     sets = list(index)
-    sizes = np.bincount(owner, minlength=len(sets)).astype(np.float64)
+    sizes = np.bincount(owner, minlength=len(sets)).astype(np.float32)   # exact up to 2**24 images
     lengths = np.fromiter((len(s) for s in sets), dtype=np.int64, count=len(sets))
     cols = np.fromiter((c for s in sets for c in s), dtype=np.int64, count=int(lengths.sum()))
     keep = cols < n_classes   # a label no prediction can take never matches
@@ -63,15 +68,19 @@ def _label_sets(labels: list[tuple[int, ...]], n_classes: int):
 
 def chance_counts(predicted: np.ndarray, labels: list[tuple[int, ...]], _sets=None) -> np.ndarray:
     """Per image i: #{j != i : predicted[i] holds one of image j's labels}. `predicted` is
-    (images, classes) bool (`predicted_sets`), `labels[j]` image j's label set."""
+    (images, classes), 0/1 or bool, dense or sparse (`predicted_sets`), `labels[j]` image j's
+    label set. `predicted` may stack several sets per image, groups of len(labels) rows (row
+    g * len(labels) + i: image i's g-th set), counted alike."""
     from scipy import sparse
 
     n, n_classes = predicted.shape
-    if len(labels) != n:
+    if not labels or n % len(labels):
         raise ValueError("labels must give one label set per image")
     S, sizes, owner = _sets or _label_sets(labels, n_classes)
+    if n != len(labels):
+        owner = np.tile(owner, n // len(labels))
     P = sparse.csr_matrix(predicted, dtype=np.float32)
-    hits = P @ S.T                                     # (images, label sets): shared classes
+    hits = (P @ S.T).tocsr()                           # (images, label sets): shared classes
     hits.data[:] = 1.0
     counts = hits @ sizes                              # images whose labels share a class
     own = np.asarray(hits[np.arange(n), owner]).ravel()  # image i itself, when its own labels match
@@ -119,10 +128,10 @@ def bootstrap_ci(values: np.ndarray, resamples: int = CI_RESAMPLES, level: float
         p = x[:, binary].mean(axis=0)
         means[:, binary] = rng.binomial(n, p, size=(resamples, int(binary.sum()))) / n
     if (~binary).any():
-        rest = x[:, ~binary]
-        step = max(1, 2_000_000 // n)   # resamples per chunk: a few million gathered values
+        rest = x[:, ~binary].astype(np.float32)   # half the memory traffic; means to 1e-7
+        step = max(1, 4_000_000 // n)   # resamples per chunk: a few million gathered values
         for s in range(0, resamples, step):
-            idx = rng.integers(0, n, size=(min(step, resamples - s), n))
+            idx = rng.integers(0, n, size=(min(step, resamples - s), n), dtype=np.int32)
             means[s:s + len(idx), ~binary] = rest[idx].mean(axis=1)
     alpha = (1 - level) / 2
     out[:] = np.quantile(means, [alpha, 1 - alpha], axis=0).T
