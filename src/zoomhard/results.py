@@ -74,11 +74,13 @@ class Run:
         """image_id -> why the image could not be used (unreadable, no label, ...)."""
         return self._store.errors()
 
-    def analyze(self) -> Analysis:
-        """The study's analysis of this run (nothing is written)."""
+    def analyze(self, ci_resamples: int | None = None) -> Analysis:
+        """The study's analysis of this run (nothing is written): its figures, their chance
+        levels and 95 % intervals (`ci_resamples` bootstrap resamples, default 1,000; 0: none)."""
         from .report.load import compute, load_run
+        from .stats import CI_RESAMPLES
 
-        return compute(load_run(self.path))
+        return compute(load_run(self.path), CI_RESAMPLES if ci_resamples is None else ci_resamples)
 
     def report(self, path: str | os.PathLike) -> Path:
         """The self-contained HTML report (writes the analysis and figures into the run folder)."""

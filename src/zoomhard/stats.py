@@ -16,8 +16,6 @@ for 50,000 images, not n^2.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 CI_LEVEL = 0.95
@@ -182,7 +180,3 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     v = np.asarray(values, dtype=np.float64)
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
-
-
-def isfinite(x) -> bool:
-    return x is not None and math.isfinite(x)
