@@ -16,7 +16,7 @@ import sys
 import click
 
 from .errors import ZoomhardError
-from .grid import ZoomGrid
+from .grid import MAX_ANCHORS, MAX_CROP, MIN_CROP, ZoomGrid
 from .models.registry import model_help
 
 
@@ -33,9 +33,9 @@ def cli() -> None:
 def grid_options(f):
     f = click.option("--scales", default="study", show_default=True,
                      help="'study' (the 36 scales), a list '224,256,384' or a range '64:1024:64'.")(f)
-    f = click.option("--anchors", default=3, show_default=True, type=click.IntRange(1, 15),
+    f = click.option("--anchors", default=3, show_default=True, type=click.IntRange(1, MAX_ANCHORS),
                      help="Anchors per side: an N x N grid over the resized image.")(f)
-    f = click.option("--crop", default=224, show_default=True, type=click.IntRange(8, 4096),
+    f = click.option("--crop", default=224, show_default=True, type=click.IntRange(MIN_CROP, MAX_CROP),
                      help="Crop size in pixels.")(f)
     return f
 
@@ -164,9 +164,8 @@ def sweep(model, setup, out, scales, anchors, crop, batch_size, workers, resize,
         raise click.UsageError("--ray-address needs --engine ray")
     cfg = SweepConfig(model=model, out=out, **setup, grid=make_grid(scales, anchors, crop), batch_size=batch_size,
                       resize=resize, shard=shard, until_correct=until_correct, order=order,
-                      flush_seconds=flush_seconds, progress=progress, engine=engine, ray_address=ray_address)
-    if workers:
-        cfg.workers = workers
+                      flush_seconds=flush_seconds, progress=progress, engine=engine, ray_address=ray_address,
+                      **({"workers": workers} if workers else {}))
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(summary) if as_json else format_summary(summary, out))
 
@@ -328,9 +327,7 @@ def bench(models, setup, batch_size, workers, predictions, results, progress, as
             raise click.UsageError("--weights goes with a single --model; put 'SPEC WEIGHTS' lines in a file instead")
         specs = [(specs[0][0], weights)]
     cfg = BenchConfig(models=specs, **setup, batch_size=batch_size, predictions=predictions, results=results,
-                      progress=progress)
-    if workers:
-        cfg.workers = workers
+                      progress=progress, **({"workers": workers} if workers else {}))
     summaries = run_bench(cfg, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
@@ -509,7 +506,9 @@ def main(argv: list[str] | None = None) -> int:
 
 # A folder that cannot be written to, a full disk: the user's to fix. Parts are written whole
 # or not at all, so what was written before stays intact and the same command resumes.
-_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+# A path that cannot be a folder or file (a file where a folder would be, a name too long).
+_PATH_ERRNOS = {errno.ENOTDIR, errno.ENAMETOOLONG, errno.EISDIR, errno.EEXIST}
+_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT} | _PATH_ERRNOS
 
 
 def _errno(e: OSError) -> int | None:
@@ -526,6 +525,8 @@ def _storage_message(e: OSError) -> str:
     number = _errno(e)
     where = e.filename or "the output folder"
     reason = e.strerror or os.strerror(number)
+    if number in _PATH_ERRNOS:
+        return f"{str(where)[:200]}: {reason}; choose another path"
     if number in (errno.ENOSPC, errno.EDQUOT):
         return f"{where}: {reason}; everything written before is intact: free some space and run the same command again"
     return f"{where}: {reason} (check its permissions, or write somewhere else)"

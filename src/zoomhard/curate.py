@@ -77,6 +77,12 @@ class CurateConfig:
     force: bool = False
     workers: int = min(4, os.cpu_count() or 1)  # image reading and hashing threads
 
+    def __post_init__(self):
+        from . import checks
+
+        self.workers = checks.whole("workers", self.workers, 1, checks.MAX_WORKERS)
+        checks.out_folder(self.out)
+
 
 @dataclass
 class Candidates:

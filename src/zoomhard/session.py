@@ -35,9 +35,16 @@ from .protocols import ClassSpace, score
 from .store import IMAGES, PREDICTIONS, RunStore, file_sha256
 
 
-def run_source(cfg: SweepConfig) -> Source:
-    """The images a sweep covers, relabelled with ReaL labels when asked."""
-    return open_data(cfg.setup)
+def run_source(cfg: SweepConfig, source: Source | None = None) -> Source:
+    """The images a sweep covers (`source`, or the data cfg names, relabelled with ReaL labels
+    when asked); data without a single image is refused."""
+    source = source if source is not None else open_data(cfg.setup)
+    if len(source) == 0:
+        from .data import DataError
+
+        raise DataError(f"{'the data given' if cfg.data == 'python' else cfg.data} holds no images: nothing to "
+                        "sweep; give a folder, file or list with at least one image")
+    return source
 
 
 def run_classifier(cfg: SweepConfig, device: str) -> Classifier:

@@ -46,7 +46,7 @@ def run_local(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
 
 def _open_and_sweep(cfg: SweepConfig, log: Callable[[str], None], store: RunStore, source: Source | None,
                     classifier: Classifier | None) -> dict:
-    source = source or run_source(cfg)
+    source = run_source(cfg, source)
     resolve_subset(cfg.subset, source)  # a wrong --subset fails before the model loads
     gpus = 0
     if cfg.device in ("auto", "cuda") and cfg.shard is None and not cfg.child and classifier is None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis import TOP_K
+from ..errors import UsageError
 from .presenters import COLUMNS, PRESENTERS
 from .load import AnalyzedRun, load_run, read_fresh
 from .run import analyze_run
@@ -159,6 +160,11 @@ def render(runs: list[tuple[str, AnalyzedRun]], explorer_limit: int = EXPLORER_L
 def write_report(runs: list[str], out: str | Path, explorer_limit: int = EXPLORER_LIMIT,
                  thumbnails: int = THUMBNAIL_LIMIT) -> Path:
     """Analyse each run if needed and write one self-contained HTML page."""
+    from .. import checks
+
+    checks.out_folder(Path(out).parent, "--out")
+    if Path(out).is_dir():
+        raise UsageError(f"--out {out} is a folder; give the HTML file to write, e.g. {Path(out) / 'report.html'}")
     with ExitStack() as scratch:
         analyzed = [(_run_name(p, runs), _analyzed(p, scratch)) for p in runs]
         out = Path(out)

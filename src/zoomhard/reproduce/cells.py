@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ZoomhardError
+from ..errors import UsageError, ZoomhardError
 from ..store import write_csv
 from .study import Cell, StudyError, grid
 
@@ -56,10 +56,8 @@ def _scored_data(cell: Cell, engine: Engine) -> dict:
 
 
 def _build(config_type, cell: Cell, kwargs: dict):
-    cfg = config_type(**kwargs, protocol=cell.experiment.protocol)
-    if "workers" in cell.experiment.run:
-        cfg.workers = cell.experiment.run["workers"]
-    return cfg
+    workers = {"workers": cell.experiment.run["workers"]} if "workers" in cell.experiment.run else {}
+    return config_type(**kwargs, **workers, protocol=cell.experiment.protocol)
 
 
 def sweep_config(cell: Cell, out: Path, engine: Engine):
@@ -96,7 +94,7 @@ def check_configs(cells: list[Cell], out: Path, engine: Engine) -> None:
     for cell in cells:
         try:
             make[cell.kind](cell, out, engine)
-        except StudyError as e:
+        except (StudyError, UsageError) as e:
             raise StudyError(f"experiment {cell.experiment.name!r}: {e}") from None
 
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .. import checks
 from ..store import library_versions
 from .cells import STUDY_JSON, Engine, write_json, check_configs, is_done, pending_state, read_records, run_cell
 from .study import Study
@@ -21,6 +22,7 @@ def study_json(study: Study, records: list[dict], started: float, finished: floa
 def dry_run(study: Study, out: Path) -> list[dict]:
     """Each cell, its folder and how far it is; nothing runs and nothing is written."""
     out = Path(out)
+    check_configs(study.cells(), out, Engine())   # as a run would refuse them
     before = read_records(out)
     return [{"key": c.key, "kind": c.kind, "folder": str(c.folder(out)), "state": pending_state(c, out, before.get(c.key))}
             for c in study.cells()]
@@ -36,6 +38,7 @@ def run_study(study: Study, out: str | Path, engine: Engine | None = None, progr
     from .tables import write_tables
 
     out = Path(out)
+    checks.out_folder(out)
     engine = engine or Engine()
     cells = study.cells()
     check_configs(cells, out, engine)   # before anything runs

@@ -306,6 +306,6 @@ def grid(options: dict):
     from ..grid import ZoomGrid
 
     scales = options.get("scales", "study")
-    scales = ZoomGrid.parse_scales(scales if isinstance(scales, str) else ",".join(str(int(s)) for s in scales))
-    anchors = int(options.get("anchors", 3))
-    return ZoomGrid(scales, anchors, anchors, int(options.get("crop", 224)))
+    scales = ZoomGrid.parse_scales(scales) if isinstance(scales, str) else scales
+    anchors = options.get("anchors", 3)
+    return ZoomGrid(scales, anchors, anchors, options.get("crop", 224))
