@@ -39,13 +39,39 @@ from .errors import RunError
 FORMAT_VERSION = 1
 
 
-def write_csv(path: Path, header: list[str], rows: Iterable) -> None:
-    """A CSV table with a header line; its folder is created."""
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path | None:
+    """`write(tmp)` fills a temporary file beside `path` (same folder, same suffix, so writers
+    that go by the suffix, such as matplotlib's, still work), which is synced and then renamed
+    over `path`: a process killed at any instant leaves the old file or the new one, never a
+    mix, and a link at `path` is replaced, never written through. Its folder is created. When
+    `write` returns False (it had nothing to write), `path` is left as it is and None returned."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        if write(tmp) is False:
+            return None
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:  # a failure or a full disk leaves no half-written file behind
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_csv(path: Path, header: list[str], rows: Iterable) -> None:
+    """A CSV table with a header line, written atomically; its folder is created."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(rows)
+
+    atomic_write(path, write)
 
 PREDICTIONS = pa.schema([
     ("image_id", pa.string()),
@@ -82,23 +108,11 @@ def library_versions() -> dict:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:  # a full disk leaves no half-written file behind
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 # The keys of run.json that must match for a run to be resumed rather than refused.

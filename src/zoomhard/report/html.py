@@ -23,8 +23,9 @@ import numpy as np
 from ..analysis import TOP_K
 from ..errors import UsageError
 from .presenters import COLUMNS, PRESENTERS
-from .load import AnalyzedRun, load_run, read_fresh
-from .run import analyze_run
+from ..store import RunError
+from .load import AnalyzedRun, load_run, outputs_intact, own_png, read_fresh
+from .run import analyze_run, check_outputs
 from .text import class_name, count, data_uri, e, percent
 
 EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sweep order)
@@ -47,6 +48,15 @@ def _thumbnail(locator: str, size: int = 112) -> str | None:
     return data_uri(buf.getvalue(), "image/jpeg")
 
 
+def own_png_bytes(run_dir: Path, rel: str) -> bytes:
+    """The bytes of the run's own figure or crop (load.own_png), or RunError in one line."""
+    p = own_png(run_dir, rel)
+    if p is None:
+        raise RunError(f"{Path(run_dir) / str(rel)[:200]} is not one of the run's own figures (a PNG file inside "
+                       "the run folder); it is not embedded: analyse the run again")
+    return p.read_bytes()
+
+
 def _script_json(data) -> str:
     """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' left."""
     text = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
@@ -58,9 +68,14 @@ def _analyzed(path: str, scratch: ExitStack) -> AnalyzedRun:
     that cannot be written to (read-only, someone else's) is analysed into a scratch folder
     that lasts until the report is written; the run itself is left as it is."""
     fresh = read_fresh(path)
-    if fresh is not None and fresh.figures is not None and all((Path(path) / f).is_file() for f in fresh.figures.values()):
+    if fresh is not None and outputs_intact(Path(path), fresh):
         return AnalyzedRun(load_run(path), fresh)
-    if os.access(path, os.W_OK):
+    try:
+        check_outputs(Path(path))
+        writable = os.access(path, os.W_OK)
+    except RunError:   # links in place of its output folders: analysed aside, the run left as it is
+        writable = False
+    if writable:
         return analyze_run(path)
     tmp = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="zoomhard-analysis-")))
     a = analyze_run(path, out=tmp)
@@ -125,7 +140,7 @@ def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
     for p in shown:
         rel = (r.figures or {}).get(p.figure.key) if p.figure and p.figure.caption else None
         if rel:
-            out.append(f"<figure><img src='{data_uri((a.run.path / rel).read_bytes(), 'image/png')}' "
+            out.append(f"<figure><img src='{data_uri(own_png_bytes(a.run.path, rel), 'image/png')}' "
                        f"alt='{e(p.figure.key.replace('_', ' '))}'><figcaption>{e(p.figure.caption)}</figcaption></figure>")
     out.append("</div>")
     out += [p.section(a) for p in shown if p.section]

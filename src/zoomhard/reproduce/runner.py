@@ -61,7 +61,8 @@ def run_study(study: Study, out: str | Path, engine: Engine | None = None, progr
             bar.set_postfix_str(cell.key, refresh=True)
             tag = f"[{k}/{len(cells)}] {cell.key}"
             if cell.key in done_before:
-                records.append({**before[cell.key], "action": "skipped"})
+                records.append({**before[cell.key], "action": "skipped",
+                                "folder": str(cell.folder(out).relative_to(out))})
                 say(f"{tag}: done before, skipped")
             else:
                 say(f"{tag}: running")

@@ -1,0 +1,140 @@
+"""A run folder from someone else is data, not instructions: a report embeds only the run's own
+figure files, and every reader treats a folder's odd parts the same way, in one line."""
+
+import base64
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from PIL import Image
+
+from zoomhard.cli import main
+from zoomhard.data.samples import SAMPLES, sample_path
+from zoomhard.grid import ZoomGrid
+from zoomhard.store import IMAGES, PREDICTIONS, RunStore
+
+GRID = ZoomGrid((128, 224, 256, 512))
+
+
+def built_run(tmp_path: Path, name: str = "run", n: int = 3) -> Path:
+    """A run over real photos in a folder (its data root), each wrong at the standard crop and
+    right at one zoom, so every one of them lands in the gallery."""
+    photos = tmp_path / "photos"
+    run = tmp_path / name
+    files = []
+    for k in range(n):
+        image_id, package, rel, labels = SAMPLES[k]
+        file = photos / f"{image_id}.png"
+        file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sample_path(package, rel), file)
+        files.append((image_id, file, labels))
+    store = RunStore(run)
+    store.open({"model": "hand-built", "weights": None, "grid": GRID.to_dict(),
+                "data": {"spec": str(photos), "kind": "folder", "root": str(photos.resolve())},
+                "subset": {"name": "none", "classes": 1000}})
+    preds, images = [], []
+    for k, (image_id, file, labels) in enumerate(files):
+        best = list(GRID)[9 * 3 + k]   # s512, one anchor per image
+        for z in GRID:
+            ok = z == best
+            top1 = labels[0] if ok else 0
+            preds.append({"image_id": image_id, "scale": z.scale, "row": z.row, "col": z.col, "top1": top1,
+                          "correct": ok, "top5": [top1, 1, 2, 3, 4], "top5_prob": [0.6, 0.1, 0.1, 0.1, 0.1],
+                          "label_prob": 0.6 if ok else 0.05})
+        images.append({"image_id": image_id, "labels": list(labels), "origin": "o", "width": 1,
+                       "height": 1, "locator": f"file:{file}"})
+    store.write_part(pa.Table.from_pylist(preds, schema=PREDICTIONS), pa.Table.from_pylist(images, schema=IMAGES))
+    store.close()
+    return run
+
+
+def secret_png(path: Path) -> bytes:
+    """A PNG outside the run whose bytes must never reach a page."""
+    rng = np.random.default_rng(7)
+    Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(path)
+    return path.read_bytes()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()[:200]
+
+
+def _analysed(tmp_path: Path) -> Path:
+    run = built_run(tmp_path)
+    assert main(["analyze", str(run)]) == 0
+    return run
+
+
+def _edit_analysis(run: Path, change) -> None:
+    doc = json.loads((run / "analysis.json").read_text())
+    change(doc)
+    (run / "analysis.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("named", ["/etc/passwd", "../secret.png", "figures/../../secret.png", "SECRET"])
+def test_a_report_never_embeds_a_file_that_analysis_json_names_outside_the_run(tmp_path, named, capsys):
+    run = _analysed(tmp_path)
+    secret = secret_png(tmp_path / "secret.png")
+    named = str(tmp_path / "secret.png") if named == "SECRET" else named
+    _edit_analysis(run, lambda d: d["figures"].update(spatial_bias=named))
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert _b64(secret) not in page and _b64(Path("/etc/passwd").read_bytes()) not in page
+    # regenerated: the run's own figure is there again, and analysis.json names it
+    assert json.loads((run / "analysis.json").read_text())["figures"]["spatial_bias"] == "figures/spatial_bias.png"
+    assert _b64((run / "figures" / "spatial_bias.png").read_bytes()) in page
+
+
+def test_a_gallery_crop_named_outside_the_run_is_not_embedded(tmp_path):
+    run = _analysed(tmp_path)
+    secret_png(tmp_path / "secret.png")
+
+    def point_out(d):
+        d["gallery"][0]["best"]["crop"] = str(tmp_path / "secret.png")
+        d["gallery"][1]["standard"]["crop"] = "/etc/passwd"
+
+    _edit_analysis(run, point_out)
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    doc = json.loads((run / "analysis.json").read_text())
+    assert all(g[side]["crop"].startswith("gallery/") for g in doc["gallery"] for side in ("standard", "best"))
+
+
+def test_a_figure_that_is_a_link_out_of_the_run_is_replaced_never_followed(tmp_path):
+    run = _analysed(tmp_path)
+    secret = secret_png(tmp_path / "secret.png")
+    figure = run / "figures" / "spatial_bias.png"
+    figure.unlink()
+    figure.symlink_to(tmp_path / "secret.png")
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert _b64(secret) not in out.read_text()
+    assert (tmp_path / "secret.png").read_bytes() == secret      # the link's target is untouched
+    assert not figure.is_symlink()                                 # the run's own figure again
+
+
+def test_a_figure_that_is_not_a_png_is_regenerated(tmp_path):
+    run = _analysed(tmp_path)
+    (run / "figures" / "spatial_bias.png").write_text("<script>alert(1)</script>")
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert (run / "figures" / "spatial_bias.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_figures_folder_that_links_out_of_the_run_is_refused_by_analyze(tmp_path, capsys):
+    run = _analysed(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(run / "figures", elsewhere)
+    (run / "figures").symlink_to(elsewhere)
+    before = {p.name: p.read_bytes() for p in elsewhere.iterdir()}
+    assert main(["analyze", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a link" in err
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0   # analysed aside, the run left as it is
+    assert {p.name: p.read_bytes() for p in elsewhere.iterdir()} == before
