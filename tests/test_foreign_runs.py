@@ -138,3 +138,94 @@ def test_a_figures_folder_that_links_out_of_the_run_is_refused_by_analyze(tmp_pa
     out = tmp_path / "report.html"
     assert main(["report", str(run), "--out", str(out)]) == 0   # analysed aside, the run left as it is
     assert {p.name: p.read_bytes() for p in elsewhere.iterdir()} == before
+
+
+# -- every reader treats an odd folder the same way, in one line --------------------------------
+
+def _part(run: Path, kind: str = "predictions") -> Path:
+    return sorted((run / kind).glob("part-*.parquet"))[0]
+
+
+def _rewrite(part: Path, change, keep_stamp: bool = True) -> None:
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(part)
+    meta = t.schema.metadata
+    t = change(t)
+    pq.write_table(t.replace_schema_metadata(meta if keep_stamp else None), part)
+
+
+def _foreign(run: Path, tmp_path: Path) -> str:
+    other = built_run(tmp_path / "other", "run")
+    cfg = json.loads((other / "run.json").read_text())
+    cfg["model"] = "someone-else"
+    from zoomhard.store import IDENTITY_META, identity_digest
+    import pyarrow.parquet as pq
+
+    for kind in ("predictions", "images"):
+        src = _part(other, kind)
+        t = pq.read_table(src)
+        t = t.replace_schema_metadata({IDENTITY_META: identity_digest(cfg).encode()})
+        if kind == "predictions":
+            t = t.set_column(0, "image_id", pa.array([f"x-{i}" for i in t.column("image_id").to_pylist()]))
+        else:
+            t = t.set_column(0, "image_id", pa.array([f"x-{i}" for i in t.column("image_id").to_pylist()]))
+        pq.write_table(t, run / kind / "part-99999999999999999999-aaaaaa.parquet")
+    return "part-99999999999999999999-aaaaaa.parquet"
+
+
+def _unstamped(run: Path, tmp_path: Path) -> str:
+    _rewrite(_part(run), lambda t: t, keep_stamp=False)
+    return _part(run).name
+
+
+def _duplicated(run: Path, tmp_path: Path) -> str:
+    for kind in ("predictions", "images"):
+        shutil.copy(_part(run, kind), run / kind / "part-99999999999999999999-bbbbbb.parquet")
+    return "part-99999999999999999999-bbbbbb.parquet"
+
+
+def _missing_column(run: Path, tmp_path: Path) -> str:
+    _rewrite(_part(run), lambda t: t.drop(["top1"]))
+    return _part(run).name
+
+
+def _scale_as_text(run: Path, tmp_path: Path) -> str:
+    _rewrite(_part(run), lambda t: t.set_column(1, "scale", t.column("scale").cast(pa.string())))
+    return _part(run).name
+
+
+def _scale_off_grid(run: Path, tmp_path: Path) -> str:
+    def change(t):
+        scales = t.column("scale").to_pylist()
+        scales[0] = 300
+        return t.set_column(1, "scale", pa.array(scales, pa.int16()))
+
+    _rewrite(_part(run), change)
+    return _part(run).name
+
+
+def _model_not_text(run: Path, tmp_path: Path) -> str:
+    cfg = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**cfg, "model": 5}))
+    return "run.json"
+
+
+ODD = [_foreign, _unstamped, _duplicated, _missing_column, _scale_as_text, _scale_off_grid, _model_not_text]
+
+
+@pytest.mark.parametrize("odd", ODD, ids=lambda f: f.__name__.strip("_"))
+def test_every_reader_refuses_an_odd_run_folder_in_one_line_naming_the_file(tmp_path, capsys, odd):
+    from zoomhard import open_run
+    from zoomhard.errors import ZoomhardError
+
+    run = built_run(tmp_path)
+    name = odd(run, tmp_path)
+    capsys.readouterr()
+    for command in (["analyze", str(run)], ["report", str(run), "--out", str(tmp_path / "r.html")]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and name in err, err
+    with pytest.raises(ZoomhardError, match=name):
+        open_run(run)
+    assert not (run / "analysis.json").exists()

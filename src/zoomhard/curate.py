@@ -196,6 +196,7 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
     hit_rate = np.zeros((n, r), dtype=np.float64)
     for j, (store, config) in enumerate(zip(stores, configs)):
         grid = ZoomGrid.from_dict(config["grid"])
+        store.checked_parts(config, grid)   # another run's parts, copies, odd columns: one line, as analyze
         table = store.predictions(columns=["image_id", "scale", "row", "col", "top1", "correct"])
         lay = analysis.layout(table, grid)
         c = analysis.correctness(_rescore(table, relabel, lay), grid, lay)

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from .analysis import Analysis
 from .grid import ZoomGrid
+from .errors import ZoomhardError
 from .store import RunError, RunStore
 
 __all__ = ["Analysis", "Run", "open_run"]
@@ -31,6 +32,7 @@ class Run:
         self._temporary = _temporary  # keeps an in-memory run's folder alive as long as the Run
         self._store = RunStore(self.path)
         self.config = self._store.read_config()
+        self._store.checked_parts(self.config, self.grid)   # refused in one line, as analyze and report do
 
     def __repr__(self) -> str:
         s = self.summary
@@ -40,7 +42,10 @@ class Run:
 
     @property
     def grid(self) -> ZoomGrid:
-        return ZoomGrid.from_dict(self.config["grid"])
+        try:
+            return ZoomGrid.from_dict(self.config["grid"])
+        except (KeyError, TypeError, ValueError, ZoomhardError) as e:
+            raise RunError(f"{self.path}: run.json has an unreadable grid ({e})") from None
 
     @property
     def predictions(self) -> pa.Table:

@@ -139,6 +139,45 @@ def identity_digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# The types of run.json's keys, as a sweep writes them.
+CONFIG_TYPES = {"model": (str,), "weights": (str, type(None)), "digests": (dict,), "grid": (dict,), "data": (dict,),
+                "subset": (dict, str), "mode": (str,), "protocol": (str,), "summary": (dict,), "sessions": (list,)}
+
+
+def _check_part(path: Path, schema: pa.Schema, identity: str) -> None:
+    """One part as its run wrote it: stamped with the run's identity, with its kind's columns."""
+    try:
+        found = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as e:
+        raise RunError(f"{path}: unreadable part ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    stamp = (found.metadata or {}).get(IDENTITY_META)
+    if stamp is None:
+        raise RunError(f"{path} carries no run identity, so nothing says this run wrote it: move it away "
+                       "(a resumed sweep computes its images again)")
+    if stamp.decode(errors="replace") != identity:
+        raise RunError(f"{path} was written by another run (identity {stamp.decode(errors='replace')}, this run "
+                       f"{identity}); the folder mixes runs: move it away")
+    for field in schema:
+        if field.name not in found.names:
+            raise RunError(f"{path} has no {field.name!r} column; not a part zoomhard wrote: move it away")
+        have = found.field(field.name).type
+        if have != field.type and not (pa.types.is_dictionary(have) and have.value_type == field.type):
+            raise RunError(f"{path}: column {field.name!r} is {have}, not {field.type}; not a part zoomhard "
+                           "wrote: move it away")
+
+
+def _check_transforms(path: Path, t: pa.Table, grid) -> None:
+    import pyarrow.compute as pc
+
+    bad = pc.invert(pc.and_(pc.and_(pc.is_in(t["scale"], pa.array(grid.scales, pa.int16())),
+                                     pc.and_(pc.greater_equal(t["row"], 0), pc.less(t["row"], grid.rows))),
+                            pc.and_(pc.greater_equal(t["col"], 0), pc.less(t["col"], grid.cols))))
+    if pc.any(bad).as_py():
+        row = t.filter(bad).slice(0, 1).to_pylist()[0]
+        raise RunError(f"{path} holds transform s{row['scale']}-r{row['row']}c{row['col']}, which is not in the "
+                       f"run's grid ({_brief('grid', grid.to_dict())}); not a part of this run: move it away")
+
+
 def _stderr(message: str) -> None:
     print(f"zoomhard: {message}", file=sys.stderr)
 
@@ -187,7 +226,37 @@ class RunStore:
             found = config.get("format") if isinstance(config, dict) else None
             raise RunError(f"{self.path}: run format {found!r} is not {FORMAT_VERSION}; "
                            "sweep it again with this version of zoomhard")
+        for key, types in CONFIG_TYPES.items():
+            if key in config and not isinstance(config[key], types):
+                want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+                raise RunError(f"{self.config_path}: {key!r} is {type(config[key]).__name__} "
+                               f"({str(config[key])[:40]!r}), not {want}; not a run.json zoomhard wrote")
         return config
+
+    def checked_parts(self, config: dict | None = None, grid=None) -> list[Path]:
+        """For a reader (analyze, report, open_run, curate): the predictions parts, each stamped
+        with this run's identity, holding the columns of its kind with their types, no image
+        that another part holds too (a copied part would count it twice) and, given the grid,
+        only its transforms. Anything else is one RunError naming the file: a run folder from
+        elsewhere is read as its writer left it, or not at all."""
+        config = config if config is not None else self.read_config()
+        identity = identity_digest(config)
+        images = {p.name: p for p in self._parts("images")}
+        seen: dict[str, Path] = {}
+        parts = self._parts("predictions")
+        for part in parts:
+            for p, schema in ((part, PREDICTIONS), (images.get(part.name), IMAGES)):
+                if p is not None:
+                    _check_part(p, schema, identity)
+            t = pq.read_table(part, columns=["image_id", "scale", "row", "col"])
+            for image_id in t.column("image_id").unique().to_pylist():
+                if image_id in seen:
+                    raise RunError(f"{part} holds image {image_id!r} that {seen[image_id].name} holds too (a copied "
+                                   "part?); its rows would count twice: move one of the two away")
+                seen[image_id] = part
+            if grid is not None and len(t):
+                _check_transforms(part, t, grid)
+        return parts
 
     def open(self, config: dict, shard: tuple[int, int] | None = None, lock: bool = True,
              session: dict | None = None) -> dict:
