@@ -229,3 +229,72 @@ def test_every_reader_refuses_an_odd_run_folder_in_one_line_naming_the_file(tmp_
     with pytest.raises(ZoomhardError, match=name):
         open_run(run)
     assert not (run / "analysis.json").exists()
+
+
+# -- locators lead only where the run's data lies ----------------------------------------------
+
+def _point_outside(run: Path, tmp_path: Path, swept_outside: bool = False) -> Path:
+    """The run's first image said to lie in a private folder outside its data."""
+    private = tmp_path / "private" / "private.png"
+    private.parent.mkdir()
+    shutil.copy(sample_path(SAMPLES[0][1], SAMPLES[0][2]), private)
+
+    def change(t):
+        locators = t.column("locator").to_pylist()
+        locators[0] = f"file:{private}"
+        return t.set_column(t.schema.get_field_index("locator"), "locator", pa.array(locators))
+
+    _rewrite(_part(run, "images"), change)
+    if swept_outside:
+        from zoomhard.store import IDENTITY_META, identity_digest
+        import pyarrow.parquet as pq
+
+        cfg = json.loads((run / "run.json").read_text())
+        cfg["data"]["allow_outside_root"] = True
+        (run / "run.json").write_text(json.dumps(cfg))
+        for kind in ("predictions", "images"):
+            t = pq.read_table(_part(run, kind))
+            pq.write_table(t.replace_schema_metadata({IDENTITY_META: identity_digest(cfg).encode()}), _part(run, kind))
+    return private
+
+
+def test_report_reads_no_image_outside_the_runs_data(tmp_path):
+    run = built_run(tmp_path)
+    _point_outside(run, tmp_path)
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
+    def gallery():
+        return {g["image_id"]: g for g in json.loads((run / "analysis.json").read_text())["gallery"]}
+
+    first = gallery()[SAMPLES[0][0]]
+    assert "crop" not in first["best"] and "outside the data" in first["unreadable"]
+    assert all(g["best"].get("crop") for i, g in gallery().items() if i != SAMPLES[0][0])
+    # a run swept inside its data cannot be talked out of it by the reader's flag either
+    (run / "analysis.json").unlink()
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html"), "--allow-outside-root"]) == 0
+    assert "crop" not in gallery()[SAMPLES[0][0]]["best"]
+
+
+def test_curate_copies_no_image_outside_the_runs_data(tmp_path, capsys):
+    run = built_run(tmp_path)
+    _point_outside(run, tmp_path)
+    capsys.readouterr()
+    assert main(["curate", str(run), "--out", str(tmp_path / "hard"), "--max-solved", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("zoomhard: error:") and "outside the data" in err and "private.png" in err
+    assert main(["curate", str(run), "--out", str(tmp_path / "hard"), "--max-solved", "1",
+                 "--allow-outside-root"]) == 2
+
+
+def test_a_run_swept_outside_its_root_is_read_there_only_when_the_reader_agrees(tmp_path, capsys):
+    run = built_run(tmp_path)
+    private = _point_outside(run, tmp_path, swept_outside=True)
+    capsys.readouterr()
+    assert main(["curate", str(run), "--out", str(tmp_path / "hard"), "--max-solved", "1"]) == 2
+    assert "--allow-outside-root" in capsys.readouterr().err
+    assert main(["curate", str(run), "--out", str(tmp_path / "hard"), "--max-solved", "1",
+                 "--allow-outside-root"]) == 0
+    import pyarrow.parquet as pq
+
+    copied = [r["image"]["bytes"] for f in (tmp_path / "hard" / "data").glob("*.parquet")
+              for r in pq.read_table(f).to_pylist()]
+    assert private.read_bytes() in copied

@@ -112,6 +112,14 @@ def setup_options(f):
     return command
 
 
+def read_outside_option(f):
+    """--allow-outside-root for the commands that read a run's images back (analyze, report, curate)."""
+    return click.option("--allow-outside-root", is_flag=True,
+                        help="Read a run's images back from outside the data it was swept from, when it was "
+                             "swept with --allow-outside-root (a run folder from elsewhere names files; by "
+                             "default only those inside its data's folder are read).")(f)
+
+
 def device_option(f):
     return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
 
@@ -247,13 +255,15 @@ def datasets_cmd(as_json):
 @click.option("--relabel", type=click.Path(dir_okay=False),
               help="CSV image_id,labels of extra acceptable labels (wnids or indices) to merge.")
 @click.option("--force", is_flag=True, help="Replace --out if it holds an earlier curated set.")
+@read_outside_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, force, as_json):
+def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, force, allow_outside_root, as_json):
     """Build a hard benchmark from sweeps: the images no run frames right, in the ImageNet-Hard layout."""
     from .curate import CurateConfig, curate as run_curate, format_summary, parse_quotas
 
     cfg = CurateConfig(runs=list(runs), out=out, max_solved=max_solved, min_runs=min_runs,
-                       quotas=parse_quotas(quota), dedup_threshold=dedup_threshold, relabel=relabel, force=force)
+                       quotas=parse_quotas(quota), dedup_threshold=dedup_threshold, relabel=relabel, force=force,
+                       allow_outside_root=allow_outside_root)
     summary = run_curate(cfg, log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(summary) if as_json else format_summary(summary, out))
 
@@ -262,12 +272,13 @@ def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, for
 @click.argument("run", type=click.Path())
 @click.option("--gallery", default=6, show_default=True, type=click.IntRange(0, 100),
               help="Images fixed by zoom to show in the gallery.")
+@read_outside_option
 @click.option("--json", "as_json", is_flag=True, help="Print analysis.json instead of a summary line.")
-def analyze(run, gallery, as_json):
+def analyze(run, gallery, allow_outside_root, as_json):
     """Analyse a run: RUN/analysis.json, CSVs under RUN/analysis/ and PNG figures under RUN/figures/."""
     from .report.run import analyze_run, format_result
 
-    result = analyze_run(run, gallery=gallery).result
+    result = analyze_run(run, gallery=gallery, allow_outside_root=allow_outside_root).result
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))
     else:
@@ -281,11 +292,12 @@ def analyze(run, gallery, as_json):
               help="Images per run in the explorer (the first ones).")
 @click.option("--thumbnails", default=200, show_default=True, type=click.IntRange(0, 1_000_000),
               help="Show thumbnails in the explorer for runs with at most this many images.")
-def report(runs, out, explorer_limit, thumbnails):
+@read_outside_option
+def report(runs, out, explorer_limit, thumbnails, allow_outside_root):
     """One self-contained HTML page for the runs (analysing any that need it)."""
     from .report.html import write_report
 
-    path = write_report(list(runs), out, explorer_limit, thumbnails)
+    path = write_report(list(runs), out, explorer_limit, thumbnails, allow_outside_root)
     click.echo(f"report of {len(runs)} run(s) -> {path}")
 
 

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from . import __version__, analysis
 from . import labels as L
 from .data import DataError, LocatorReader
+from .data.confine import LocatorPolicy
 from .errors import UsageError
 from .grid import ZoomGrid
 from .store import RunError, RunStore, write_csv
@@ -76,6 +77,7 @@ class CurateConfig:
     relabel: str | None = None          # CSV image_id,labels of extra acceptable labels
     force: bool = False
     workers: int = min(4, os.cpu_count() or 1)  # image reading and hashing threads
+    allow_outside_root: bool = False    # read images outside a run's data, if it was swept so (data.confine)
 
     def __post_init__(self):
         from . import checks
@@ -98,6 +100,13 @@ class Candidates:
     hit_rate: np.ndarray   # (images, runs) float: fraction of the grid that is correct; 0 if not swept
     configs: list[dict]    # each run's run.json
     relabelled: int = 0    # images that got extra labels from --relabel
+    refused: dict[int, str] = field(default_factory=dict)   # image -> why its locator is not read (data.confine)
+
+    def read(self, reader: LocatorReader, i: int) -> bytes:
+        """Image i's encoded bytes, from where its run says it lies, if it may be read there."""
+        if i in self.refused:
+            raise DataError(self.refused[i])
+        return reader.read(self.locators[i])
 
 
 # -- input -----------------------------------------------------------------------------------------
@@ -163,7 +172,8 @@ def _check_same_data(names: list[str], configs: list[dict], images: list[pa.Tabl
                                f"and {sorted(lab)} in {name}; curate runs swept with the same labels")
 
 
-def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = None) -> Candidates:
+def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = None,
+              allow_outside_root: bool = False) -> Candidates:
     """Read each run's images and correctness matrix; refuse runs that do not cover the same data."""
     if not paths:
         raise UsageError("give at least one run folder")
@@ -179,12 +189,18 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
 
     index: dict[str, int] = {}
     labels, origins, locators = [], [], []
+    refused: dict[int, str] = {}
     relabelled = 0
-    for table in images:
+    for path, config, table in zip(paths, configs, images):
+        policy = LocatorPolicy(config, path, allow_outside_root)
         for row in table.select(["image_id", "labels", "origin", "locator"]).to_pylist():
             if row["image_id"] in index:
                 continue
             index[row["image_id"]] = len(index)
+            try:
+                policy.check(row["locator"])
+            except DataError as e:
+                refused[index[row["image_id"]]] = f"{row['image_id']}: {e}"
             extra = relabel.get(row["image_id"], ())
             relabelled += bool(set(extra) - set(row["labels"]))
             labels.append(tuple(sorted(set(row["labels"]) | set(extra))))
@@ -205,7 +221,8 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
         swept[rows, j] = seen > 0
         solved[rows, j] = c.matrix.any(axis=1)
         hit_rate[rows, j] = c.matrix.sum(axis=1) / np.maximum(seen, 1)
-    return Candidates(list(paths), list(index), labels, origins, locators, swept, solved, hit_rate, configs, relabelled)
+    return Candidates(list(paths), list(index), labels, origins, locators, swept, solved, hit_rate, configs, relabelled,
+                      refused)
 
 
 def _rescore(table: pa.Table, relabel: dict[str, tuple[int, ...]], lay: analysis.Layout) -> pa.Table:
@@ -331,7 +348,7 @@ def _hash_all(c: Candidates, order: list[int], reader: LocatorReader, workers: i
     """Hashes and file sizes of `order`'s images, read in data order."""
     def one(i: int) -> tuple[bytes, int]:
         try:
-            data = reader.read(c.locators[i])
+            data = c.read(reader, i)
             return perceptual_hash(data), len(data)
         except DataError as e:  # the data moved or no reader knows it: say which image, stop
             raise DataError(f"{c.image_ids[i]}: cannot read the image back ({e})") from None
@@ -375,7 +392,7 @@ def write_parquet(folder: Path, c: Candidates, chosen: list[int], sizes: list[in
             for start in range(0, len(positions), ROW_GROUP):
                 rows = [chosen[k] for k in positions[start:start + ROW_GROUP]]
                 writer.write_table(pa.table({
-                    "image": [{"bytes": reader.read(c.locators[i]), "path": c.image_ids[i]} for i in rows],
+                    "image": [{"bytes": c.read(reader, i), "path": c.image_ids[i]} for i in rows],
                     "label": [list(c.labels[i]) for i in rows],
                     "origin": [c.origins[i] for i in rows],
                     "english_label": [[names[k] for k in c.labels[i]] for i in rows],
@@ -544,7 +561,7 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
     out = Path(cfg.out)
     _check_out(out, cfg.force, cfg.runs)
     relabel = read_relabel(cfg.relabel) if cfg.relabel else None
-    c = load_runs(cfg.runs, relabel)
+    c = load_runs(cfg.runs, relabel, cfg.allow_outside_root)
     order, removed = select(c, cfg.max_solved, cfg.min_runs)
     if cfg.quotas:  # check the origins before the slow part
         apply_quotas(c, [], cfg.quotas)

@@ -85,11 +85,12 @@ class Run:
 
         return compute(load_run(self.path))
 
-    def report(self, path: str | os.PathLike) -> Path:
-        """The self-contained HTML report (writes the analysis and figures into the run folder)."""
+    def report(self, path: str | os.PathLike, allow_outside_root: bool = False) -> Path:
+        """The self-contained HTML report (writes the analysis and figures into the run folder);
+        `allow_outside_root` as `zoomhard report --allow-outside-root`."""
         from .report.html import write_report
 
-        return write_report([str(self.path)], path)
+        return write_report([str(self.path)], path, allow_outside_root=allow_outside_root)
 
 
 def open_run(path: str | os.PathLike) -> Run:

@@ -32,6 +32,7 @@ from .models import Classifier
 from .models.weights import weights_tag
 from .pipeline import ImageCrops, progress_bar
 from .protocols import ClassSpace, score
+from .data.confine import source_roots
 from .store import IMAGES, PREDICTIONS, RunStore, file_sha256
 
 
@@ -64,6 +65,7 @@ def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
         "mode": "until-correct" if cfg.until_correct else "full",
         "protocol": cfg.protocol,
         "weights_tag": weights_tag(cfg.model, cfg.weights),  # recorded, not compared: the spec decides it
+        "locator_roots": source_roots(source),   # recorded, not compared: where readers may read images
     }
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..analysis import TOP_K
 from ..errors import UsageError
 from .presenters import COLUMNS, PRESENTERS
-from ..store import RunError
+from ..store import RunError, atomic_write_text
 from .load import AnalyzedRun, load_run, outputs_intact, own_png, read_fresh
 from .run import analyze_run, check_outputs
 from .text import class_name, count, data_uri, e, percent
@@ -32,14 +32,14 @@ EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sw
 THUMBNAIL_LIMIT = 200    # runs with at most this many images get thumbnails in the explorer
 
 
-def _thumbnail(locator: str, size: int = 112) -> str | None:
+def _thumbnail(read, locator: str, size: int = 112) -> str | None:
     from PIL import Image
 
     from ..crops import ImageDecodeError, decode_image
-    from ..data import DataError, read_locator
+    from ..data import DataError
 
     try:
-        img = decode_image(read_locator(locator))
+        img = decode_image(read(locator))
     except (ImageDecodeError, DataError, OSError):
         return None
     img.thumbnail((size, size), Image.BICUBIC)
@@ -63,7 +63,7 @@ def _script_json(data) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _analyzed(path: str, scratch: ExitStack) -> AnalyzedRun:
+def _analyzed(path: str, scratch: ExitStack, allow_outside_root: bool = False) -> AnalyzedRun:
     """The run's analysis: reused when analysis.json and its figures are up to date. A run
     that cannot be written to (read-only, someone else's) is analysed into a scratch folder
     that lasts until the report is written; the run itself is left as it is."""
@@ -76,14 +76,17 @@ def _analyzed(path: str, scratch: ExitStack) -> AnalyzedRun:
     except RunError:   # links in place of its output folders: analysed aside, the run left as it is
         writable = False
     if writable:
-        return analyze_run(path)
+        return analyze_run(path, allow_outside_root=allow_outside_root)
     tmp = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="zoomhard-analysis-")))
-    a = analyze_run(path, out=tmp)
+    a = analyze_run(path, out=tmp, allow_outside_root=allow_outside_root)
     return AnalyzedRun(replace(a.run, path=tmp), a.result)
 
 
-def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
+def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int, allow_outside_root: bool = False) -> dict:
+    from ..data.confine import LocatorPolicy
+
     run, c, grid = a.run, a.run.c, a.run.grid
+    read = LocatorPolicy(run.config, run.path, allow_outside_root).read
     n = min(limit, len(c.image_ids))
     top1 = run.values("top1", fill=np.int16(-1))[:n].astype(np.int64)
     cells = np.where(top1 >= 0, top1 * 2 + c.matrix[:n], -1)
@@ -95,7 +98,7 @@ def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
     classes = {str(k): class_name(k) for k in sorted(used)}
     with_thumbs = len(c.image_ids) <= thumbs
     images = [{"id": c.image_ids[i], "labels": list(labels[i]), "origin": origin[i],
-               "cells": cells[i].tolist(), "thumb": _thumbnail(locator[i]) if with_thumbs else None,
+               "cells": cells[i].tolist(), "thumb": _thumbnail(read, locator[i]) if with_thumbs else None,
                "size": list(sizes[i])}
               for i in range(n)]
     return {"name": name, "model": a.result.model, "scales": list(grid.scales), "rows": grid.rows,
@@ -149,8 +152,8 @@ def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
 
 
 def render(runs: list[tuple[str, AnalyzedRun]], explorer_limit: int = EXPLORER_LIMIT,
-           thumbnails: int = THUMBNAIL_LIMIT) -> str:
-    data = [_explorer_data(a, name, explorer_limit, thumbnails) for name, a in runs]
+           thumbnails: int = THUMBNAIL_LIMIT, allow_outside_root: bool = False) -> str:
+    data = [_explorer_data(a, name, explorer_limit, thumbnails, allow_outside_root) for name, a in runs]
     toc = "".join(f"<li><a href='#run-{i}'>{e(name)}</a></li>" for i, (name, _) in enumerate(runs))
     body = [
         "<h1>zoomhard report</h1>",
@@ -173,20 +176,20 @@ def render(runs: list[tuple[str, AnalyzedRun]], explorer_limit: int = EXPLORER_L
 
 
 def write_report(runs: list[str], out: str | Path, explorer_limit: int = EXPLORER_LIMIT,
-                 thumbnails: int = THUMBNAIL_LIMIT) -> Path:
-    """Analyse each run if needed and write one self-contained HTML page."""
+                 thumbnails: int = THUMBNAIL_LIMIT, allow_outside_root: bool = False) -> Path:
+    """Analyse each run if needed and write one self-contained HTML page. Images are read back
+    (gallery, thumbnails) only from the data each run was swept from, unless the run was swept
+    with --allow-outside-root and `allow_outside_root` agrees (data.confine)."""
     from .. import checks
 
     checks.out_folder(Path(out).parent, "--out")
     if Path(out).is_dir():
         raise UsageError(f"--out {out} is a folder; give the HTML file to write, e.g. {Path(out) / 'report.html'}")
     with ExitStack() as scratch:
-        analyzed = [(_run_name(p, runs), _analyzed(p, scratch)) for p in runs]
+        analyzed = [(_run_name(p, runs), _analyzed(p, scratch, allow_outside_root)) for p in runs]
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(render(analyzed, explorer_limit, thumbnails), encoding="utf-8")
-        tmp.replace(out)
+        atomic_write_text(out, render(analyzed, explorer_limit, thumbnails, allow_outside_root))
     return out
 
 

@@ -87,21 +87,25 @@ def gallery_entries(run: LoadedRun, limit: int = GALLERY_SIZE) -> list[GalleryEn
     return out
 
 
-def gallery_crops(run: LoadedRun, entries: list[GalleryEntry], out: Path) -> list[Path]:
+def gallery_crops(run: LoadedRun, entries: list[GalleryEntry], out: Path,
+                  allow_outside_root: bool = False) -> list[Path]:
     """Cut each gallery entry's two crops from the original image (each written whole); entries
     whose image cannot be read again get an `unreadable` reason instead. Returns the crops of an
     earlier analysis that this one does not name, to remove once analysis.json is written."""
     from PIL import Image
 
     from ..crops import ImageDecodeError, decode_image, zoom_crop
-    from ..data import DataError, read_locator
+    from ..data import DataError
+    from ..data.confine import LocatorPolicy
     from ..grid import Zoom
+
+    policy = LocatorPolicy(run.config, run.path, allow_outside_root)
 
     out.mkdir(parents=True, exist_ok=True)
     written = set()
     for k, e in enumerate(entries):
         try:
-            img = decode_image(read_locator(e.locator))
+            img = decode_image(policy.read(e.locator))
         except (ImageDecodeError, DataError, OSError) as err:
             e.unreadable = str(err)
             continue
@@ -126,9 +130,12 @@ def check_outputs(out: Path) -> None:
 
 
 def analyze_run(path: str | os.PathLike, figures: bool = True, gallery: int = GALLERY_SIZE,
-                log: Callable[[str], None] = lambda m: None, out: Path | None = None) -> AnalyzedRun:
+                log: Callable[[str], None] = lambda m: None, out: Path | None = None,
+                allow_outside_root: bool = False) -> AnalyzedRun:
     """Analyse a run folder and write analysis.json, the CSVs and (with `figures`) the PNGs,
-    into the run folder or `out`."""
+    into the run folder or `out`. The gallery reads images back only from the data the run was
+    swept from, unless it was swept with --allow-outside-root and `allow_outside_root` agrees
+    (data.confine)."""
     run = load_run(path)
     result = compute(run)
     out = Path(out) if out is not None else run.path
@@ -138,7 +145,7 @@ def analyze_run(path: str | os.PathLike, figures: bool = True, gallery: int = GA
     # analysis or the new one, each with the files it names.
     write_tables(run, result, out / "analysis")
     entries = gallery_entries(run, gallery) if gallery else []
-    stale = gallery_crops(run, entries, out / "gallery") if figures else []
+    stale = gallery_crops(run, entries, out / "gallery", allow_outside_root) if figures else []
     result = replace(result, gallery=entries)
     if figures:
         files, old = write_figures(result, out)
