@@ -22,30 +22,33 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 KILLER = """
 import os, signal, sys
 from zoomhard.cli import main
-n, real, calls = int(os.environ["KILL_AT"]), os.replace, [0]
-def replace(src, dst, *a, **k):
+name, n, calls = os.environ["KILL_IN"], int(os.environ["KILL_AT"]), [0]
+real = getattr(os, name)
+def counted(*a, **k):
     calls[0] += 1
     if calls[0] == n:
         os.kill(os.getpid(), signal.SIGKILL)
-    return real(src, dst, *a, **k)
-os.replace = replace
+    return real(*a, **k)
+setattr(os, name, counted)
 rc = main(sys.argv[1:])
-print("REPLACES", calls[0], file=sys.stderr)
+print("CALLS", calls[0], file=sys.stderr)
 sys.exit(rc)
 """
 
 
-def killed_at(n: int, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KILL_AT": str(n), "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def killed_at(n: int, *args: str, at: str = "replace") -> subprocess.CompletedProcess:
+    """The command, killed with SIGKILL at its nth call of os.<at> (0: never)."""
+    env = {**os.environ, "KILL_IN": at, "KILL_AT": str(n),
+           "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.run([sys.executable, "-c", KILLER, *map(str, args)], env=env, capture_output=True, text=True,
                           timeout=600)
 
 
-def replaces(*args: str) -> int:
-    """How many atomic writes the command makes when left alone."""
-    p = killed_at(0, *args)
+def replaces(*args: str, at: str = "replace") -> int:
+    """How many times the command calls os.<at> when left alone (os.replace: its atomic writes)."""
+    p = killed_at(0, *args, at=at)
     assert p.returncode == 0, p.stderr
-    return int(p.stderr.rsplit("REPLACES", 1)[1])
+    return int(p.stderr.rsplit("CALLS", 1)[1])
 
 
 def named_files_intact(run: Path) -> None:
@@ -67,3 +70,28 @@ def test_a_second_analyze_killed_at_any_write_leaves_a_run_that_reports(tmp_path
         named_files_intact(run)
         assert main(["report", str(run), "--out", str(tmp_path / "report.html")]) == 0
         assert main(["analyze", str(run)]) == 0           # and back to six for the next kill
+
+
+def _curated(out: Path) -> int:
+    """The images of the complete curated set in `out`."""
+    import pyarrow.parquet as pq
+
+    summary = json.loads((out / "curate.json").read_text())
+    return sum(pq.read_metadata(out / f).num_rows for f in summary["files"])
+
+
+@pytest.mark.parametrize("at", ["replace", "unlink"])
+def test_a_curate_force_killed_at_any_step_leaves_a_whole_set_and_no_leftovers(tmp_path, capsys, at):
+    run = built_run(tmp_path)
+    out = tmp_path / "hard"
+    assert main(["curate", str(run), "--out", str(out), "--max-solved", "1"]) == 0
+    args = ("curate", run, "--out", out, "--max-solved", "1", "--force")
+    total = replaces(*args, at=at)
+    for n in sorted({1, total // 2, total - 1, total} - {0}):
+        p = killed_at(n, *args, at=at)
+        assert p.returncode == -signal.SIGKILL, p.stderr
+        assert _curated(out) == 3, n                               # the old set or the new, whole
+        assert main(["curate", str(run), "--out", str(out), "--max-solved", "1", "--force"]) == 0, \
+            capsys.readouterr().err
+        assert _curated(out) == 3
+        assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".hard.") and p.name != ".hard.lock"]

@@ -21,6 +21,8 @@ stays unsolved by the given runs under the labels it is exported with.
 from __future__ import annotations
 
 import csv
+import errno
+import glob
 import json
 import os
 import shutil
@@ -556,9 +558,76 @@ def _not_curated(out: Path) -> str | None:
     return f"it holds {stray[0]}, which no export wrote" if stray else None
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE); False where the system
+    cannot, and nothing was changed."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _leftovers(out: Path) -> list[Path]:
+    """Folders an earlier curate into `out` left beside it when killed: a set being built
+    (.OUT.*.tmp) or an earlier set moved aside (.OUT.*.old)."""
+    return sorted(p for p in out.parent.glob(f".{glob.escape(out.name)}.*.*")
+                  if p.suffix in (".tmp", ".old") and p.is_dir() and not p.is_symlink())
+
+
+def _recover(out: Path, log: Callable[[str], None]) -> None:
+    """After a curate killed mid-way: the earlier set back in place if it was moved aside and
+    never replaced, and the rest removed (under the lock, so no live curate's)."""
+    for p in _leftovers(out):
+        if p.suffix == ".old" and not out.exists() and not _not_curated(p):
+            os.replace(p, out)
+            log(f"{out}: an earlier curate was killed while replacing it; the set before it is back in place")
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        log(f"removed {p}, left by an earlier curate that was killed")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """The complete new set `tmp` takes the place of `out` (an earlier set, or nothing): the
+    earlier set is replaced in one step where the system can swap folders, else moved aside
+    first (a kill between the two renames is undone by the next curate); then removed."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    if _exchange(tmp, out):
+        old = tmp
+    else:
+        old = tmp.with_suffix(".old")
+        os.replace(out, old)
+        os.replace(tmp, out)
+    shutil.rmtree(old)
+
+
 def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
-    """Select, deduplicate and export; returns the summary also written to DIR/curate.json."""
+    """Select, deduplicate and export; returns the summary also written to DIR/curate.json.
+    One curate writes an --out folder at a time; the new set replaces the old one only once
+    complete, so a killed curate leaves the old set (or the new one) whole."""
+    from .runlock import acquire_run_lock
+
     out = Path(cfg.out)
+    lock = acquire_run_lock(out, lock_file=out.parent / f".{out.name}.lock")
+    try:
+        _recover(out, log)
+        return _curate(cfg, out, log)
+    finally:
+        lock.release()
+
+
+def _curate(cfg: CurateConfig, out: Path, log: Callable[[str], None]) -> dict:
     _check_out(out, cfg.force, cfg.runs)
     relabel = read_relabel(cfg.relabel) if cfg.relabel else None
     c = load_runs(cfg.runs, relabel, cfg.allow_outside_root)
@@ -621,9 +690,7 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
         }
         (tmp / "README.md").write_text(dataset_card(summary, runs, counts, summary["rule"]))
         (tmp / MARKER).write_text(json.dumps(summary, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        _swap_in(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
