@@ -95,3 +95,21 @@ def test_a_curate_force_killed_at_any_step_leaves_a_whole_set_and_no_leftovers(t
             capsys.readouterr().err
         assert _curated(out) == 3
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".hard.") and p.name != ".hard.lock"]
+
+
+def test_two_reproduce_on_one_study_folder_the_second_stops_with_a_run_folders_message(tmp_path, capsys):
+    from zoomhard.runlock import acquire_run_lock
+
+    study = tmp_path / "s.toml"
+    study.write_text('[models.lite0]\nspec = "lite0"\n[datasets.samples]\ndata = "samples"\n'
+                     '[[experiments]]\nkind = "bench"\n')
+    out = tmp_path / "study"
+    held = acquire_run_lock(out)         # another reproduce at work on it
+    try:
+        assert main(["reproduce", str(study), "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1
+        assert f"{out} is being written by pid {os.getpid()}" in err and "choose another --out folder" in err
+        assert not (out / "study.json").exists() and not (out / "runs").exists()
+    finally:
+        held.release()
