@@ -195,6 +195,10 @@ def _brief(key: str, value) -> str:
     return repr(value)
 
 
+class IdentityError(RunError):
+    """The folder holds a run of another identity (IDENTITY_KEYS): another model, grid, data..."""
+
+
 class RunStore:
     def __init__(self, path: str | os.PathLike, log: Callable[[str], None] = _stderr):
         self.path = Path(path)
@@ -275,7 +279,7 @@ class RunStore:
                 old = self.read_config()
                 diff = [k for k in IDENTITY_KEYS if identity_value(old, k) != identity_value(config, k)]
                 if diff:
-                    raise RunError(f"{self.path} holds a run with another {', '.join(diff)} "
+                    raise IdentityError(f"{self.path} holds a run with another {', '.join(diff)} "
                                    f"({'; '.join(f'{k}: {_brief(k, old.get(k))}' for k in diff)}); "
                                    "choose another --out folder")
             else:

@@ -121,11 +121,32 @@ def run_zoom(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) 
     from ..report.run import analyze_run, format_result
     from ..sweep import run_sweep
 
+    from ..store import IdentityError
+
     cfg = sweep_config(cell, out, engine)
-    run_sweep(cfg, log=log)
+    try:
+        run_sweep(cfg, log=log)
+    except IdentityError as e:
+        # The cell's folder is the study's own: a study file changed since (another grid, a
+        # labels file edited in place) redoes the cell, keeping the old run beside it.
+        aside = _set_aside(Path(cfg.out))
+        log(f"{cell.key}: {e}; the study changed since, so the cell runs again (its old run is kept in {aside})")
+        run_sweep(cfg, log=log)
     result = analyze_run(cfg.out).result
     write_report([cfg.out], Path(cfg.out) / "report.html")
     return {"summary": format_result(result)}
+
+
+def _set_aside(folder: Path) -> Path:
+    """Move a cell's folder out of the way, to FOLDER.replaced-YYYYmmdd-HHMMSS[-N] beside it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = folder.with_name(f"{folder.name}.replaced-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = folder.with_name(f"{folder.name}.replaced-{stamp}-{n}")
+    os.replace(folder, aside)
+    return aside
 
 
 def run_bench_cell(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) -> dict:
