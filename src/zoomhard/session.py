@@ -165,8 +165,9 @@ class Session:
         return cls(cfg, store, source, space, log, classifier)
 
     def start(self, total: int) -> set[str]:
-        """The ids already done (swept or recorded unusable), said when any; the progress bar over `total`."""
-        skip = self.store.done_ids() | set(self.store.errors())
+        """The ids already done (swept, or recorded unusable for the image's own fault: those of
+        the environment's are tried again), said when any; the progress bar over `total`."""
+        skip = self.store.done_ids() | set(self.store.errors(transient=False))
         if skip:
             self.log(f"resuming {self.cfg.out}: {len(skip)} of {len(self.source)} images already done")
         self.done_before = skip
@@ -181,9 +182,10 @@ class Session:
             else:
                 yield it
 
-    def unusable(self, image_id: str, reason: str) -> None:
-        """An image that cannot be swept, recorded with why (errors.csv), never tried again."""
-        self.store.record_error(image_id, reason)
+    def unusable(self, image_id: str, reason: str, fault: str = "image") -> None:
+        """An image that cannot be swept, recorded with why and whose fault (errors.csv): never
+        tried again when it is the image's, tried again on resume when the environment's."""
+        self.store.record_error(image_id, reason, fault)
         self.unreadable += 1
         self.bar.update(1)
 

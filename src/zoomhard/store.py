@@ -3,7 +3,8 @@
     RUN/run.json               model, preprocessing, grid, data, versions, timings, summary
     RUN/predictions/part-*.parquet   one row per (image, transform)   PREDICTIONS
     RUN/images/part-*.parquet        one row per swept image          IMAGES
-    RUN/errors.csv                   image_id,reason for images that could not be used
+    RUN/errors.csv                   image_id,reason,fault for images that could not be used: the
+                                     image's fault (for good) or the environment's (retried)
 
 Each part holds whole images only and is written to a temporary name, then renamed, so a run
 killed at any instant leaves only complete parts behind. The images part of a flush is written
@@ -37,6 +38,7 @@ import pyarrow.parquet as pq
 from .errors import RunError
 
 FORMAT_VERSION = 1
+ERRORS_HEADER = ["image_id", "reason", "fault"]   # errors.csv; files of earlier versions lack "fault"
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path | None:
@@ -469,23 +471,51 @@ class RunStore:
     def errors_path(self) -> Path:
         return self.path / "errors.csv"
 
-    def record_error(self, image_id: str, reason: str) -> None:
+    def record_error(self, image_id: str, reason: str, fault: str = "image") -> None:
+        """One line of errors.csv: the image, why, and whose fault ("image": for good;
+        "environment": tried again on resume). A file of an earlier version (no fault column)
+        gets the column first, its records the image's fault."""
+        if self.errors_path.exists() and self._error_rows()[:1] == [ERRORS_HEADER[:2]]:
+            rows = [ERRORS_HEADER] + [r + ["image"] for r in self._error_rows()[1:] if len(r) == 2]
+
+            def rewrite(tmp: Path) -> None:
+                with open(tmp, "w", newline="", encoding="utf-8") as f:
+                    csv.writer(f).writerows(rows)
+
+            atomic_write(self.errors_path, rewrite)
         new = not self.errors_path.exists()
         with open(self.errors_path, "a", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             if new:
-                w.writerow(["image_id", "reason"])
-            w.writerow([image_id, reason])
+                w.writerow(ERRORS_HEADER)
+            w.writerow([image_id, reason, fault])
             f.flush()
             os.fsync(f.fileno())
 
-    def errors(self) -> dict[str, str]:
-        """image_id -> reason. A record cut short by a kill is ignored (the image is retried).
+    def errors(self, transient: bool = True) -> dict[str, str]:
+        """image_id -> reason of the images that could not be used: the last record of each,
+        less those of the environment's fault that a later try swept (and, with `transient`
+        False, less every one of the environment's fault: a resume tries those again). A
+        record cut short by a kill is ignored (the image is retried); an errors.csv of an
+        earlier version (image_id,reason) reads as all the image's fault."""
+        rows = self._error_rows()[1:]
+        last = {r[0]: (r[1], r[2] if len(r) == 3 else "image") for r in rows if len(r) in (2, 3)}
+        if not transient:
+            return {i: reason for i, (reason, fault) in last.items() if fault == "image"}
+        retried = self.done_ids() if any(fault != "image" for _, fault in last.values()) else set()
+        return {i: reason for i, (reason, fault) in last.items() if fault == "image" or i not in retried}
+
+    def error_faults(self) -> dict[str, str]:
+        """image_id -> whose fault its last record says: "image" or "environment"."""
+        return {r[0]: (r[2] if len(r) == 3 else "image") for r in self._error_rows()[1:] if len(r) in (2, 3)}
+
+    def _error_rows(self) -> list[list[str]]:
+        """errors.csv's complete records, header first.
 
         Records end in the csv writer's CRLF; an id may hold a bare newline (quoted), so the
         file is parsed as CSV, never split into lines."""
         if not self.errors_path.exists():
-            return {}
+            return []
         with open(self.errors_path, newline="", encoding="utf-8", errors="replace") as f:
             text = f.read()
         complete = text if text.endswith("\r\n") else text[: text.rfind("\r\n") + 2] if "\r\n" in text else ""
@@ -495,5 +525,4 @@ class RunStore:
                     f.truncate(len(complete.encode()))
             except OSError:  # a read-only run: read what is complete, change nothing
                 pass
-        rows = list(csv.reader(io.StringIO(complete, newline="")))
-        return {r[0]: r[1] for r in rows[1:] if len(r) == 2}
+        return list(csv.reader(io.StringIO(complete, newline="")))
