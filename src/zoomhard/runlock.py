@@ -84,8 +84,8 @@ class RunLock:
 def acquire_run_lock(folder: Path, shard: tuple[int, int] | None = None, lock_file: Path | None = None) -> RunLock:
     """The writer's lock on `folder` (a run folder, a study folder; held on `lock_file`, by
     default FOLDER/.lock), or LockedError saying who holds it."""
-    folder.mkdir(parents=True, exist_ok=True) if lock_file is None else folder.parent.mkdir(parents=True, exist_ok=True)
     main = lock_file or folder / ".lock"
+    main.parent.mkdir(parents=True, exist_ok=True)
     if shard is None:
         fd = _flock(main, fcntl.LOCK_EX)
         if fd is None:

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis import TOP_K
+from ..analysis import TOP_K, Analysis
 from ..errors import UsageError
 from .presenters import COLUMNS, PRESENTERS
 from ..store import RunError, atomic_write_text
-from .load import AnalyzedRun, load_run, outputs_intact, own_png, read_fresh
+from .files import own_png
+from .load import AnalyzedRun, load_run, read_fresh
 from .run import analyze_run, check_outputs
 from .text import class_name, count, data_uri, e, percent
 
@@ -48,9 +49,20 @@ def _thumbnail(read, locator: str, size: int = 112) -> str | None:
     return data_uri(buf.getvalue(), "image/jpeg")
 
 
+FIGURES = frozenset(p.figure.path for p in PRESENTERS if p.figure)   # as analysis.json names them
+
+
+def outputs_intact(run_dir: Path, a: Analysis) -> bool:
+    """Every file the analysis names (its figures, its gallery's crops) is the run's own PNG
+    (files.own_png), so the page may embed it."""
+    crops = [d.crop for e in a.gallery or [] for d in (e.standard, e.best) if d.crop is not None]
+    return a.figures is not None and all(own_png(run_dir, rel, FIGURES) is not None
+                                         for rel in [*a.figures.values(), *crops])
+
+
 def own_png_bytes(run_dir: Path, rel: str) -> bytes:
-    """The bytes of the run's own figure or crop (load.own_png), or RunError in one line."""
-    p = own_png(run_dir, rel)
+    """The bytes of the run's own figure or crop (files.own_png), or RunError in one line."""
+    p = own_png(run_dir, rel, FIGURES)
     if p is None:
         raise RunError(f"{Path(run_dir) / str(rel)[:200]} is not one of the run's own figures (a PNG file inside "
                        "the run folder); it is not embedded: analyse the run again")

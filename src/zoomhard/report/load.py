@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,47 +135,6 @@ def read_fresh(path: str | os.PathLike) -> Analysis | None:
     if doc.get("analysis_version") != ANALYSIS_VERSION or doc.get("fingerprint") != _fingerprint(store.prediction_parts()):
         return None
     return Analysis.from_dict(doc)
-
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_GALLERY_CROP = re.compile(r"^gallery/\d{2}-(standard|best)\.png$")
-
-
-def own_png(run_dir: Path, rel: str | None) -> Path | None:
-    """The run's own figure or gallery crop that `rel` (as analysis.json names it) may be: one of
-    the names analyze writes, inside the run folder with no link on the way, a regular file, a
-    PNG. None otherwise: a run folder from someone else is data, and a page that embeds its
-    files must not embed /etc/passwd because its analysis.json says so."""
-    from .presenters import PRESENTERS
-
-    own = {p.figure.path for p in PRESENTERS if p.figure}
-    if not isinstance(rel, str) or not (rel in own or _GALLERY_CROP.match(rel)):
-        return None
-    root = Path(run_dir)
-    p = root
-    for part in rel.split("/"):
-        p = p / part
-        if p.is_symlink():
-            return None
-    try:
-        st = os.lstat(p)
-        if not stat.S_ISREG(st.st_mode) or not p.resolve().is_relative_to(root.resolve()):
-            return None
-        with open(p, "rb") as f:
-            return p if f.read(len(PNG_MAGIC)) == PNG_MAGIC else None
-    except OSError:
-        return None
-
-
-def named_files(a: Analysis) -> list[str]:
-    """Every file an analysis names: its figures and its gallery's crops."""
-    crops = [d.crop for e in a.gallery or [] for d in (e.standard, e.best) if d.crop is not None]
-    return list((a.figures or {}).values()) + crops
-
-
-def outputs_intact(run_dir: Path, a: Analysis) -> bool:
-    """Every file the analysis names is the run's own PNG (own_png), so the report may embed it."""
-    return a.figures is not None and all(own_png(run_dir, rel) is not None for rel in named_files(a))
 
 
 def summary(path: str | os.PathLike) -> Analysis:

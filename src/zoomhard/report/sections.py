@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 
 def own_crop(run_dir: Path, rel: str) -> Path:
-    """A gallery crop of the run itself (load.own_png), or RunError in one line."""
+    """A gallery crop of the run itself (files.own_png), or RunError in one line."""
     from ..errors import RunError
-    from .load import own_png
+    from .files import own_png
 
     p = own_png(run_dir, rel)
     if p is None:

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from ..analysis import TOP_K
-from ..report.html import CSS
-from ..report.load import own_png, summary
+from ..report.files import own_png
+from ..report.html import CSS, FIGURES
+from ..report.load import summary
 from ..report.text import data_uri, e
 from . import figures as F
 from .study import Study
@@ -133,7 +134,7 @@ def _bias_section(study: Study, out: Path, groups: dict) -> str:
     for dataset, cells in groups.items():
         figs = []
         for rec, result in cells:
-            png = own_png(out / rec["folder"], (result.figures or {}).get("spatial_bias"))
+            png = own_png(out / rec["folder"], (result.figures or {}).get("spatial_bias"), FIGURES)
             if png is not None:
                 figs.append(_figure(png, "spatial bias",
                                     f"{_label(study, rec)} ({result.n_images} images, {result.n_transforms} transforms)"))
