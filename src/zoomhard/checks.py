@@ -46,7 +46,7 @@ def seconds(name: str, value, lo: float = 0.0) -> float:
 
 def choice(name: str, value, choices) -> str:
     if value not in choices:
-        raise UsageError(f"{name} {value!r}: choose one of: {', '.join(choices)}")
+        raise UsageError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
     return value
 
 
@@ -69,7 +69,7 @@ def device(value: str, here: bool = False) -> str:
     """auto, cpu, cuda, cuda:N or mps; with `here`, also one this machine has (checked when a
     command runs the model here, not when a study is only listed)."""
     if not isinstance(value, str) or not _DEVICE.match(value):
-        raise UsageError(f"device {value!r}: choose one of: {', '.join(DEVICES)}")
+        raise UsageError(f"unknown device {value!r}; choose one of: {', '.join(DEVICES)}")
     if not here or value in ("auto", "cpu"):
         return value
     import torch
