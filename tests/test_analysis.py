@@ -263,8 +263,17 @@ def test_bad_run_folders_get_one_line_and_exit_code_2(tmp_path, capsys, command)
 
 
 def set_config(run: Path, **changes) -> None:
-    cfg = json.loads((run / "run.json").read_text())
-    (run / "run.json").write_text(json.dumps({**cfg, **changes}))
+    """The run as if swept with `changes` to its run.json: its parts carry the new identity."""
+    import pyarrow.parquet as pq
+
+    from zoomhard.store import IDENTITY_META, identity_digest
+
+    cfg = {**json.loads((run / "run.json").read_text()), **changes}
+    (run / "run.json").write_text(json.dumps(cfg))
+    for part in [*run.glob("predictions/part-*.parquet"), *run.glob("images/part-*.parquet")]:
+        t = pq.read_table(part)
+        pq.write_table(t.replace_schema_metadata({**t.schema.metadata, IDENTITY_META: identity_digest(cfg).encode()}),
+                       part)
 
 
 def test_compare_table_and_paper_figures(tmp_path, capsys):

@@ -30,8 +30,10 @@ def hand_run(path: Path, images: dict[str, dict], data: dict = DATA, grid: ZoomG
 
     images: id -> {"labels": [...], "top1": [one per transform], "origin": str, "file": Path}."""
     store = RunStore(path)
+    # the folders its images lie in, as a sweep records them (readers read images back only there)
+    roots = sorted({str(Path(im["file"]).resolve().parent) for im in images.values() if "file" in im})
     store.open({"model": "hand", "weights": None, "grid": grid.to_dict(), "data": data,
-                "subset": {"name": "none", "classes": 1000}})
+                "subset": {"name": "none", "classes": 1000}, "locator_roots": roots})
     zooms = list(grid)
     rows = []
     for image_id, im in images.items():

@@ -31,7 +31,8 @@ def evil_run(tmp_path: Path) -> Path:
     run = tmp_path / "evil-run"
     store = RunStore(run)
     store.open({"model": "hand-built <model>", "weights": None, "grid": GRID.to_dict(),
-                "data": {"spec": "<data spec>"}, "subset": {"name": "none", "classes": 1000}})
+                "data": {"spec": "<data spec>"}, "subset": {"name": "none", "classes": 1000},
+                "locator_roots": [str(photos.resolve())]})   # where its images lie, as a sweep records it
     preds, images = [], []
     for k, image_id in enumerate(EVIL_IDS):
         _, package, rel, labels = SAMPLES[k]

@@ -26,7 +26,8 @@ import numpy as np
 
 from . import labels as L
 from . import study
-from .config import Setup, Stats, open_classifier, open_data
+from . import checks
+from .config import Setup, Stats, check_batching, open_classifier, open_data
 from .data import Item, Source
 from .errors import UsageError
 from .models import Classifier, ModelError, Preprocess
@@ -63,6 +64,13 @@ class BenchConfig:
     allow_outside_root: bool = False       # read files a dataset names outside its own folder
     drop_background: bool = False          # 1001-wide models: drop the first logit (a background class)
     ci_resamples: int = CI_RESAMPLES       # bootstrap resamples of top1_ci (0: none)
+
+    def __post_init__(self):
+        from . import checks
+
+        check_batching(self)
+        checks.device(self.device)
+        checks.choice("protocol", self.protocol, study.PROTOCOLS)
 
     def setup(self, spec: str, weights: str | None = None) -> Setup:
         """One model's setup: the model, with this bench's data and protocol."""
@@ -194,6 +202,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict
     """Benchmark every model of `cfg` on its data; returns one summary per model."""
     if not cfg.models:
         raise UsageError("give at least one --model")
+    check_batching(cfg)
+    checks.device(cfg.device, here=True)
     source = open_data(cfg.setup(*cfg.models[0]))
     space = class_space(cfg.subset, source)
     results = []

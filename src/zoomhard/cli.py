@@ -16,7 +16,7 @@ import sys
 import click
 
 from .errors import ZoomhardError
-from .grid import ZoomGrid
+from .grid import MAX_ANCHORS, MAX_CROP, MIN_CROP, ZoomGrid
 from .models.registry import model_help
 
 
@@ -33,9 +33,9 @@ def cli() -> None:
 def grid_options(f):
     f = click.option("--scales", default="study", show_default=True,
                      help="'study' (the 36 scales), a list '224,256,384' or a range '64:1024:64'.")(f)
-    f = click.option("--anchors", default=3, show_default=True, type=click.IntRange(1, 15),
+    f = click.option("--anchors", default=3, show_default=True, type=click.IntRange(1, MAX_ANCHORS),
                      help="Anchors per side: an N x N grid over the resized image.")(f)
-    f = click.option("--crop", default=224, show_default=True, type=click.IntRange(8, 4096),
+    f = click.option("--crop", default=224, show_default=True, type=click.IntRange(MIN_CROP, MAX_CROP),
                      help="Crop size in pixels.")(f)
     return f
 
@@ -123,6 +123,14 @@ def ci_option(f):
                         help="Bootstrap resamples (over images, fixed seed) for the 95 % intervals; 0: none.")(f)
 
 
+def read_outside_option(f):
+    """--allow-outside-root for the commands that read a run's images back (analyze, report, curate)."""
+    return click.option("--allow-outside-root", is_flag=True,
+                        help="Read a run's images back from outside the data it was swept from, when it was "
+                             "swept with --allow-outside-root (a run folder from elsewhere names files; by "
+                             "default only those inside its data's folder are read).")(f)
+
+
 def device_option(f):
     return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
 
@@ -175,9 +183,8 @@ def sweep(model, setup, out, scales, anchors, crop, batch_size, workers, resize,
         raise click.UsageError("--ray-address needs --engine ray")
     cfg = SweepConfig(model=model, out=out, **setup, grid=make_grid(scales, anchors, crop), batch_size=batch_size,
                       resize=resize, shard=shard, until_correct=until_correct, order=order,
-                      flush_seconds=flush_seconds, progress=progress, engine=engine, ray_address=ray_address)
-    if workers:
-        cfg.workers = workers
+                      flush_seconds=flush_seconds, progress=progress, engine=engine, ray_address=ray_address,
+                      **({"workers": workers} if workers else {}))
     summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(summary) if as_json else format_summary(summary, out))
 
@@ -259,13 +266,15 @@ def datasets_cmd(as_json):
 @click.option("--relabel", type=click.Path(dir_okay=False),
               help="CSV image_id,labels of extra acceptable labels (wnids or indices) to merge.")
 @click.option("--force", is_flag=True, help="Replace --out if it holds an earlier curated set.")
+@read_outside_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, force, as_json):
+def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, force, allow_outside_root, as_json):
     """Build a hard benchmark from sweeps: the images no run frames right, in the ImageNet-Hard layout."""
     from .curate import CurateConfig, curate as run_curate, format_summary, parse_quotas
 
     cfg = CurateConfig(runs=list(runs), out=out, max_solved=max_solved, min_runs=min_runs,
-                       quotas=parse_quotas(quota), dedup_threshold=dedup_threshold, relabel=relabel, force=force)
+                       quotas=parse_quotas(quota), dedup_threshold=dedup_threshold, relabel=relabel, force=force,
+                       allow_outside_root=allow_outside_root)
     summary = run_curate(cfg, log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(summary) if as_json else format_summary(summary, out))
 
@@ -275,12 +284,14 @@ def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, for
 @click.option("--gallery", default=6, show_default=True, type=click.IntRange(0, 100),
               help="Images fixed by zoom to show in the gallery.")
 @ci_option
+@read_outside_option
 @click.option("--json", "as_json", is_flag=True, help="Print analysis.json instead of a summary line.")
-def analyze(run, gallery, ci_resamples, as_json):
+def analyze(run, gallery, ci_resamples, allow_outside_root, as_json):
     """Analyse a run: RUN/analysis.json, CSVs under RUN/analysis/ and PNG figures under RUN/figures/."""
     from .report.run import analyze_run, format_result
 
-    result = analyze_run(run, gallery=gallery, ci_resamples=ci_resamples).result
+    result = analyze_run(run, gallery=gallery, ci_resamples=ci_resamples,
+                         allow_outside_root=allow_outside_root).result
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))
     else:
@@ -294,11 +305,12 @@ def analyze(run, gallery, ci_resamples, as_json):
               help="Images per run in the explorer (the first ones).")
 @click.option("--thumbnails", default=200, show_default=True, type=click.IntRange(0, 1_000_000),
               help="Show thumbnails in the explorer for runs with at most this many images.")
-def report(runs, out, explorer_limit, thumbnails):
+@read_outside_option
+def report(runs, out, explorer_limit, thumbnails, allow_outside_root):
     """One self-contained HTML page for the runs (analysing any that need it)."""
     from .report.html import write_report
 
-    path = write_report(list(runs), out, explorer_limit, thumbnails)
+    path = write_report(list(runs), out, explorer_limit, thumbnails, allow_outside_root)
     click.echo(f"report of {len(runs)} run(s) -> {path}")
 
 
@@ -341,9 +353,8 @@ def bench(models, setup, batch_size, workers, predictions, results, progress, ci
             raise click.UsageError("--weights goes with a single --model; put 'SPEC WEIGHTS' lines in a file instead")
         specs = [(specs[0][0], weights)]
     cfg = BenchConfig(models=specs, **setup, batch_size=batch_size, predictions=predictions, results=results,
-                      progress=progress, ci_resamples=ci_resamples)
-    if workers:
-        cfg.workers = workers
+                      progress=progress, ci_resamples=ci_resamples,
+                      **({"workers": workers} if workers else {}))
     summaries = run_bench(cfg, log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
@@ -532,7 +543,9 @@ def main(argv: list[str] | None = None) -> int:
 
 # A folder that cannot be written to, a full disk: the user's to fix. Parts are written whole
 # or not at all, so what was written before stays intact and the same command resumes.
-_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+# A path that cannot be a folder or file (a file where a folder would be, a name too long).
+_PATH_ERRNOS = {errno.ENOTDIR, errno.ENAMETOOLONG, errno.EISDIR, errno.EEXIST}
+_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT} | _PATH_ERRNOS
 
 
 def _errno(e: OSError) -> int | None:
@@ -549,6 +562,8 @@ def _storage_message(e: OSError) -> str:
     number = _errno(e)
     where = e.filename or "the output folder"
     reason = e.strerror or os.strerror(number)
+    if number in _PATH_ERRNOS:
+        return f"{str(where)[:200]}: {reason}; choose another path"
     if number in (errno.ENOSPC, errno.EDQUOT):
         return f"{where}: {reason}; everything written before is intact: free some space and run the same command again"
     return f"{where}: {reason} (check its permissions, or write somewhere else)"

@@ -16,7 +16,9 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
+from . import checks
 from .data import Source, open_source
+from .errors import UsageError
 from .grid import ZoomGrid
 from .models import Classifier, Preprocess, load_classifier
 from .models.base import check_output_width
@@ -45,7 +47,13 @@ class Setup:
 
     def __post_init__(self):
         from . import study
+        from .models.registry import BACKENDS
+        from .protocols import REAL_MODES, SUBSET_CHOICES
 
+        checks.choice("protocol", self.protocol, study.PROTOCOLS)
+        checks.choice("backend", self.backend, BACKENDS)
+        checks.choice("subset", self.subset, SUBSET_CHOICES)
+        checks.choice("real_mode", self.real_mode, REAL_MODES)
         study.check_model(self.model, self.weights, self.protocol)
 
     @classmethod
@@ -88,10 +96,39 @@ class SweepConfig:
     allow_outside_root: bool = False  # read files a dataset names outside its own folder
     drop_background: bool = False     # a 1001-wide model: drop its first logit (a background class)
 
+    def __post_init__(self):
+        self.check()
+
+    def check(self, here: bool = False) -> None:
+        """Every option in range, or one UsageError saying which and what is valid: the same
+        for the command line, zoomhard.sweep() and a study file. run_sweep checks again with
+        `here` (a config may be changed after it was made), when the device must also exist
+        on this machine (unless Ray's workers run the model)."""
+        from .engines import ENGINES
+
+        if not isinstance(self.grid, ZoomGrid):
+            raise UsageError(f"grid must be a zoomhard.ZoomGrid, not {type(self.grid).__name__}")
+        check_batching(self)
+        checks.choice("engine", self.engine, ENGINES)
+        checks.choice("resize", self.resize, ("auto", "pil", "device"))
+        self.flush_seconds = checks.seconds("flush_seconds", self.flush_seconds)
+        self.shard = checks.shard(self.shard)
+        checks.check_memory(self.batch_size, self.workers, self.grid.crop, max(self.grid.scales),
+                            self.grid.rows * self.grid.cols)
+        checks.out_folder(self.out)
+        checks.device(self.device, here=here and self.engine != "ray")
+        self.setup  # noqa: B018 - the model, data and protocol options, checked by Setup
+
     @property
     def setup(self) -> Setup:
         """The model, data and protocol part, as bench and tta take it too."""
         return Setup.of(self)
+
+
+def check_batching(config) -> None:
+    """batch_size and workers of a sweep, bench or tta config: whole numbers in range."""
+    config.batch_size = checks.whole("batch_size", config.batch_size, 1, checks.MAX_BATCH_SIZE)
+    config.workers = checks.whole("workers", config.workers, 1, checks.MAX_WORKERS)
 
 
 def open_data(setup: Setup) -> Source:

@@ -21,7 +21,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from .errors import ImageDecodeError
+from .errors import ImageDecodeError, TransientImageError, fault_of
 from .grid import Zoom, ZoomGrid, resized_size
 
 # Pillow warns between MAX_IMAGE_PIXELS and twice that; we refuse above it ourselves (decode_image).
@@ -80,10 +80,16 @@ def decode_image(source: str | os.PathLike | bytes | BinaryIO, max_pixels: int =
     except Image.DecompressionBombError as e:
         raise ImageDecodeError(f"decompression bomb: {e}") from None
     except FileNotFoundError:
-        raise ImageDecodeError("file not found") from None
+        raise TransientImageError("file not found") from None
+    except MemoryError:
+        raise TransientImageError("out of memory while decoding") from None
     except Image.UnidentifiedImageError:
         raise ImageDecodeError("not an image (unrecognised format or empty file)") from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
+    except OSError as e:
+        if fault_of(e) == "environment":   # the disk's or the system's, not the file's content
+            raise TransientImageError(f"I/O error: {e}") from None
+        raise ImageDecodeError(f"unreadable image: {e}") from None
+    except (ValueError, SyntaxError, EOFError) as e:
         raise ImageDecodeError(f"unreadable image: {e}") from None
 
 

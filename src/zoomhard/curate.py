@@ -21,6 +21,8 @@ stays unsolved by the given runs under the labels it is exported with.
 from __future__ import annotations
 
 import csv
+import errno
+import glob
 import json
 import os
 import shutil
@@ -38,6 +40,7 @@ import pyarrow.parquet as pq
 from . import __version__, analysis
 from . import labels as L
 from .data import DataError, LocatorReader
+from .data.confine import LocatorPolicy
 from .errors import UsageError
 from .grid import ZoomGrid
 from .store import RunError, RunStore, write_csv
@@ -76,6 +79,13 @@ class CurateConfig:
     relabel: str | None = None          # CSV image_id,labels of extra acceptable labels
     force: bool = False
     workers: int = min(4, os.cpu_count() or 1)  # image reading and hashing threads
+    allow_outside_root: bool = False    # read images outside a run's data, if it was swept so (data.confine)
+
+    def __post_init__(self):
+        from . import checks
+
+        self.workers = checks.whole("workers", self.workers, 1, checks.MAX_WORKERS)
+        checks.out_folder(self.out)
 
 
 @dataclass
@@ -92,6 +102,13 @@ class Candidates:
     hit_rate: np.ndarray   # (images, runs) float: fraction of the grid that is correct; 0 if not swept
     configs: list[dict]    # each run's run.json
     relabelled: int = 0    # images that got extra labels from --relabel
+    refused: dict[int, str] = field(default_factory=dict)   # image -> why its locator is not read (data.confine)
+
+    def read(self, reader: LocatorReader, i: int) -> bytes:
+        """Image i's encoded bytes, from where its run says it lies, if it may be read there."""
+        if i in self.refused:
+            raise DataError(self.refused[i])
+        return reader.read(self.locators[i])
 
 
 # -- input -----------------------------------------------------------------------------------------
@@ -157,7 +174,8 @@ def _check_same_data(names: list[str], configs: list[dict], images: list[pa.Tabl
                                f"and {sorted(lab)} in {name}; curate runs swept with the same labels")
 
 
-def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = None) -> Candidates:
+def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = None,
+              allow_outside_root: bool = False) -> Candidates:
     """Read each run's images and correctness matrix; refuse runs that do not cover the same data."""
     if not paths:
         raise UsageError("give at least one run folder")
@@ -173,12 +191,18 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
 
     index: dict[str, int] = {}
     labels, origins, locators = [], [], []
+    refused: dict[int, str] = {}
     relabelled = 0
-    for table in images:
+    for path, config, table in zip(paths, configs, images):
+        policy = LocatorPolicy(config, path, allow_outside_root)
         for row in table.select(["image_id", "labels", "origin", "locator"]).to_pylist():
             if row["image_id"] in index:
                 continue
             index[row["image_id"]] = len(index)
+            try:
+                policy.check(row["locator"])
+            except DataError as e:
+                refused[index[row["image_id"]]] = f"{row['image_id']}: {e}"
             extra = relabel.get(row["image_id"], ())
             relabelled += bool(set(extra) - set(row["labels"]))
             labels.append(tuple(sorted(set(row["labels"]) | set(extra))))
@@ -190,6 +214,7 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
     hit_rate = np.zeros((n, r), dtype=np.float64)
     for j, (store, config) in enumerate(zip(stores, configs)):
         grid = ZoomGrid.from_dict(config["grid"])
+        store.checked_parts(config, grid)   # another run's parts, copies, odd columns: one line, as analyze
         table = store.predictions(columns=["image_id", "scale", "row", "col", "top1", "correct"])
         lay = analysis.layout(table, grid)
         c = analysis.correctness(_rescore(table, relabel, lay), grid, lay)
@@ -198,7 +223,8 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
         swept[rows, j] = seen > 0
         solved[rows, j] = c.matrix.any(axis=1)
         hit_rate[rows, j] = c.matrix.sum(axis=1) / np.maximum(seen, 1)
-    return Candidates(list(paths), list(index), labels, origins, locators, swept, solved, hit_rate, configs, relabelled)
+    return Candidates(list(paths), list(index), labels, origins, locators, swept, solved, hit_rate, configs, relabelled,
+                      refused)
 
 
 def _rescore(table: pa.Table, relabel: dict[str, tuple[int, ...]], lay: analysis.Layout) -> pa.Table:
@@ -324,7 +350,7 @@ def _hash_all(c: Candidates, order: list[int], reader: LocatorReader, workers: i
     """Hashes and file sizes of `order`'s images, read in data order."""
     def one(i: int) -> tuple[bytes, int]:
         try:
-            data = reader.read(c.locators[i])
+            data = c.read(reader, i)
             return perceptual_hash(data), len(data)
         except DataError as e:  # the data moved or no reader knows it: say which image, stop
             raise DataError(f"{c.image_ids[i]}: cannot read the image back ({e})") from None
@@ -368,7 +394,7 @@ def write_parquet(folder: Path, c: Candidates, chosen: list[int], sizes: list[in
             for start in range(0, len(positions), ROW_GROUP):
                 rows = [chosen[k] for k in positions[start:start + ROW_GROUP]]
                 writer.write_table(pa.table({
-                    "image": [{"bytes": reader.read(c.locators[i]), "path": c.image_ids[i]} for i in rows],
+                    "image": [{"bytes": c.read(reader, i), "path": c.image_ids[i]} for i in rows],
                     "label": [list(c.labels[i]) for i in rows],
                     "origin": [c.origins[i] for i in rows],
                     "english_label": [[names[k] for k in c.labels[i]] for i in rows],
@@ -532,12 +558,79 @@ def _not_curated(out: Path) -> str | None:
     return f"it holds {stray[0]}, which no export wrote" if stray else None
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE); False where the system
+    cannot, and nothing was changed."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _leftovers(out: Path) -> list[Path]:
+    """Folders an earlier curate into `out` left beside it when killed: a set being built
+    (.OUT.*.tmp) or an earlier set moved aside (.OUT.*.old)."""
+    return sorted(p for p in out.parent.glob(f".{glob.escape(out.name)}.*.*")
+                  if p.suffix in (".tmp", ".old") and p.is_dir() and not p.is_symlink())
+
+
+def _recover(out: Path, log: Callable[[str], None]) -> None:
+    """After a curate killed mid-way: the earlier set back in place if it was moved aside and
+    never replaced, and the rest removed (under the lock, so no live curate's)."""
+    for p in _leftovers(out):
+        if p.suffix == ".old" and not out.exists() and not _not_curated(p):
+            os.replace(p, out)
+            log(f"{out}: an earlier curate was killed while replacing it; the set before it is back in place")
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        log(f"removed {p}, left by an earlier curate that was killed")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """The complete new set `tmp` takes the place of `out` (an earlier set, or nothing): the
+    earlier set is replaced in one step where the system can swap folders, else moved aside
+    first (a kill between the two renames is undone by the next curate); then removed."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    if _exchange(tmp, out):
+        old = tmp
+    else:
+        old = tmp.with_suffix(".old")
+        os.replace(out, old)
+        os.replace(tmp, out)
+    shutil.rmtree(old)
+
+
 def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
-    """Select, deduplicate and export; returns the summary also written to DIR/curate.json."""
+    """Select, deduplicate and export; returns the summary also written to DIR/curate.json.
+    One curate writes an --out folder at a time; the new set replaces the old one only once
+    complete, so a killed curate leaves the old set (or the new one) whole."""
+    from .runlock import acquire_run_lock
+
     out = Path(cfg.out)
+    lock = acquire_run_lock(out, lock_file=out.parent / f".{out.name}.lock")
+    try:
+        _recover(out, log)
+        return _curate(cfg, out, log)
+    finally:
+        lock.release()
+
+
+def _curate(cfg: CurateConfig, out: Path, log: Callable[[str], None]) -> dict:
     _check_out(out, cfg.force, cfg.runs)
     relabel = read_relabel(cfg.relabel) if cfg.relabel else None
-    c = load_runs(cfg.runs, relabel)
+    c = load_runs(cfg.runs, relabel, cfg.allow_outside_root)
     order, removed = select(c, cfg.max_solved, cfg.min_runs)
     if cfg.quotas:  # check the origins before the slow part
         apply_quotas(c, [], cfg.quotas)
@@ -597,9 +690,7 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
         }
         (tmp / "README.md").write_text(dataset_card(summary, runs, counts, summary["rule"]))
         (tmp / MARKER).write_text(json.dumps(summary, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        _swap_in(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

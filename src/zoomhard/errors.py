@@ -65,4 +65,31 @@ class OfflineError(ZoomhardError):
 
 
 class ImageDecodeError(ZoomhardError):
-    """An image that cannot be used; the message is the reason recorded in errors.csv."""
+    """An image that cannot be used; the message is the reason recorded in errors.csv. `fault`
+    says whose: the image's (undecodable, a bomb, truncated: recorded for good) or the
+    environment's (memory, a file not there yet, an I/O error: retried when the run resumes)."""
+
+    fault = "image"
+
+
+class TransientImageError(ImageDecodeError):
+    """An image that could not be read this time for a reason outside it (out of memory, the
+    file not there yet, an I/O error of the disk): recorded as transient, retried on resume."""
+
+    fault = "environment"
+
+
+FAULTS = ("image", "environment")
+
+
+def fault_of(e: BaseException) -> str:
+    """Whose fault an exception met while reading one image is: "environment" for memory, a
+    missing file and operating-system I/O errors (they carry an errno; an undecodable file's
+    errors from PIL do not), else "image"."""
+    if isinstance(e, ImageDecodeError):
+        return e.fault
+    if isinstance(e, (MemoryError, FileNotFoundError)):
+        return "environment"
+    if isinstance(e, OSError) and e.errno is not None:
+        return "environment"
+    return "image"

@@ -27,6 +27,12 @@ STUDY_SCALE_ORDER: tuple[int, ...] = (
 )
 STANDARD_SCALE = 256  # the study's "1 crop": s256 at the centre anchor
 CROP_SIZE = 224
+# Bounds of a grid. A scale is stored as int16 and an anchor's row/col as int8 in a run folder;
+# a scale of 8192 already resizes a 4:3 photo to 270 MB per decode worker (the study's largest
+# is 1024), and a crop of 4096 makes a 64-crop float32 batch of 13 GB.
+MAX_SCALE = 8192
+MAX_ANCHORS = 15             # per side: 15 x 15 anchors x each scale
+MIN_CROP, MAX_CROP = 8, 4096
 
 _ID = re.compile(r"^s(\d+)-r(\d+)c(\d+)$")
 
@@ -91,12 +97,17 @@ class ZoomGrid:
     crop: int = CROP_SIZE
 
     def __post_init__(self) -> None:
-        scales = tuple(sorted(set(int(s) for s in self.scales)))
-        if not scales or scales[0] < 1:
-            raise UsageError("a grid needs at least one positive scale")
-        if self.rows < 1 or self.cols < 1 or self.crop < 1:
-            raise UsageError("rows, cols and crop must be positive")
+        from .checks import whole
+
+        if isinstance(self.scales, (str, bytes)) or not hasattr(self.scales, "__iter__"):
+            raise UsageError(f"scales {self.scales!r}: give a list of whole numbers from 1 to {MAX_SCALE}")
+        scales = tuple(sorted(set(whole("scale", s, 1, MAX_SCALE) for s in self.scales)))
+        if not scales:
+            raise UsageError("a grid needs at least one scale; give e.g. scales 224,256,384 or 'study'")
         object.__setattr__(self, "scales", scales)
+        object.__setattr__(self, "rows", whole("anchors (rows)", self.rows, 1, MAX_ANCHORS))
+        object.__setattr__(self, "cols", whole("anchors (cols)", self.cols, 1, MAX_ANCHORS))
+        object.__setattr__(self, "crop", whole("crop", self.crop, MIN_CROP, MAX_CROP))
 
     def __len__(self) -> int:
         return len(self.scales) * self.rows * self.cols
@@ -142,7 +153,7 @@ class ZoomGrid:
     def parse_scales(cls, text: str) -> tuple[int, ...]:
         """'study', '224,256,384' or a range '64:1024:64' (start:stop:step, stop included)."""
         text = text.strip()
-        if text in ("", "study"):
+        if text == "study":
             return STUDY_SCALES
         try:
             if ":" in text:

@@ -39,8 +39,9 @@ def _grid(grid: ZoomGrid | None, scales, anchors, crop) -> ZoomGrid:
             raise ArgumentError(f"grid must be a zoomhard.ZoomGrid, not {type(grid).__name__}")
         return grid
     if isinstance(scales, str) or scales is None:
-        scales = ZoomGrid.parse_scales(scales or "study")
-    return ZoomGrid(tuple(scales), anchors or 3, anchors or 3, crop or 224)
+        scales = ZoomGrid.parse_scales("study" if scales is None else scales)
+    anchors = 3 if anchors is None else anchors
+    return ZoomGrid(tuple(scales), anchors, anchors, 224 if crop is None else crop)
 
 
 def _config(model_spec: str, data_spec: str, out: str, grid: ZoomGrid, options: dict) -> SweepConfig:
@@ -48,12 +49,9 @@ def _config(model_spec: str, data_spec: str, out: str, grid: ZoomGrid, options: 
     if unknown:
         raise ArgumentError(f"zoomhard.sweep() got unknown keyword(s) {', '.join(unknown)}; "
                         f"valid: {', '.join(option_names())}")
-    cfg = SweepConfig(model=model_spec, data=data_spec, out=out, grid=grid)
-    for name, value in options.items():
-        if name in ("mean", "std", "shard") and value is not None:
-            value = tuple(value)
-        setattr(cfg, name, value)
-    return cfg
+    options = {name: tuple(value) if name in ("mean", "std", "shard") and isinstance(value, (list, tuple)) else value
+               for name, value in options.items()}
+    return SweepConfig(model=model_spec, data=data_spec, out=out, grid=grid, **options)
 
 
 def module_preprocess(module, mean, std) -> Preprocess:
@@ -149,10 +147,10 @@ def sweep(model, data, *, grid: ZoomGrid | None = None, out: str | os.PathLike |
     try:
         classifier = None
         if spec is None:
-            cfg = _config(_module_spec(model), "python" if source else data, out, grid, options)
+            cfg = _config(_module_spec(model), "python" if source is not None else data, out, grid, options)
             classifier = _module_classifier(model, cfg, mean, std)
         else:
-            cfg = _config(spec, "python" if source else data, out, grid, {**options, "mean": mean, "std": std})
+            cfg = _config(spec, "python" if source is not None else data, out, grid, {**options, "mean": mean, "std": std})
         run_sweep(cfg, log=_log(cfg), source=source, classifier=classifier)
     finally:
         if was_training:  # the classifier put it in eval mode; hand it back as it came

@@ -78,7 +78,9 @@ def _from_run(path: Path, transform: str | None) -> tuple[list[tuple[str, tuple[
 
     store = RunStore(path)
     config = store.read_config()
-    zoom = Zoom.parse(transform) if transform else ZoomGrid.from_dict(config["grid"]).standard
+    grid = ZoomGrid.from_dict(config["grid"])
+    store.checked_parts(config, grid)   # another run's parts, copies, odd columns: one line, as analyze
+    zoom = Zoom.parse(transform) if transform else grid.standard
     t = store.predictions(columns=["image_id", "scale", "row", "col", "top1", "correct"])
     t = t.filter(pc.and_(pc.and_(pc.equal(t["scale"], zoom.scale), pc.equal(t["row"], zoom.row)),
                          pc.equal(t["col"], zoom.col)))

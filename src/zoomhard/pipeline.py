@@ -21,7 +21,8 @@ import numpy as np
 
 from .crops import decode_image, grid_crops
 from .data import Item
-from .errors import ImageDecodeError
+from .data.base import reason_fault
+from .errors import ImageDecodeError, fault_of
 from .grid import Zoom, ZoomGrid
 from .models import Classifier
 
@@ -36,6 +37,7 @@ class Prepared:
     size: tuple[int, int] | None = None  # (width, height) of the decoded image
     reason: str | None = None           # why the image cannot be used (recorded in errors.csv)
     unlabelled: bool = False            # unusable for having no ImageNet-1k label, not for its file
+    fault: str = "image"                # whose fault (errors.fault_of): "environment" is retried on resume
 
     @property
     def ok(self) -> bool:
@@ -57,14 +59,15 @@ def prepare_item(item: Item, make: Callable) -> Prepared:
     its RGB array, an eval crop). One image's failure never ends a run: it becomes the reason."""
     reason = unusable_reason(item)
     if reason:
-        return Prepared(item, reason=reason, unlabelled=not item.unusable)
+        return Prepared(item, reason=reason, unlabelled=not item.unusable,
+                        fault=reason_fault(reason) if item.unusable else "image")
     try:
         img = decode_image(item.read())
         return Prepared(item, make(img), img.size)
     except ImageDecodeError as e:
-        return Prepared(item, reason=str(e))
+        return Prepared(item, reason=str(e), fault=e.fault)
     except Exception as e:  # never let one image end the run; record why instead
-        return Prepared(item, reason=f"{type(e).__name__}: {e}")
+        return Prepared(item, reason=f"{type(e).__name__}: {e}" if str(e) else type(e).__name__, fault=fault_of(e))
 
 
 def ordered_map(fn: Callable, items: Iterable, workers: int, ahead: int) -> Iterator:

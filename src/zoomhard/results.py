@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from .analysis import Analysis
 from .grid import ZoomGrid
+from .errors import ZoomhardError
 from .store import RunError, RunStore
 
 __all__ = ["Analysis", "Run", "open_run"]
@@ -31,6 +32,7 @@ class Run:
         self._temporary = _temporary  # keeps an in-memory run's folder alive as long as the Run
         self._store = RunStore(self.path)
         self.config = self._store.read_config()
+        self._store.checked_parts(self.config, self.grid)   # refused in one line, as analyze and report do
 
     def __repr__(self) -> str:
         s = self.summary
@@ -40,7 +42,10 @@ class Run:
 
     @property
     def grid(self) -> ZoomGrid:
-        return ZoomGrid.from_dict(self.config["grid"])
+        try:
+            return ZoomGrid.from_dict(self.config["grid"])
+        except (KeyError, TypeError, ValueError, ZoomhardError) as e:
+            raise RunError(f"{self.path}: run.json has an unreadable grid ({e})") from None
 
     @property
     def predictions(self) -> pa.Table:
@@ -82,11 +87,12 @@ class Run:
 
         return compute(load_run(self.path), CI_RESAMPLES if ci_resamples is None else ci_resamples)
 
-    def report(self, path: str | os.PathLike) -> Path:
-        """The self-contained HTML report (writes the analysis and figures into the run folder)."""
+    def report(self, path: str | os.PathLike, allow_outside_root: bool = False) -> Path:
+        """The self-contained HTML report (writes the analysis and figures into the run folder);
+        `allow_outside_root` as `zoomhard report --allow-outside-root`."""
         from .report.html import write_report
 
-        return write_report([str(self.path)], path)
+        return write_report([str(self.path)], path, allow_outside_root=allow_outside_root)
 
 
 def open_run(path: str | os.PathLike) -> Run:

@@ -81,14 +81,15 @@ class RunLock:
         self.release()
 
 
-def acquire_run_lock(folder: Path, shard: tuple[int, int] | None = None) -> RunLock:
-    """The writer's lock on `folder`, or LockedError saying who holds it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    main = folder / ".lock"
+def acquire_run_lock(folder: Path, shard: tuple[int, int] | None = None, lock_file: Path | None = None) -> RunLock:
+    """The writer's lock on `folder` (a run folder, a study folder; held on `lock_file`, by
+    default FOLDER/.lock), or LockedError saying who holds it."""
+    main = lock_file or folder / ".lock"
+    main.parent.mkdir(parents=True, exist_ok=True)
     if shard is None:
         fd = _flock(main, fcntl.LOCK_EX)
         if fd is None:
-            holders = _busy_shards(folder) or [_describe(main)]
+            holders = (_busy_shards(folder) if folder.is_dir() else []) or [_describe(main)]
             raise LockedError(f"{folder} is being written by {'; '.join(holders)}; "
                               "wait for it to end or choose another --out folder")
         _write_holder(fd)

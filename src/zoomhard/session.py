@@ -32,12 +32,20 @@ from .models import Classifier
 from .models.weights import weights_tag
 from .pipeline import ImageCrops, progress_bar
 from .protocols import ClassSpace, score
+from .data.confine import source_roots
 from .store import IMAGES, PREDICTIONS, RunStore, file_sha256
 
 
-def run_source(cfg: SweepConfig) -> Source:
-    """The images a sweep covers, relabelled with ReaL labels when asked."""
-    return open_data(cfg.setup)
+def run_source(cfg: SweepConfig, source: Source | None = None) -> Source:
+    """The images a sweep covers (`source`, or the data cfg names, relabelled with ReaL labels
+    when asked); data without a single image is refused."""
+    source = source if source is not None else open_data(cfg.setup)
+    if len(source) == 0:
+        from .data import DataError
+
+        raise DataError(f"{'the data given' if cfg.data == 'python' else cfg.data} holds no images: nothing to "
+                        "sweep; give a folder, file or list with at least one image")
+    return source
 
 
 def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
@@ -57,6 +65,7 @@ def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
         "mode": "until-correct" if cfg.until_correct else "full",
         "protocol": cfg.protocol,
         "weights_tag": weights_tag(cfg.model, cfg.weights),  # recorded, not compared: the spec decides it
+        "locator_roots": source_roots(source),   # recorded, not compared: where readers may read images
     }
 
 
@@ -156,8 +165,9 @@ class Session:
         return cls(cfg, store, source, space, log, classifier)
 
     def start(self, total: int) -> set[str]:
-        """The ids already done (swept or recorded unusable), said when any; the progress bar over `total`."""
-        skip = self.store.done_ids() | set(self.store.errors())
+        """The ids already done (swept, or recorded unusable for the image's own fault: those of
+        the environment's are tried again), said when any; the progress bar over `total`."""
+        skip = self.store.done_ids() | set(self.store.errors(transient=False))
         if skip:
             self.log(f"resuming {self.cfg.out}: {len(skip)} of {len(self.source)} images already done")
         self.done_before = skip
@@ -172,9 +182,10 @@ class Session:
             else:
                 yield it
 
-    def unusable(self, image_id: str, reason: str) -> None:
-        """An image that cannot be swept, recorded with why (errors.csv), never tried again."""
-        self.store.record_error(image_id, reason)
+    def unusable(self, image_id: str, reason: str, fault: str = "image") -> None:
+        """An image that cannot be swept, recorded with why and whose fault (errors.csv): never
+        tried again when it is the image's, tried again on resume when the environment's."""
+        self.store.record_error(image_id, reason, fault)
         self.unreadable += 1
         self.bar.update(1)
 

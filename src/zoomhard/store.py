@@ -3,7 +3,8 @@
     RUN/run.json               model, preprocessing, grid, data, versions, timings, summary
     RUN/predictions/part-*.parquet   one row per (image, transform)   PREDICTIONS
     RUN/images/part-*.parquet        one row per swept image          IMAGES
-    RUN/errors.csv                   image_id,reason for images that could not be used
+    RUN/errors.csv                   image_id,reason,fault for images that could not be used: the
+                                     image's fault (for good) or the environment's (retried)
 
 Each part holds whole images only and is written to a temporary name, then renamed, so a run
 killed at any instant leaves only complete parts behind. The images part of a flush is written
@@ -37,15 +38,42 @@ import pyarrow.parquet as pq
 from .errors import RunError
 
 FORMAT_VERSION = 1
+ERRORS_HEADER = ["image_id", "reason", "fault"]   # errors.csv; files of earlier versions lack "fault"
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path | None:
+    """`write(tmp)` fills a temporary file beside `path` (same folder, same suffix, so writers
+    that go by the suffix, such as matplotlib's, still work), which is synced and then renamed
+    over `path`: a process killed at any instant leaves the old file or the new one, never a
+    mix, and a link at `path` is replaced, never written through. Its folder is created. When
+    `write` returns False (it had nothing to write), `path` is left as it is and None returned."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        if write(tmp) is False:
+            return None
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:  # a failure or a full disk leaves no half-written file behind
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_csv(path: Path, header: list[str], rows: Iterable) -> None:
-    """A CSV table with a header line; its folder is created."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
+    """A CSV table with a header line, written atomically; its folder is created."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(rows)
+
+    atomic_write(path, write)
 
 PREDICTIONS = pa.schema([
     ("image_id", pa.string()),
@@ -82,23 +110,11 @@ def library_versions() -> dict:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:  # a full disk leaves no half-written file behind
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 # The keys of run.json that must match for a run to be resumed rather than refused.
@@ -125,6 +141,45 @@ def identity_digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# The types of run.json's keys, as a sweep writes them.
+CONFIG_TYPES = {"model": (str,), "weights": (str, type(None)), "digests": (dict,), "grid": (dict,), "data": (dict,),
+                "subset": (dict, str), "mode": (str,), "protocol": (str,), "summary": (dict,), "sessions": (list,)}
+
+
+def _check_part(path: Path, schema: pa.Schema, identity: str) -> None:
+    """One part as its run wrote it: stamped with the run's identity, with its kind's columns."""
+    try:
+        found = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as e:
+        raise RunError(f"{path}: unreadable part ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    stamp = (found.metadata or {}).get(IDENTITY_META)
+    if stamp is None:
+        raise RunError(f"{path} carries no run identity, so nothing says this run wrote it: move it away "
+                       "(a resumed sweep computes its images again)")
+    if stamp.decode(errors="replace") != identity:
+        raise RunError(f"{path} was written by another run (identity {stamp.decode(errors='replace')}, this run "
+                       f"{identity}); the folder mixes runs: move it away")
+    for field in schema:
+        if field.name not in found.names:
+            raise RunError(f"{path} has no {field.name!r} column; not a part zoomhard wrote: move it away")
+        have = found.field(field.name).type
+        if have != field.type and not (pa.types.is_dictionary(have) and have.value_type == field.type):
+            raise RunError(f"{path}: column {field.name!r} is {have}, not {field.type}; not a part zoomhard "
+                           "wrote: move it away")
+
+
+def _check_transforms(path: Path, t: pa.Table, grid) -> None:
+    import pyarrow.compute as pc
+
+    bad = pc.invert(pc.and_(pc.and_(pc.is_in(t["scale"], pa.array(grid.scales, pa.int16())),
+                                     pc.and_(pc.greater_equal(t["row"], 0), pc.less(t["row"], grid.rows))),
+                            pc.and_(pc.greater_equal(t["col"], 0), pc.less(t["col"], grid.cols))))
+    if pc.any(bad).as_py():
+        row = t.filter(bad).slice(0, 1).to_pylist()[0]
+        raise RunError(f"{path} holds transform s{row['scale']}-r{row['row']}c{row['col']}, which is not in the "
+                       f"run's grid ({_brief('grid', grid.to_dict())}); not a part of this run: move it away")
+
+
 def _stderr(message: str) -> None:
     print(f"zoomhard: {message}", file=sys.stderr)
 
@@ -140,6 +195,10 @@ def _brief(key: str, value) -> str:
     if key == "digests" and isinstance(value, dict):
         return ", ".join(f"{what} file sha256 {digest[:12]}" for what, digest in sorted(value.items())) or "none"
     return repr(value)
+
+
+class IdentityError(RunError):
+    """The folder holds a run of another identity (IDENTITY_KEYS): another model, grid, data..."""
 
 
 class RunStore:
@@ -173,7 +232,37 @@ class RunStore:
             found = config.get("format") if isinstance(config, dict) else None
             raise RunError(f"{self.path}: run format {found!r} is not {FORMAT_VERSION}; "
                            "sweep it again with this version of zoomhard")
+        for key, types in CONFIG_TYPES.items():
+            if key in config and not isinstance(config[key], types):
+                want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+                raise RunError(f"{self.config_path}: {key!r} is {type(config[key]).__name__} "
+                               f"({str(config[key])[:40]!r}), not {want}; not a run.json zoomhard wrote")
         return config
+
+    def checked_parts(self, config: dict | None = None, grid=None) -> list[Path]:
+        """For a reader (analyze, report, open_run, curate): the predictions parts, each stamped
+        with this run's identity, holding the columns of its kind with their types, no image
+        that another part holds too (a copied part would count it twice) and, given the grid,
+        only its transforms. Anything else is one RunError naming the file: a run folder from
+        elsewhere is read as its writer left it, or not at all."""
+        config = config if config is not None else self.read_config()
+        identity = identity_digest(config)
+        images = {p.name: p for p in self._parts("images")}
+        seen: dict[str, Path] = {}
+        parts = self._parts("predictions")
+        for part in parts:
+            for p, schema in ((part, PREDICTIONS), (images.get(part.name), IMAGES)):
+                if p is not None:
+                    _check_part(p, schema, identity)
+            t = pq.read_table(part, columns=["image_id", "scale", "row", "col"])
+            for image_id in t.column("image_id").unique().to_pylist():
+                if image_id in seen:
+                    raise RunError(f"{part} holds image {image_id!r} that {seen[image_id].name} holds too (a copied "
+                                   "part?); its rows would count twice: move one of the two away")
+                seen[image_id] = part
+            if grid is not None and len(t):
+                _check_transforms(part, t, grid)
+        return parts
 
     def open(self, config: dict, shard: tuple[int, int] | None = None, lock: bool = True,
              session: dict | None = None) -> dict:
@@ -192,7 +281,7 @@ class RunStore:
                 old = self.read_config()
                 diff = [k for k in IDENTITY_KEYS if identity_value(old, k) != identity_value(config, k)]
                 if diff:
-                    raise RunError(f"{self.path} holds a run with another {', '.join(diff)} "
+                    raise IdentityError(f"{self.path} holds a run with another {', '.join(diff)} "
                                    f"({'; '.join(f'{k}: {_brief(k, old.get(k))}' for k in diff)}); "
                                    "choose another --out folder")
             else:
@@ -382,23 +471,51 @@ class RunStore:
     def errors_path(self) -> Path:
         return self.path / "errors.csv"
 
-    def record_error(self, image_id: str, reason: str) -> None:
+    def record_error(self, image_id: str, reason: str, fault: str = "image") -> None:
+        """One line of errors.csv: the image, why, and whose fault ("image": for good;
+        "environment": tried again on resume). A file of an earlier version (no fault column)
+        gets the column first, its records the image's fault."""
+        if self.errors_path.exists() and self._error_rows()[:1] == [ERRORS_HEADER[:2]]:
+            rows = [ERRORS_HEADER] + [r + ["image"] for r in self._error_rows()[1:] if len(r) == 2]
+
+            def rewrite(tmp: Path) -> None:
+                with open(tmp, "w", newline="", encoding="utf-8") as f:
+                    csv.writer(f).writerows(rows)
+
+            atomic_write(self.errors_path, rewrite)
         new = not self.errors_path.exists()
         with open(self.errors_path, "a", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             if new:
-                w.writerow(["image_id", "reason"])
-            w.writerow([image_id, reason])
+                w.writerow(ERRORS_HEADER)
+            w.writerow([image_id, reason, fault])
             f.flush()
             os.fsync(f.fileno())
 
-    def errors(self) -> dict[str, str]:
-        """image_id -> reason. A record cut short by a kill is ignored (the image is retried).
+    def errors(self, transient: bool = True) -> dict[str, str]:
+        """image_id -> reason of the images that could not be used: the last record of each,
+        less those of the environment's fault that a later try swept (and, with `transient`
+        False, less every one of the environment's fault: a resume tries those again). A
+        record cut short by a kill is ignored (the image is retried); an errors.csv of an
+        earlier version (image_id,reason) reads as all the image's fault."""
+        rows = self._error_rows()[1:]
+        last = {r[0]: (r[1], r[2] if len(r) == 3 else "image") for r in rows if len(r) in (2, 3)}
+        if not transient:
+            return {i: reason for i, (reason, fault) in last.items() if fault == "image"}
+        retried = self.done_ids() if any(fault != "image" for _, fault in last.values()) else set()
+        return {i: reason for i, (reason, fault) in last.items() if fault == "image" or i not in retried}
+
+    def error_faults(self) -> dict[str, str]:
+        """image_id -> whose fault its last record says: "image" or "environment"."""
+        return {r[0]: (r[2] if len(r) == 3 else "image") for r in self._error_rows()[1:] if len(r) in (2, 3)}
+
+    def _error_rows(self) -> list[list[str]]:
+        """errors.csv's complete records, header first.
 
         Records end in the csv writer's CRLF; an id may hold a bare newline (quoted), so the
         file is parsed as CSV, never split into lines."""
         if not self.errors_path.exists():
-            return {}
+            return []
         with open(self.errors_path, newline="", encoding="utf-8", errors="replace") as f:
             text = f.read()
         complete = text if text.endswith("\r\n") else text[: text.rfind("\r\n") + 2] if "\r\n" in text else ""
@@ -408,5 +525,4 @@ class RunStore:
                     f.truncate(len(complete.encode()))
             except OSError:  # a read-only run: read what is complete, change nothing
                 pass
-        rows = list(csv.reader(io.StringIO(complete, newline="")))
-        return {r[0]: r[1] for r in rows[1:] if len(r) == 2}
+        return list(csv.reader(io.StringIO(complete, newline="")))

@@ -29,6 +29,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
     """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary. `source` and
     `classifier` replace the ones cfg.data and cfg.model name (zoomhard.sweep's Python objects);
     such a sweep runs in this process on the classifier's device."""
+    cfg.check(here=classifier is None)  # options set after the config was made; the device exists
     run = engine(cfg.engine)  # an unknown engine fails before anything starts
     with terminate_as_interrupt():
         return run(cfg, log, source, classifier)

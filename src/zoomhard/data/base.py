@@ -95,6 +95,16 @@ def under(path: Path, root: Path) -> bool:
     return inside == base or inside.startswith(base.rstrip(os.sep) + os.sep)
 
 
+# Reasons not_a_file gives that are the environment's, not the data's: a file not there yet, a
+# stat that failed on the disk. Recorded as transient and tried again when the run resumes.
+TRANSIENT_REASONS = ("file not found", "cannot stat:")
+
+
+def reason_fault(reason: str) -> str:
+    """Whose fault an item's `unusable` reason is: "environment" (retried) or "image"."""
+    return "environment" if reason.startswith(TRANSIENT_REASONS) else "image"
+
+
 def not_a_file(path: Path) -> str | None:
     """None for a regular file (or a link to one); else why it is not read: sweeping only
     regular files keeps a FIFO from blocking the run and a link loop from ending it."""

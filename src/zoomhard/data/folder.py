@@ -143,6 +143,9 @@ class FolderSource:
     def __iter__(self) -> Iterator[Item]:
         return iter(self._items)
 
+    def locator_roots(self) -> list[Path]:
+        return [self.root]
+
     def describe(self) -> dict:
         return {"spec": self.spec, "kind": "folder", "layout": self.layout, "root": str(self.root.resolve()),
                 **({"allow_outside_root": True} if self.allow_outside_root else {}), "images": len(self)}

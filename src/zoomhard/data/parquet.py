@@ -140,6 +140,9 @@ class ParquetSource:
                     row += 1
                     index += 1
 
+    def locator_roots(self) -> list[Path]:
+        return sorted({f.parent for f in self.files})
+
     def describe(self) -> dict:
         return {"spec": self.spec, "kind": "parquet", "files": [str(f) for f in self.files],
                 **({"allow_outside_root": True} if self.allow_outside_root else {}), "images": len(self)}

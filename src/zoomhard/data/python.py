@@ -90,5 +90,10 @@ class PythonSource:
             os.replace(tmp, path)
         return path
 
+    def locator_roots(self) -> list[Path]:
+        """RUN/inputs, and the folders of the images given as paths."""
+        return [self.inputs, *{Path(image).expanduser().resolve().parent for _, image, _ in self._entries
+                               if isinstance(image, (str, os.PathLike))}]
+
     def describe(self) -> dict:
         return {"spec": self.spec, "kind": "python", "images": len(self)}

@@ -46,7 +46,7 @@ def run_local(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
 
 def _open_and_sweep(cfg: SweepConfig, log: Callable[[str], None], store: RunStore, source: Source | None,
                     classifier: Classifier | None) -> dict:
-    source = source or run_source(cfg)
+    source = run_source(cfg, source)
     resolve_subset(cfg.subset, source)  # a wrong --subset fails before the model loads
     gpus = 0
     if cfg.device in ("auto", "cuda") and cfg.shard is None and not cfg.child and classifier is None:
@@ -107,7 +107,7 @@ def _full(session: Session, todo: Iterator[Item], resize: str, batcher: Batcher)
     mode = "array" if resize == "device" else "crops"
     for p, completed in classify(grid_prefetch(todo, cfg.grid, cfg.workers, mode), batcher, crops_of):
         if p is not None and not p.ok:
-            session.unusable(p.item.image_id, p.reason)
+            session.unusable(p.item.image_id, p.reason, p.fault)
             continue
         session.finished(completed)
         session.crops = batcher.crops_done
@@ -134,7 +134,7 @@ def _until_correct(session: Session, todo: Iterator[Item], order: list[Zoom], re
             if p.ok:
                 block.append(p)
             else:
-                session.unusable(p.item.image_id, p.reason)
+                session.unusable(p.item.image_id, p.reason, p.fault)
         if block and (p is None or len(block) == block_size):
             entries, unsolved, start = [], block, 0
             for end in ends:

@@ -29,6 +29,7 @@ from ..data import Item, Source
 from ..errors import UsageError
 from ..grid import ZoomGrid
 from ..models import Classifier
+from ..data.base import reason_fault
 from ..pipeline import ImageCrops, prepare_item, unusable_reason
 from ..protocols import class_space, resolve_subset
 from ..session import Session, run_classifier, run_source
@@ -56,7 +57,7 @@ def _crop_batch(batch: dict, grid: ZoomGrid) -> dict:
     """One image per call: decode it once, cut every crop of the grid. A failure becomes an
     `error` row (all-zero crops keep the column one fixed-shape tensor)."""
     n, c = len(grid), grid.crop
-    out = {"image_id": [], "width": [], "height": [], "error": [], "crops": []}
+    out = {"image_id": [], "width": [], "height": [], "error": [], "fault": [], "crops": []}
     for i in range(len(batch["image_id"])):
         item = Item(str(batch["image_id"][i]), tuple(int(v) for v in batch["labels"][i]), str(batch["origin"][i]),
                     str(batch["locator"][i]), bytes(batch["payload"][i]) or None)
@@ -65,10 +66,11 @@ def _crop_batch(batch: dict, grid: ZoomGrid) -> dict:
         out["width"].append(p.size[0] if p.ok else 0)
         out["height"].append(p.size[1] if p.ok else 0)
         out["error"].append(p.reason or "")
+        out["fault"].append(p.fault)
         out["crops"].append(p.data if p.ok else np.zeros((n, c, c, 3), np.uint8))
     return {"image_id": np.array(out["image_id"], dtype=object), "width": np.array(out["width"], np.int32),
             "height": np.array(out["height"], np.int32), "error": np.array(out["error"], dtype=object),
-            "crops": np.stack(out["crops"])}
+            "fault": np.array(out["fault"], dtype=object), "crops": np.stack(out["crops"])}
 
 
 class Classify:
@@ -99,7 +101,7 @@ class Classify:
             out = np.concatenate([self.classifier.logits(flat[i:i + step]) for i in range(0, len(flat), step)])
             logits[ok] = out.reshape(int(ok.sum()), n, -1)
         return {"image_id": batch["image_id"], "width": batch["width"], "height": batch["height"],
-                "error": batch["error"], "logits": logits,
+                "error": batch["error"], "fault": batch["fault"], "logits": logits,
                 "classifier": np.array([self.described] * k, dtype=object)}
 
 
@@ -261,7 +263,7 @@ def _sweep(ray, session: Session, plan: dict) -> dict:
                 seen.add(it.image_id)
                 reason = unusable_reason(it)
                 if reason:
-                    session.unusable(it.image_id, reason)
+                    session.unusable(it.image_id, reason, reason_fault(reason) if it.unusable else "image")
                 else:
                     yield it
 
@@ -280,7 +282,7 @@ def _sweep(ray, session: Session, plan: dict) -> dict:
                     if item is None:  # already written this session: never twice
                         continue
                     if batch["error"][i]:
-                        session.unusable(item.image_id, str(batch["error"][i]))
+                        session.unusable(item.image_id, str(batch["error"][i]), str(batch["fault"][i]))
                     else:
                         size = (int(batch["width"][i]), int(batch["height"][i]))
                         session.finished([ImageCrops(item, size, None, batch["logits"][i], 0)])

@@ -20,25 +20,28 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis import TOP_K
+from ..analysis import TOP_K, Analysis
+from ..errors import UsageError
 from ..stats import interval
 from .presenters import COLUMNS, PRESENTERS
+from ..store import RunError, atomic_write_text
+from .files import own_png
 from .load import AnalyzedRun, load_run, read_fresh
-from .run import analyze_run
+from .run import analyze_run, check_outputs
 from .text import class_name, count, data_uri, e, percent
 
 EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sweep order)
 THUMBNAIL_LIMIT = 200    # runs with at most this many images get thumbnails in the explorer
 
 
-def _thumbnail(locator: str, size: int = 112) -> str | None:
+def _thumbnail(read, locator: str, size: int = 112) -> str | None:
     from PIL import Image
 
     from ..crops import ImageDecodeError, decode_image
-    from ..data import DataError, read_locator
+    from ..data import DataError
 
     try:
-        img = decode_image(read_locator(locator))
+        img = decode_image(read(locator))
     except (ImageDecodeError, DataError, OSError):
         return None
     img.thumbnail((size, size), Image.BICUBIC)
@@ -47,28 +50,56 @@ def _thumbnail(locator: str, size: int = 112) -> str | None:
     return data_uri(buf.getvalue(), "image/jpeg")
 
 
+FIGURES = frozenset(p.figure.path for p in PRESENTERS if p.figure)   # as analysis.json names them
+
+
+def outputs_intact(run_dir: Path, a: Analysis) -> bool:
+    """Every file the analysis names (its figures, its gallery's crops) is the run's own PNG
+    (files.own_png), so the page may embed it."""
+    crops = [d.crop for e in a.gallery or [] for d in (e.standard, e.best) if d.crop is not None]
+    return a.figures is not None and all(own_png(run_dir, rel, FIGURES) is not None
+                                         for rel in [*a.figures.values(), *crops])
+
+
+def own_png_bytes(run_dir: Path, rel: str) -> bytes:
+    """The bytes of the run's own figure or crop (files.own_png), or RunError in one line."""
+    p = own_png(run_dir, rel, FIGURES)
+    if p is None:
+        raise RunError(f"{Path(run_dir) / str(rel)[:200]} is not one of the run's own figures (a PNG file inside "
+                       "the run folder); it is not embedded: analyse the run again")
+    return p.read_bytes()
+
+
 def _script_json(data) -> str:
     """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' left."""
     text = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _analyzed(path: str, scratch: ExitStack) -> AnalyzedRun:
+def _analyzed(path: str, scratch: ExitStack, allow_outside_root: bool = False) -> AnalyzedRun:
     """The run's analysis: reused when analysis.json and its figures are up to date. A run
     that cannot be written to (read-only, someone else's) is analysed into a scratch folder
     that lasts until the report is written; the run itself is left as it is."""
     fresh = read_fresh(path)
-    if fresh is not None and fresh.figures is not None and all((Path(path) / f).is_file() for f in fresh.figures.values()):
+    if fresh is not None and outputs_intact(Path(path), fresh):
         return AnalyzedRun(load_run(path), fresh)
-    if os.access(path, os.W_OK):
-        return analyze_run(path)
+    try:
+        check_outputs(Path(path))
+        writable = os.access(path, os.W_OK)
+    except RunError:   # links in place of its output folders: analysed aside, the run left as it is
+        writable = False
+    if writable:
+        return analyze_run(path, allow_outside_root=allow_outside_root)
     tmp = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="zoomhard-analysis-")))
-    a = analyze_run(path, out=tmp)
+    a = analyze_run(path, out=tmp, allow_outside_root=allow_outside_root)
     return AnalyzedRun(replace(a.run, path=tmp), a.result)
 
 
-def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
+def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int, allow_outside_root: bool = False) -> dict:
+    from ..data.confine import LocatorPolicy
+
     run, c, grid = a.run, a.run.c, a.run.grid
+    read = LocatorPolicy(run.config, run.path, allow_outside_root).read
     n = min(limit, len(c.image_ids))
     top1 = run.values("top1", fill=np.int16(-1))[:n].astype(np.int64)
     cells = np.where(top1 >= 0, top1 * 2 + c.matrix[:n], -1)
@@ -80,7 +111,7 @@ def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int) -> dict:
     classes = {str(k): class_name(k) for k in sorted(used)}
     with_thumbs = len(c.image_ids) <= thumbs
     images = [{"id": c.image_ids[i], "labels": list(labels[i]), "origin": origin[i],
-               "cells": cells[i].tolist(), "thumb": _thumbnail(locator[i]) if with_thumbs else None,
+               "cells": cells[i].tolist(), "thumb": _thumbnail(read, locator[i]) if with_thumbs else None,
                "size": list(sizes[i])}
               for i in range(n)]
     return {"name": name, "model": a.result.model, "scales": list(grid.scales), "rows": grid.rows,
@@ -138,7 +169,7 @@ def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
     for p in shown:
         rel = (r.figures or {}).get(p.figure.key) if p.figure and p.figure.caption else None
         if rel:
-            out.append(f"<figure><img src='{data_uri((a.run.path / rel).read_bytes(), 'image/png')}' "
+            out.append(f"<figure><img src='{data_uri(own_png_bytes(a.run.path, rel), 'image/png')}' "
                        f"alt='{e(p.figure.key.replace('_', ' '))}'><figcaption>{e(p.figure.caption)}</figcaption></figure>")
     out.append("</div>")
     out += [p.section(a) for p in shown if p.section]
@@ -147,8 +178,8 @@ def _run_section(i: int, name: str, a: AnalyzedRun) -> str:
 
 
 def render(runs: list[tuple[str, AnalyzedRun]], explorer_limit: int = EXPLORER_LIMIT,
-           thumbnails: int = THUMBNAIL_LIMIT) -> str:
-    data = [_explorer_data(a, name, explorer_limit, thumbnails) for name, a in runs]
+           thumbnails: int = THUMBNAIL_LIMIT, allow_outside_root: bool = False) -> str:
+    data = [_explorer_data(a, name, explorer_limit, thumbnails, allow_outside_root) for name, a in runs]
     toc = "".join(f"<li><a href='#run-{i}'>{e(name)}</a></li>" for i, (name, _) in enumerate(runs))
     body = [
         "<h1>zoomhard report</h1>",
@@ -171,15 +202,20 @@ def render(runs: list[tuple[str, AnalyzedRun]], explorer_limit: int = EXPLORER_L
 
 
 def write_report(runs: list[str], out: str | Path, explorer_limit: int = EXPLORER_LIMIT,
-                 thumbnails: int = THUMBNAIL_LIMIT) -> Path:
-    """Analyse each run if needed and write one self-contained HTML page."""
+                 thumbnails: int = THUMBNAIL_LIMIT, allow_outside_root: bool = False) -> Path:
+    """Analyse each run if needed and write one self-contained HTML page. Images are read back
+    (gallery, thumbnails) only from the data each run was swept from, unless the run was swept
+    with --allow-outside-root and `allow_outside_root` agrees (data.confine)."""
+    from .. import checks
+
+    checks.out_folder(Path(out).parent, "--out")
+    if Path(out).is_dir():
+        raise UsageError(f"--out {out} is a folder; give the HTML file to write, e.g. {Path(out) / 'report.html'}")
     with ExitStack() as scratch:
-        analyzed = [(_run_name(p, runs), _analyzed(p, scratch)) for p in runs]
+        analyzed = [(_run_name(p, runs), _analyzed(p, scratch, allow_outside_root)) for p in runs]
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(render(analyzed, explorer_limit, thumbnails), encoding="utf-8")
-        tmp.replace(out)
+        atomic_write_text(out, render(analyzed, explorer_limit, thumbnails, allow_outside_root))
     return out
 
 

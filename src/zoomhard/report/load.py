@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from .. import analysis as A
 from ..analysis import ANALYSIS_VERSION, TOP_K, Analysis
 from ..grid import ZoomGrid
+from ..errors import ZoomhardError
 from ..stats import CI_RESAMPLES
 from ..store import RunError, RunStore
 
@@ -73,9 +74,9 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
         raise RunError(f"{path}: run.json has no grid; sweep it again with this version of zoomhard")
     try:
         grid = ZoomGrid.from_dict(config["grid"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, ZoomhardError) as e:
         raise RunError(f"{path}: run.json has an unreadable grid ({e})") from None
-    parts = store.prediction_parts()
+    parts = store.checked_parts(config, grid)
     # image ids read as a dictionary column: no string per row, half the time and memory
     tables = [pq.read_table(p, columns=PREDICTION_COLUMNS, read_dictionary=["image_id"]) for p in parts]
     if not tables or sum(len(t) for t in tables) == 0:

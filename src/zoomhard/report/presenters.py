@@ -33,10 +33,11 @@ class Figure:
     def path(self) -> str:
         return f"figures/{self.file}"
 
-    def draw(self, a: Analysis, run_dir: Path) -> bool:
+    def draw(self, a: Analysis, run_dir: Path, path: Path | None = None) -> bool:
+        """Draw into `path` (default: its place in run_dir); False when there is nothing to draw."""
         from . import figures   # matplotlib only when a figure is drawn: compare and summary need none
 
-        return getattr(figures, self.key)(a, run_dir, run_dir / self.path)
+        return getattr(figures, self.key)(a, run_dir, path or run_dir / self.path)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from .. import analysis as A
 from ..analysis import Analysis, Framing, GalleryEntry
 from ..grid import ZoomGrid
 from ..stats import CI_RESAMPLES, interval
-from ..store import write_csv
+from ..store import RunError, atomic_write, atomic_write_text, write_csv
 from .load import AnalyzedRun, LoadedRun, compute, load_run
 from .presenters import PRESENTERS
 from .text import class_name
@@ -43,20 +43,21 @@ def write_tables(run: LoadedRun, a: Analysis, out: Path) -> None:
             (out / p.csv).unlink(missing_ok=True)
 
 
-def write_figures(a: Analysis, out: Path) -> dict[str, str]:
-    """Every presenter's figure into out/figures/; returns {figure: path relative to out}. A
-    partial run gets only those that stay exact (the gallery); a figure not drawn (or of an
-    earlier full analysis) is removed, as it would mislead."""
+def write_figures(a: Analysis, out: Path) -> tuple[dict[str, str], list[Path]]:
+    """Every presenter's figure into out/figures/, each written whole under a temporary name and
+    renamed; returns {figure: path relative to out} and the stale figures to remove once
+    analysis.json no longer names them (a figure not drawn, or of an earlier full analysis,
+    would mislead)."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    files = {}
+    files, stale = {}, []
     for p in PRESENTERS:
         if p.figure is None:
             continue
-        if p.shown(a) and p.figure.draw(a, out):
+        if p.shown(a) and atomic_write(out / p.figure.path, lambda tmp: p.figure.draw(a, out, tmp)):
             files[p.figure.key] = p.figure.path
         else:
-            (out / p.figure.path).unlink(missing_ok=True)
-    return files
+            stale.append(out / p.figure.path)
+    return files, stale
 
 
 def gallery_entries(run: LoadedRun, limit: int = GALLERY_SIZE) -> list[GalleryEntry]:
@@ -87,21 +88,25 @@ def gallery_entries(run: LoadedRun, limit: int = GALLERY_SIZE) -> list[GalleryEn
     return out
 
 
-def gallery_crops(run: LoadedRun, entries: list[GalleryEntry], out: Path) -> None:
-    """Cut each gallery entry's two crops from the original image; entries whose image cannot be
-    read again get an `unreadable` reason instead."""
+def gallery_crops(run: LoadedRun, entries: list[GalleryEntry], out: Path,
+                  allow_outside_root: bool = False) -> list[Path]:
+    """Cut each gallery entry's two crops from the original image (each written whole); entries
+    whose image cannot be read again get an `unreadable` reason instead. Returns the crops of an
+    earlier analysis that this one does not name, to remove once analysis.json is written."""
     from PIL import Image
 
     from ..crops import ImageDecodeError, decode_image, zoom_crop
-    from ..data import DataError, read_locator
+    from ..data import DataError
+    from ..data.confine import LocatorPolicy
     from ..grid import Zoom
 
+    policy = LocatorPolicy(run.config, run.path, allow_outside_root)
+
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):
-        old.unlink()
+    written = set()
     for k, e in enumerate(entries):
         try:
-            img = decode_image(read_locator(e.locator))
+            img = decode_image(policy.read(e.locator))
         except (ImageDecodeError, DataError, OSError) as err:
             e.unreadable = str(err)
             continue
@@ -109,28 +114,46 @@ def gallery_crops(run: LoadedRun, entries: list[GalleryEntry], out: Path) -> Non
             z = Zoom.parse(framing.transform)
             crop = zoom_crop(img, z, ZoomGrid((z.scale,), run.grid.rows, run.grid.cols, run.grid.crop))
             name = f"{k:02d}-{side}.png"
-            Image.fromarray(crop).save(out / name)
+            atomic_write(out / name, lambda tmp: Image.fromarray(crop).save(tmp, "PNG"))
+            written.add(name)
             framing.crop = f"gallery/{name}"
+    return [p for p in out.glob("*.png") if p.name not in written]
+
+
+def check_outputs(out: Path) -> None:
+    """The folders an analysis writes into are the run's own: a link there (to a folder
+    elsewhere) would have the analysis write outside the run folder."""
+    for name in ("analysis", "figures", "gallery", "analysis.json"):
+        p = out / name
+        if p.is_symlink():
+            raise RunError(f"{p} is a link (to {os.readlink(p)}), not the run's own "
+                           f"{'file' if '.' in name else 'folder'}; remove it and analyse again")
 
 
 def analyze_run(path: str | os.PathLike, figures: bool = True, gallery: int = GALLERY_SIZE,
                 log: Callable[[str], None] = lambda m: None, out: Path | None = None,
-                ci_resamples: int = CI_RESAMPLES) -> AnalyzedRun:
+                ci_resamples: int = CI_RESAMPLES, allow_outside_root: bool = False) -> AnalyzedRun:
     """Analyse a run folder and write analysis.json, the CSVs and (with `figures`) the PNGs,
-    into the run folder or `out`; `ci_resamples` bootstrap resamples per interval (0: none)."""
+    into the run folder or `out`; `ci_resamples` bootstrap resamples per interval (0: none).
+    The gallery reads images back only from the data the run was swept from, unless it was
+    swept with --allow-outside-root and `allow_outside_root` agrees (data.confine)."""
     run = load_run(path)
     result = compute(run, ci_resamples)
     out = Path(out) if out is not None else run.path
+    check_outputs(out)
+    # Every file is written whole under a temporary name and renamed, analysis.json last, and
+    # what it no longer names is removed only after: a kill at any instant leaves the old
+    # analysis or the new one, each with the files it names.
     write_tables(run, result, out / "analysis")
     entries = gallery_entries(run, gallery) if gallery else []
-    if figures:
-        gallery_crops(run, entries, out / "gallery")
+    stale = gallery_crops(run, entries, out / "gallery", allow_outside_root) if figures else []
     result = replace(result, gallery=entries)
     if figures:
-        result = replace(result, figures=write_figures(result, out))
-    tmp = out / ".analysis.json.tmp"
-    tmp.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    os.replace(tmp, out / "analysis.json")
+        files, old = write_figures(result, out)
+        result, stale = replace(result, figures=files), stale + old
+    atomic_write_text(out / "analysis.json", json.dumps(result.to_dict(), indent=1) + "\n")
+    for p in stale:
+        p.unlink(missing_ok=True)
     log(f"analysis of {len(run.c.image_ids)} images -> {out / 'analysis.json'}")
     return AnalyzedRun(run, result)
 

@@ -13,6 +13,18 @@ if TYPE_CHECKING:
     from .load import AnalyzedRun
 
 
+def own_crop(run_dir: Path, rel: str) -> Path:
+    """A gallery crop of the run itself (files.own_png), or RunError in one line."""
+    from ..errors import RunError
+    from .files import own_png
+
+    p = own_png(run_dir, rel)
+    if p is None:
+        raise RunError(f"{Path(run_dir) / str(rel)[:200]} is not one of the run's own gallery crops (a PNG file "
+                       "inside the run folder); it is not embedded: analyse the run again")
+    return p
+
+
 def jpeg_uri(path: Path, size: int | None = None) -> str:
     """An image file (a crop the analysis cut) as a JPEG data URI, at most `size` pixels a side."""
     from PIL import Image
@@ -94,7 +106,7 @@ def gallery_cards(a: AnalyzedRun) -> str:
         out.append("<div class='card'>")
         out.append(f"<div class='card-title'>{e(x.image_id)} <span class='muted'>label: {e(', '.join(x.labels))}</span></div>")
         for d, cls, verdict in ((x.standard, "bad", "wrong"), (x.best, "ok", "right")):
-            uri = jpeg_uri(a.run.path / d.crop)
+            uri = jpeg_uri(own_crop(a.run.path, d.crop))
             alt = f"{x.image_id} at {d.transform}"
             out.append(f"<figure class='{cls}'><img src='{uri}' alt='{e(alt)}' width='224' height='224'>"
                        f"<figcaption>{e(d.transform)}: <b>{e(d.name)}</b> ({prob_text(d.prob)}, {verdict})"

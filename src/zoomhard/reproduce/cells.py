@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ZoomhardError
+from ..errors import UsageError, ZoomhardError
 from ..store import write_csv
 from .study import Cell, StudyError, grid
 
@@ -56,10 +56,8 @@ def _scored_data(cell: Cell, engine: Engine) -> dict:
 
 
 def _build(config_type, cell: Cell, kwargs: dict):
-    cfg = config_type(**kwargs, protocol=cell.experiment.protocol)
-    if "workers" in cell.experiment.run:
-        cfg.workers = cell.experiment.run["workers"]
-    return cfg
+    workers = {"workers": cell.experiment.run["workers"]} if "workers" in cell.experiment.run else {}
+    return config_type(**kwargs, **workers, protocol=cell.experiment.protocol)
 
 
 def sweep_config(cell: Cell, out: Path, engine: Engine):
@@ -96,7 +94,7 @@ def check_configs(cells: list[Cell], out: Path, engine: Engine) -> None:
     for cell in cells:
         try:
             make[cell.kind](cell, out, engine)
-        except StudyError as e:
+        except (StudyError, UsageError) as e:
             raise StudyError(f"experiment {cell.experiment.name!r}: {e}") from None
 
 
@@ -123,11 +121,32 @@ def run_zoom(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) 
     from ..report.run import analyze_run, format_result
     from ..sweep import run_sweep
 
+    from ..store import IdentityError
+
     cfg = sweep_config(cell, out, engine)
-    run_sweep(cfg, log=log)
+    try:
+        run_sweep(cfg, log=log)
+    except IdentityError as e:
+        # The cell's folder is the study's own: a study file changed since (another grid, a
+        # labels file edited in place) redoes the cell, keeping the old run beside it.
+        aside = _set_aside(Path(cfg.out))
+        log(f"{cell.key}: {e}; the study changed since, so the cell runs again (its old run is kept in {aside})")
+        run_sweep(cfg, log=log)
     result = analyze_run(cfg.out).result
     write_report([cfg.out], Path(cfg.out) / "report.html")
     return {"summary": format_result(result)}
+
+
+def _set_aside(folder: Path) -> Path:
+    """Move a cell's folder out of the way, to FOLDER.replaced-YYYYmmdd-HHMMSS[-N] beside it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = folder.with_name(f"{folder.name}.replaced-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = folder.with_name(f"{folder.name}.replaced-{stamp}-{n}")
+    os.replace(folder, aside)
+    return aside
 
 
 def run_bench_cell(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) -> dict:

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 from ..analysis import TOP_K
-from ..report.html import CSS
-from ..report.text import data_uri, e
+from ..report.files import own_png
+from ..report.html import CSS, FIGURES
 from ..report.load import summary
+from ..report.text import data_uri, e
 from . import figures as F
 from .study import Study
 from ..report.center_bias import NOTE as PAPER_BIAS_NOTE, paper_center_bias
@@ -135,9 +136,9 @@ def _bias_section(study: Study, out: Path, groups: dict) -> str:
     for dataset, cells in groups.items():
         figs = []
         for rec, result in cells:
-            rel = (result.figures or {}).get("spatial_bias")
-            if rel and (out / rec["folder"] / rel).is_file():
-                figs.append(_figure(out / rec["folder"] / rel, "spatial bias",
+            png = own_png(out / rec["folder"], (result.figures or {}).get("spatial_bias"), FIGURES)
+            if png is not None:
+                figs.append(_figure(png, "spatial bias",
                                     f"{_label(study, rec)} ({result.n_images} images, {result.n_transforms} transforms)"))
         column = paper_column(study.datasets[dataset], cells[0][1])
         paper = paper_center_bias().get(column or "")

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .. import checks
+from ..runlock import acquire_run_lock
 from ..store import library_versions
 from .cells import STUDY_JSON, Engine, write_json, check_configs, is_done, pending_state, read_records, run_cell
 from .study import Study
@@ -21,6 +23,7 @@ def study_json(study: Study, records: list[dict], started: float, finished: floa
 def dry_run(study: Study, out: Path) -> list[dict]:
     """Each cell, its folder and how far it is; nothing runs and nothing is written."""
     out = Path(out)
+    check_configs(study.cells(), out, Engine())   # as a run would refuse them
     before = read_records(out)
     return [{"key": c.key, "kind": c.kind, "folder": str(c.folder(out)), "state": pending_state(c, out, before.get(c.key))}
             for c in study.cells()]
@@ -29,17 +32,27 @@ def dry_run(study: Study, out: Path) -> list[dict]:
 def run_study(study: Study, out: str | Path, engine: Engine | None = None, progress: bool = True,
               log: Callable[[str], None] = print) -> dict:
     """Run every cell not already done, then write the tables, report.html and study.json;
-    returns study.json's content (each cell's status in "cells")."""
+    returns study.json's content (each cell's status in "cells"). One reproduce writes a study
+    folder at a time (OUT/.lock, as a run folder's)."""
+    out = Path(out)
+    checks.out_folder(out)
+    engine = engine or Engine()
+    cells = study.cells()
+    check_configs(cells, out, engine)   # before anything runs
+    lock = acquire_run_lock(out)        # one reproduce per study folder, as one sweep per run folder
+    try:
+        return _run_cells(study, out, engine, cells, progress, log)
+    finally:
+        lock.release()
+
+
+def _run_cells(study: Study, out: Path, engine: Engine, cells: list, progress: bool,
+               log: Callable[[str], None]) -> dict:
     from tqdm.auto import tqdm
 
     from .html import write_study_report
     from .tables import write_tables
 
-    out = Path(out)
-    engine = engine or Engine()
-    cells = study.cells()
-    check_configs(cells, out, engine)   # before anything runs
-    out.mkdir(parents=True, exist_ok=True)
     before = read_records(out)
     done_before = {c.key for c in cells if is_done(c, out, before.get(c.key))}
     log(f"study {study.name!r}: {len(cells)} cells, {len(done_before)} done before, "
@@ -58,7 +71,8 @@ def run_study(study: Study, out: str | Path, engine: Engine | None = None, progr
             bar.set_postfix_str(cell.key, refresh=True)
             tag = f"[{k}/{len(cells)}] {cell.key}"
             if cell.key in done_before:
-                records.append({**before[cell.key], "action": "skipped"})
+                records.append({**before[cell.key], "action": "skipped",
+                                "folder": str(cell.folder(out).relative_to(out))})
                 say(f"{tag}: done before, skipped")
             else:
                 say(f"{tag}: running")

@@ -77,12 +77,49 @@ class Cell:
     def folder(self, out: Path) -> Path:
         return Path(out) / "runs" / self.experiment.name / self.model / self.dataset
 
+    def input_files(self) -> dict[str, str]:
+        """The local files whose content decides the cell's results under the same names: the
+        weights (or an onnx:PATH model), the labels CSV (given, or a data folder's own
+        labels.csv), the ReaL labels and a tta cell's analysis.json of transforms."""
+        from ..data.folder import LABELS_FILE
+        from ..tta.zoom import JSON_SPEC
+
+        m, d = self.model_options, self.dataset_options
+        data = Path(d["data"]) if isinstance(d.get("data"), str) else None
+        own_labels = data / LABELS_FILE if data is not None and data.is_dir() else None
+        spec = m.get("spec") or ""
+        transforms = JSON_SPEC.match(str(self.experiment.options.get("transforms", "")).strip())
+        files = {"weights": m.get("weights"), "model": spec[5:] if spec.startswith("onnx:") else None,
+                 "labels": d.get("labels") or (own_labels if own_labels and own_labels.is_file() else None),
+                 "real_labels": d.get("real_labels"), "transforms": transforms["path"] if transforms else None}
+        return {what: str(path) for what, path in files.items() if path}
+
     def fingerprint(self) -> str:
-        """What the cell computes: a cell recorded as done under another fingerprint runs again."""
+        """What the cell computes, its input files' content (sha256) included, as a run's
+        identity holds them: a cell recorded as done under another fingerprint runs again."""
+        digests = {what: _sha256(path) for what, path in self.input_files().items()}
         what = {"kind": self.kind, "protocol": self.experiment.protocol, "options": self.experiment.options,
-                "model": self.model_options,
+                "model": self.model_options, "inputs": digests,
                 "dataset": {k: v for k, v in self.dataset_options.items() if k != "paper"}}
         return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _sha256(path: str) -> str:
+    """A file's sha256, read once per content stamp (size, mtime) in a process: a study asks for
+    each cell's fingerprint several times, and weights run to gigabytes."""
+    from ..store import file_sha256
+
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return "missing"
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_sha256(path)
+    return _DIGESTS[key]
 
 
 @dataclass
@@ -306,6 +343,6 @@ def grid(options: dict):
     from ..grid import ZoomGrid
 
     scales = options.get("scales", "study")
-    scales = ZoomGrid.parse_scales(scales if isinstance(scales, str) else ",".join(str(int(s)) for s in scales))
-    anchors = int(options.get("anchors", 3))
-    return ZoomGrid(scales, anchors, anchors, int(options.get("crop", 224)))
+    scales = ZoomGrid.parse_scales(scales) if isinstance(scales, str) else scales
+    anchors = options.get("anchors", 3)
+    return ZoomGrid(scales, anchors, anchors, options.get("crop", 224))

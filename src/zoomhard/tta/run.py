@@ -26,7 +26,8 @@ from typing import Callable
 import numpy as np
 
 from .. import study
-from ..config import Setup, Stats, open_classifier, open_data
+from .. import checks
+from ..config import Setup, Stats, check_batching, open_classifier, open_data
 from ..crops import zoom_crop, zoom_crops
 from ..data import DataError
 from ..errors import UsageError
@@ -85,6 +86,13 @@ class TTAConfig:
     std: Stats | None = None
     allow_outside_root: bool = False  # read files a dataset names outside its own folder
     drop_background: bool = False    # a 1001-wide model: drop its first logit (a background class)
+
+    def __post_init__(self):
+        if not isinstance(self.grid, ZoomGrid):
+            raise UsageError(f"grid must be a zoomhard.ZoomGrid, not {type(self.grid).__name__}")
+        check_batching(self)
+        checks.device(self.device)
+        self.setup  # noqa: B018 - the model, data and protocol options, checked by Setup
 
     @property
     def setup(self) -> Setup:
@@ -165,6 +173,8 @@ class MemoRunner:
 
 def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     methods = parse_methods(",".join(cfg.methods))
+    check_batching(cfg)
+    checks.device(cfg.device, here=True)
     if cfg.views < 1:
         raise UsageError("--views must be at least 1")
     zooms = parse_transforms(cfg.transforms, cfg.grid) if any(m.startswith("zoom") for m in methods) else []
