@@ -65,8 +65,9 @@ def test_nothing_to_sweep_says_so(tmp_path, capsys):
     (tmp_path / "imgs" / "broken.jpg").write_bytes(b"not a jpeg")
     (tmp_path / "imgs" / "labels.csv").write_text("image,labels\nbroken.jpg,281\n")
     assert main(["sweep", "-m", "lite0", "-d", str(tmp_path / "imgs"), "-o", str(tmp_path / "run"),
-                 "--scales", "256", "--no-progress"]) == 0
-    assert capsys.readouterr().out.strip().startswith("no images swept (1 unreadable) ->")
+                 "--scales", "256", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        "zoomhard: error: no images swept: all 1 refused (1 unreadable, 0 without a label;")
 
 
 def test_awkward_files_are_swept_or_recorded(tmp_path, capsys):
