@@ -277,15 +277,22 @@ def analyze(run, gallery, as_json):
 
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
-@click.option("--out", "-o", default="report.html", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--out", "-o", type=click.Path(dir_okay=False),
+              help="HTML file to write [default: RUN/report.html for one run, ./report.html for several "
+                   "or a read-only run].")
 @click.option("--explorer-limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
               help="Images per run in the explorer (the first ones).")
 @click.option("--thumbnails", default=200, show_default=True, type=click.IntRange(0, 1_000_000),
               help="Show thumbnails in the explorer for runs with at most this many images.")
 def report(runs, out, explorer_limit, thumbnails):
     """One self-contained HTML page for the runs (analysing any that need it)."""
+    from pathlib import Path
+
     from .report.html import write_report
 
+    if out is None:  # a run folder that cannot be written to (someone else's) leaves it here
+        one = len(runs) == 1 and Path(runs[0]).is_dir() and os.access(runs[0], os.W_OK)
+        out = Path(runs[0]) / "report.html" if one else Path("report.html")
     path = write_report(list(runs), out, explorer_limit, thumbnails)
     click.echo(f"report of {len(runs)} run(s) -> {path}")
 

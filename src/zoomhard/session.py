@@ -111,6 +111,7 @@ def summarize(store: RunStore, grid: ZoomGrid) -> dict:
     c = analysis.correctness(table, grid)
     n = len(c.image_ids)
     return {"images": n, "transforms": len(grid), "standard": grid.standard.id,
+            "standard_preprocess": grid.describe_standard(),
             "standard_top1": analysis.standard_top1(c, grid) if analysis.standard_evaluated(c, grid) else None,
             "upper_bound": analysis.upper_bound(c),
             "evaluated": float(c.observed.mean()) if n else 0.0,

@@ -54,7 +54,8 @@ def format_summary(summary: dict, out: str) -> str:
     if not summary["images"]:
         return f"no images swept ({refused}) -> {out}"
     standard = "not evaluated" if summary["standard_top1"] is None else f"{summary['standard_top1']:.2%}"
+    standard_how = f": {summary['standard_preprocess']}" if summary.get("standard_preprocess") else ""
     evaluated = "" if summary["evaluated"] >= 1 else f" ({summary['evaluated']:.1%} of the grid evaluated)"
     return (f"{summary['images']} images x {summary['transforms']} transforms: "
-            f"standard 1-crop ({summary['standard']}) top-1 {standard}, "
+            f"standard 1-crop ({summary['standard']}{standard_how}) top-1 {standard}, "
             f"upper bound {summary['upper_bound']:.2%}{evaluated}, {refused} -> {out}")
