@@ -426,23 +426,27 @@ def tta(model, setup, methods, views, steps, lr, prior_strength, seed, transform
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="How zoom cells sweep, as `sweep --engine`.")
 @click.option("--ray-address", metavar="ADDR", help="With --engine ray: join this Ray cluster.")
-@click.option("--dry-run", is_flag=True, help="List the cells and what is already done; run nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="List the cells, what is already done, every data and weights path that is missing and the "
+                   "work (images x crops per image, where the data is there); run nothing.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def reproduce(study_file, out, engine, ray_address, dry_run, progress):
     """Every (experiment, model, dataset) cell of a study file, its tables and one report page."""
     from pathlib import Path
 
-    from .reproduce import Engine, dry_run as list_cells, format_outcome, load_study, run_study
+    from .reproduce import Engine, dry_run as plan, format_dry_run, format_outcome, load_study, run_study
 
     if ray_address and engine != "ray":
         raise click.UsageError("--ray-address needs --engine ray")
     study = load_study(study_file)
     if dry_run:
-        for c in list_cells(study, Path(out)):
-            click.echo(f"{c['key']:<48} {c['state']}    {c['folder']}")
+        click.echo(format_dry_run(plan(study, Path(out))))
         return 0
-    result = run_study(study, out, Engine(engine, ray_address, progress), progress=progress,
-                       log=lambda m: click.echo(m, err=True))
+    from .session import terminate_as_interrupt
+
+    with terminate_as_interrupt():   # a stopped study writes the tables of its finished cells
+        result = run_study(study, out, Engine(engine, ray_address, progress), progress=progress,
+                           log=lambda m: click.echo(m, err=True))
     click.echo(format_outcome(result, Path(out)))
     return 1 if any(c["status"] != "done" for c in result["cells"]) else 0
 
