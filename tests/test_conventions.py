@@ -4,6 +4,7 @@ completion."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -76,7 +77,9 @@ def test_models_pattern_lists_concrete_models_from_the_libraries_registries(caps
 
 
 def test_quiet_says_nothing_but_the_result_and_bars_show_only_on_a_terminal(samples_run, tmp_path):
-    args = ["sweep", "-m", "lite0", "-d", "samples", "-o", str(samples_run)]
+    run = tmp_path / "run"
+    shutil.copytree(samples_run, run)    # resumed here: the shared run keeps its sessions
+    args = ["sweep", "-m", "lite0", "-d", "samples", "-o", str(run)]
     loud = subprocess.run(ZOOMHARD + args, capture_output=True, text=True, timeout=300)
     assert loud.returncode == 0 and "resuming" in loud.stderr
     assert "img/s" not in loud.stderr and "sweep:" not in loud.stderr    # stderr is no terminal here
