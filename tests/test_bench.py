@@ -326,3 +326,13 @@ def test_hf_source_pins_the_commit_it_loads(tmp_path, monkeypatch):
     assert asked == ["someone/hard-images"]
     assert loaded[-2:] == [("taesiri/imagenet-hard", "validation", "e292574214aa16ede29857c613a50a12f60b8eb1"),
                            ("taesiri/imagenet-hard-4K", "validation", "42a6d8d2fa33f5df0aa26f70e38040f4341f4f80")]
+
+
+def test_bench_and_sweep_say_which_single_crop_each_ran(tmp_path, capsys):
+    assert main(["bench", "-m", "lite1", "-d", "samples", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "lite1" in out and "shorter side 272 (bicubic), centre 240-px crop: the model's own eval config" in out
+    assert "a sweep's standard 1-crop is s256-r1c1" in out
+    assert main(["sweep", "-m", "lite1", "-d", "samples", "-o", str(tmp_path / "run"), "--scales", "256",
+                 "--no-progress"]) == 0
+    assert "standard 1-crop (s256-r1c1: shorter side 256 (bicubic), centre 224-px crop) top-1" in capsys.readouterr().out

@@ -2,11 +2,13 @@
 one line and before anything is written, by every command and by the Python API; a 1001-wide
 model with a background class first is taken with --drop-background."""
 
+import PIL.Image
 import pyarrow.compute as pc
 import pytest
 import torch
 
 import zoomhard as zh
+from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.cli import main
 from zoomhard.store import RunStore
 
@@ -85,7 +87,7 @@ def test_a_1001_wide_model_needs_drop_background_and_then_scores_as_its_1000(mod
 
 def test_the_python_api_refuses_a_22k_head_before_writing(tmp_path):
     out = tmp_path / "run"
-    photo = [(b"", 281)]
+    photo = [(PIL.Image.open(sample_path(SAMPLES[0][1], SAMPLES[0][2])).convert("RGB"), 281)]
     with pytest.raises(zh.ZoomhardError, match="gives 21843 logits"):
         zh.sweep(head(21843), photo, scales="256", mean=(0.5,) * 3, std=(0.5,) * 3, out=out, backend="torch",
                  progress=False)
@@ -94,4 +96,4 @@ def test_the_python_api_refuses_a_22k_head_before_writing(tmp_path):
         zh.sweep(head(1001), photo, scales="256", mean=(0.5,) * 3, std=(0.5,) * 3, backend="torch", progress=False)
     run = zh.sweep(head(1001), photo, scales="256", mean=(0.5,) * 3, std=(0.5,) * 3, backend="torch",
                    progress=False, drop_background=True)
-    assert run.errors  # the empty image is recorded, the model was taken
+    assert not run.errors and run.images.num_rows == 1  # the model was taken, its first logit dropped

@@ -161,3 +161,12 @@ def test_report_in_a_real_browser(samples_run, tmp_path, capsys):
             assert all(u.startswith(("data:", "file:")) for u in requests), requests
         finally:
             browser.close()
+
+
+def test_report_of_one_run_without_out_is_written_into_the_run_and_named(samples_run, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "mine"
+    shutil.copytree(samples_run, run)
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == f"report of 1 run(s) -> {run / 'report.html'}"
+    assert (run / "report.html").stat().st_size > 10_000 and not (tmp_path / "report.html").exists()

@@ -223,6 +223,57 @@ def test_an_interrupted_study_resumes(tmp_path):
     assert len(_csv(out / "tables" / "zoom.csv")) == 2
 
 
+def test_a_stopped_study_writes_the_tables_and_report_of_its_finished_cells(tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_text('[models.lite0]\nspec = "lite0"\n[datasets.samples]\ndata = "samples"\n'
+                    '[datasets.off]\ndata = "samples-offcentre"\n'
+                    '[[experiments]]\nkind = "zoom"\nscales = "224,256,320,384,448,512,576,640"\n')
+    out = tmp_path / "out"
+    proc = subprocess.Popen(ZOOMHARD + ["reproduce", str(path), "--out", str(out), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def states() -> dict:
+        try:
+            return {c["key"]: c["status"] for c in json.loads((out / "study.json").read_text())["cells"]}
+        except (OSError, ValueError):
+            return {}
+
+    deadline = time.time() + 300
+    while time.time() < deadline and states().get("zoom/lite0/off") != "running" and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "run the same command to resume" in err
+    assert states() == {"zoom/lite0/samples": "done", "zoom/lite0/off": "interrupted"}
+    [row] = _csv(out / "tables" / "zoom.csv")
+    assert row["dataset"] == "samples"
+    page = (out / "report.html").read_text()
+    assert "zoom/lite0/samples" in page and "stopped: run the same command to resume" in page
+
+
+def test_the_dry_run_checks_every_path_and_estimates_the_work(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    path = _study(tmp_path, '[models.lite0]\nspec = "lite0"\n[models.mine]\nspec = "lite0"\nweights = "gone.pth"\n'
+                  '[datasets.samples]\ndata = "samples"\n[datasets.val]\ndata = "val"\n'
+                  '[datasets.on]\ndata = "samples"\nlabels = "on.csv"\n'
+                  '[[experiments]]\nkind = "zoom"\nmodels = ["lite0"]\nscales = "224,256"\n'
+                  '[[experiments]]\nkind = "bench"\nmodels = ["lite0"]\n')
+    assert main(["reproduce", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    cell = {line.split()[0]: line for line in lines if not line.startswith(("missing:", "total:"))}
+    assert "[6 images x 18 transforms]" in cell["zoom/lite0/samples"]
+    assert "[6 images x 1 crop]" in cell["bench/lite0/samples"]
+    assert "its data is missing" in cell["zoom/lite0/val"] and "[images unknown]" in cell["zoom/lite0/val"]
+    missing = [line for line in lines if line.startswith("missing:")]
+    assert missing == [f"missing: datasets.val: data: {tmp_path / 'val'}: no such folder",
+                       f"missing: datasets.on: labels {tmp_path / 'on.csv'}: no such file",
+                       f"missing: models.mine: weights {tmp_path / 'gone.pth'}: no such file"]
+    assert lines[-1] == ("total: 6 cells, 6 to run; 216 crops in the 2 of 3 zoom cells to run whose data is here; "
+                         "3 paths missing")
+    assert not (tmp_path / "out").exists()
+
+
 def test_offcentre_samples_sit_at_a_corner_of_a_grey_canvas():
     source = open_source("samples-offcentre")
     assert [i.image_id for i in source] == [s[0] for s in SAMPLES]

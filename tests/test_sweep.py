@@ -65,8 +65,9 @@ def test_nothing_to_sweep_says_so(tmp_path, capsys):
     (tmp_path / "imgs" / "broken.jpg").write_bytes(b"not a jpeg")
     (tmp_path / "imgs" / "labels.csv").write_text("image,labels\nbroken.jpg,281\n")
     assert main(["sweep", "-m", "lite0", "-d", str(tmp_path / "imgs"), "-o", str(tmp_path / "run"),
-                 "--scales", "256", "--no-progress"]) == 0
-    assert capsys.readouterr().out.strip().startswith("no images swept (1 unreadable) ->")
+                 "--scales", "256", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        "zoomhard: error: no images swept: all 1 refused (1 unreadable, 0 without a label;")
 
 
 def test_awkward_files_are_swept_or_recorded(tmp_path, capsys):
@@ -142,7 +143,24 @@ def test_existing_run_with_another_grid_or_model_is_refused(samples_run, capsys)
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "another grid" in err
     assert main(["sweep", "-m", "lite1", "-d", "samples", "-o", str(samples_run)]) == 2
-    assert "another model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "another model" in err
+    assert err.strip().endswith(f"choose another --out folder, or delete {samples_run} to start over")
+
+
+def test_a_weights_file_of_another_head_says_which_parameters_differ(tmp_path, capsys):
+    import torch
+    import torchvision
+
+    weights = tmp_path / "r18-10.pth"
+    torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), weights)
+    assert main(["sweep", "-m", "torchvision:resnet18", "--weights", str(weights), "-d", "samples",
+                 "-o", str(tmp_path / "run"), "--scales", "256", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith(f"zoomhard: error: --weights {weights} does not fit torchvision:resnet18: ")
+    assert "size mismatch for fc.weight: the file's [10, 512], the model's [1000, 512]" in err
+    assert "size mismatch for fc.bias: the file's [10], the model's [1000]" in err
 
 
 @pytest.mark.parametrize("args,message", [

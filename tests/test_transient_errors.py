@@ -78,21 +78,23 @@ def test_memory_and_io_errors_are_transient_and_retried(tmp_path, monkeypatch, f
 
 
 def test_an_undecodable_image_is_the_images_fault_and_not_tried_again(tmp_path, capsys):
-    root = folder(tmp_path, ["bad.jpg"])
+    root = folder(tmp_path, ["bad.jpg", "good.png"])
     (root / "bad.jpg").write_bytes(b"not a jpeg")
+    cat(root / "good.png")
     out = tmp_path / "run"
     assert sweep(root, out) == 0
     assert rows(out)[1][2] == "image"
     capsys.readouterr()
     assert sweep(root, out) == 0
-    assert "1 of 1 images already done" in capsys.readouterr().err
+    assert "2 of 2 images already done" in capsys.readouterr().err
     assert len(rows(out)) == 2
 
 
 def test_an_errors_csv_without_the_fault_column_still_reads_and_gains_it(tmp_path):
-    root = folder(tmp_path, ["old.jpg", "new.png"])
+    root = folder(tmp_path, ["old.jpg", "new.png", "good.png"])
     out = tmp_path / "run"
     (root / "old.jpg").write_bytes(b"not a jpeg")
+    cat(root / "good.png")
     assert sweep(root, out) == 0                   # new.png not there: transient
     (out / "errors.csv").write_text("image_id,reason\r\nold.jpg,not an image\r\n")   # an earlier version's file
     assert RunStore(out).errors() == {"old.jpg": "not an image"}

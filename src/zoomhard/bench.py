@@ -14,7 +14,6 @@ beside, for the study's exact networks only (zoomhard.paper).
 from __future__ import annotations
 
 import csv
-import math
 import os
 import time
 from collections import defaultdict
@@ -86,7 +85,7 @@ def eval_transform(pp: Preprocess) -> Callable:
     """Resize the shorter side to floor(input_size / crop_pct) (timm's rule), centre crop."""
     from torchvision import transforms as T
 
-    resize = int(math.floor(pp.input_size / pp.crop_pct + 1e-6))
+    resize = pp.eval_resize
     try:
         interpolation = T.InterpolationMode(pp.interpolation)
     except ValueError:
@@ -160,6 +159,7 @@ def summarize(classifier: Classifier, source: Source, space: ClassSpace, rows: l
         "per_origin": {o: {"n": len(c), "top1": sum(c) / len(c)} for o, c in sorted(by_origin.items())},
         "unreadable": len(unreadable), "skipped_unlabelled": skipped,
         "backend": classifier.backend, "preprocess": classifier.preprocess.to_dict(),
+        "eval_crop": classifier.preprocess.describe_eval(),
         "precision": classifier.precision, "activation": classifier.activation,
         "param_count": _param_count(classifier),
         "seconds": round(seconds, 3), "images_per_s": round(n / seconds, 2) if seconds > 0 else None,
@@ -260,6 +260,12 @@ def format_table(summaries: list[dict]) -> str:
         if len(s["per_origin"]) > 1:
             for origin, o in s["per_origin"].items():
                 lines.append(f"    {origin[:32]:<32} {'':<43} {o['n']:>7} {o['top1']:>8.2%}")
+    lines += ["", "Each model's single crop:" if len(summaries) > 1 else "The single crop:"]
+    for s in summaries:
+        whose = ("the study's Resize(256) + CenterCrop(224) protocol" if s.get("protocol") == "study"
+                 else "the model's own eval config")
+        lines.append(f"    {s['model'][:36]:<36} {s['eval_crop']}: {whose}")
+    lines.append("    (a sweep's standard 1-crop is s256-r1c1, shorter side 256, centre 224-px crop, for every model)")
     papers = [(s["model"], s["paper"]) for s in summaries if "paper" in s]
     if papers:
         lines += ["", "The study's ImageNet-Hard top-1 (NeurIPS 2023) for the same network:"]

@@ -74,14 +74,17 @@ def device(value: str, here: bool = False) -> str:
         return value
     import torch
 
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if value.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(value.partition(":")[2] or 0)
-        if index >= count:
-            have = f"{count} CUDA device{'s' if count != 1 else ''}" if count else "no CUDA device"
-            raise UsageError(f"device {value!r}: this machine has {have}; use --device cpu or auto")
+        if not cuda:
+            raise UsageError(f"--device {value}: no CUDA device here (torch {torch.__version__}"
+                             f"{'' if torch.version.cuda else ', built without CUDA'}); use --device cpu or auto")
+        if index >= cuda:
+            raise UsageError(f"--device {value}: this machine has {cuda} CUDA device(s): "
+                             f"{', '.join(f'cuda:{i}' for i in range(cuda))}")
     elif value == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UsageError("device 'mps': this machine has no Apple MPS device; use --device cpu or auto")
+        raise UsageError("--device mps: Apple's Metal (MPS) is not available here; use --device cpu or auto")
     return value
 
 

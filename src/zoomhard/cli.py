@@ -131,8 +131,43 @@ def read_outside_option(f):
                              "default only those inside its data's folder are read).")(f)
 
 
+def _device(ctx, param, value):
+    from . import checks
+
+    try:
+        return checks.device(value)
+    except ZoomhardError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 def device_option(f):
-    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
+    return click.option("--device", default="auto", show_default=True, callback=_device, metavar="DEVICE",
+                        help="auto (CUDA when there is one, else the CPU), cpu, cuda, cuda:N (one GPU of several) "
+                             "or mps (Apple).")(f)
+
+
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="No progress bar and no log lines on stderr (results and errors still print).")(f)
+
+
+def output_options(f):
+    """--progress/--no-progress (default: bars on a terminal only) and -q/--quiet; the command
+    receives `progress` resolved to a bool and `quiet`."""
+
+    @functools.wraps(f)
+    def command(progress, quiet, **kwargs):
+        progress = False if quiet else sys.stderr.isatty() if progress is None else progress
+        return f(progress=progress, quiet=quiet, **kwargs)
+
+    command = quiet_option(command)
+    return click.option("--progress/--no-progress", default=None,
+                        help="Progress bars [default: when stderr is a terminal].")(command)
+
+
+def say(quiet: bool):
+    """Where a command's log lines go: stderr, or nowhere with --quiet."""
+    return (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
 
 
 def batch_options(f):
@@ -154,7 +189,7 @@ def sweep_options(f):
                      help="Sweep only images K, K+N, K+2N, ... (several machines or processes, one folder).")(f)
     f = click.option("--flush-seconds", default=30.0, show_default=True, type=click.FloatRange(0),
                      help="Write finished images at least this often (what a kill can cost).")(f)
-    f = click.option("--progress/--no-progress", default=True, show_default=True)(f)
+    f = output_options(f)
     f = click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
                      help="local: threads here; ray: a Ray Data pipeline (pip install 'zoomhard[ray]').")(f)
     f = click.option("--ray-address", metavar="ADDR",
@@ -175,7 +210,7 @@ def sweep_options(f):
               help="With --until-correct: a previous run's analysis.json whose min_cover goes first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def sweep(model, setup, out, scales, anchors, crop, batch_size, workers, resize, shard, flush_seconds, progress,
-          engine, ray_address, until_correct, order, as_json):
+          quiet, engine, ray_address, until_correct, order, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
@@ -183,16 +218,17 @@ def sweep(model, setup, out, scales, anchors, crop, batch_size, workers, resize,
         raise click.UsageError("--ray-address needs --engine ray")
     cfg = SweepConfig(model=model, out=out, **setup, grid=make_grid(scales, anchors, crop), batch_size=batch_size,
                       resize=resize, shard=shard, until_correct=until_correct, order=order,
-                      flush_seconds=flush_seconds, progress=progress, engine=engine, ray_address=ray_address,
-                      **({"workers": workers} if workers else {}))
-    summary = run_sweep(cfg, log=lambda m: click.echo(m, err=True))
+                      flush_seconds=flush_seconds, progress=progress, quiet=quiet, engine=engine,
+                      ray_address=ray_address, **({"workers": workers} if workers else {}))
+    summary = run_sweep(cfg, log=say(quiet))
     click.echo(json.dumps(summary) if as_json else format_summary(summary, out))
 
 
 @cli.command()
 @click.option("--out", "-o", default="demo-run", show_default=True, type=click.Path(file_okay=False))
 @click.option("--model", "-m", default="lite0", show_default=True)
-def demo(out, model):
+@output_options
+def demo(out, model, progress, quiet):
     """Sweep the bundled sample photos with EfficientNet-Lite0 (offline), analyse them and write a report."""
     from pathlib import Path
 
@@ -200,8 +236,9 @@ def demo(out, model):
     from .report.run import analyze_run
     from .sweep import SweepConfig, format_summary, run_sweep
 
-    click.echo(f"zoomhard demo: {model} on the bundled samples, {len(ZoomGrid())} transforms each", err=True)
-    summary = run_sweep(SweepConfig(model=model, data="samples", out=out), log=lambda m: click.echo(m, err=True))
+    say(quiet)(f"zoomhard demo: {model} on the bundled samples, {len(ZoomGrid())} transforms each")
+    summary = run_sweep(SweepConfig(model=model, data="samples", out=out, progress=progress, quiet=quiet),
+                        log=say(quiet))
     click.echo(format_summary(summary, out))
     analyze_run(out)
     click.echo(f"analysis: {Path(out) / 'analysis.json'}, figures: {Path(out) / 'figures'}")
@@ -209,15 +246,33 @@ def demo(out, model):
 
 
 @cli.command("models")
+@click.argument("pattern", required=False)
 @click.option("--study", is_flag=True,
               help="The study's networks: the exact spec behind each row of the paper's tables.")
 @click.option("--json", "as_json", is_flag=True)
-def models_cmd(study, as_json):
-    """The model specs zoomhard understands."""
+def models_cmd(pattern, study, as_json):
+    """The model specs zoomhard understands; with PATTERN, the concrete models that match it, from
+    the libraries' own registries: 'timm:vit_*', 'torchvision:*', 'open_clip:ViT-B-32/*', 'resnet5?'
+    (every source). Quote the pattern so that the shell leaves it alone."""
+    import fnmatch
+
     from .models import list_models
+    from .models.registry import find_models
     from .paper import study_rows
 
+    if pattern and not study:
+        found = find_models(pattern)
+        if not found:
+            raise ZoomhardError(f"no model matches {pattern!r} (patterns: * any text, ? one character; "
+                                "e.g. 'timm:vit_*')")
+        click.echo(json.dumps(found, indent=2) if as_json else "\n".join(found))
+        return
     rows = study_rows() if study else list_models()
+    if pattern:
+        names = lambda r: (r["spec"], r["spec"].partition(":")[2], r["paper_model"])  # noqa: E731
+        rows = [r for r in rows if any(fnmatch.fnmatchcase(n.lower(), pattern.lower()) for n in names(r))]
+        if not rows:
+            raise ZoomhardError(f"no study network matches {pattern!r}")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -267,15 +322,17 @@ def datasets_cmd(as_json):
               help="CSV image_id,labels of extra acceptable labels (wnids or indices) to merge.")
 @click.option("--force", is_flag=True, help="Replace --out if it holds an earlier curated set.")
 @read_outside_option
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, force, allow_outside_root, as_json):
+def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, force, allow_outside_root, quiet,
+           as_json):
     """Build a hard benchmark from sweeps: the images no run frames right, in the ImageNet-Hard layout."""
     from .curate import CurateConfig, curate as run_curate, format_summary, parse_quotas
 
     cfg = CurateConfig(runs=list(runs), out=out, max_solved=max_solved, min_runs=min_runs,
                        quotas=parse_quotas(quota), dedup_threshold=dedup_threshold, relabel=relabel, force=force,
                        allow_outside_root=allow_outside_root)
-    summary = run_curate(cfg, log=lambda m: click.echo(m, err=True))
+    summary = run_curate(cfg, log=say(quiet))
     click.echo(json.dumps(summary) if as_json else format_summary(summary, out))
 
 
@@ -300,7 +357,9 @@ def analyze(run, gallery, ci_resamples, allow_outside_root, as_json):
 
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
-@click.option("--out", "-o", default="report.html", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--out", "-o", type=click.Path(dir_okay=False),
+              help="HTML file to write [default: RUN/report.html for one run, ./report.html for several "
+                   "or a read-only run].")
 @click.option("--explorer-limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
               help="Images per run in the explorer (the first ones).")
 @click.option("--thumbnails", default=200, show_default=True, type=click.IntRange(0, 1_000_000),
@@ -308,8 +367,13 @@ def analyze(run, gallery, ci_resamples, allow_outside_root, as_json):
 @read_outside_option
 def report(runs, out, explorer_limit, thumbnails, allow_outside_root):
     """One self-contained HTML page for the runs (analysing any that need it)."""
+    from pathlib import Path
+
     from .report.html import write_report
 
+    if out is None:  # a run folder that cannot be written to (someone else's) leaves it here
+        one = len(runs) == 1 and Path(runs[0]).is_dir() and os.access(runs[0], os.W_OK)
+        out = Path(runs[0]) / "report.html" if one else Path("report.html")
     path = write_report(list(runs), out, explorer_limit, thumbnails, allow_outside_root)
     click.echo(f"report of {len(runs)} run(s) -> {path}")
 
@@ -339,10 +403,10 @@ def compare(runs, paper, paper_dataset, as_json):
 @batch_options
 @click.option("--predictions", type=click.Path(dir_okay=False), help="Write per-image predictions to this CSV.")
 @click.option("--results", type=click.Path(dir_okay=False), help="Append one row per model to this results CSV.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@output_options
 @ci_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (a list for several models).")
-def bench(models, setup, batch_size, workers, predictions, results, progress, ci_resamples, as_json):
+def bench(models, setup, batch_size, workers, predictions, results, progress, quiet, ci_resamples, as_json):
     """Single-crop accuracy with each model's own eval preprocessing, or the study's (ImageNet-Hard protocol)."""
     from .bench import BenchConfig, format_table, read_model_specs, run_bench
 
@@ -355,7 +419,7 @@ def bench(models, setup, batch_size, workers, predictions, results, progress, ci
     cfg = BenchConfig(models=specs, **setup, batch_size=batch_size, predictions=predictions, results=results,
                       progress=progress, ci_resamples=ci_resamples,
                       **({"workers": workers} if workers else {}))
-    summaries = run_bench(cfg, log=lambda m: click.echo(m, err=True))
+    summaries = run_bench(cfg, log=say(quiet))
     if as_json:
         click.echo(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
     else:
@@ -417,13 +481,13 @@ def objectnet_labels(images, out):
               help="With --protocol study: the data is ImageNet-C (224-pixel images), whose test crop is "
                    "CenterCrop(224) alone, as MEMO's.")
 @batch_options
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@output_options
 @ci_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print {method, n, top1, top1_ci, baseline_top1, vs_baseline: {gained, lost, p_value}, "
                    "seconds_per_image, views, protocol}.")
 def tta(model, setup, methods, views, steps, lr, prior_strength, seed, seeds, match_views, transforms, imagenet_c,
-        batch_size, workers, progress, ci_resamples, as_json):
+        batch_size, workers, progress, quiet, ci_resamples, as_json):
     """Test-time augmentation vs the standard crop: MEMO (AugMix or zoom-in views) and zoom ensembles."""
     from .study import views as study_views
     from .tta import TTAConfig, format_table, parse_methods, run_tta
@@ -437,7 +501,7 @@ def tta(model, setup, methods, views, steps, lr, prior_strength, seed, seeds, ma
                     ci_resamples=ci_resamples, prior_strength=prior_strength, transforms=transforms,
                     batch_size=batch_size, progress=progress, imagenet_c=imagenet_c,
                     **({"workers": workers} if workers else {}))
-    report = run_tta(cfg, log=lambda m: click.echo(m, err=True))
+    report = run_tta(cfg, log=say(quiet))
     if as_json:
         click.echo(json.dumps(report.results[0] if len(report.results) == 1 else report.results))
     else:
@@ -451,23 +515,26 @@ def tta(model, setup, methods, views, steps, lr, prior_strength, seed, seeds, ma
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="How zoom cells sweep, as `sweep --engine`.")
 @click.option("--ray-address", metavar="ADDR", help="With --engine ray: join this Ray cluster.")
-@click.option("--dry-run", is_flag=True, help="List the cells and what is already done; run nothing.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
-def reproduce(study_file, out, engine, ray_address, dry_run, progress):
+@click.option("--dry-run", is_flag=True,
+              help="List the cells, what is already done, every data and weights path that is missing and the "
+                   "work (images x crops per image, where the data is there); run nothing.")
+@output_options
+def reproduce(study_file, out, engine, ray_address, dry_run, progress, quiet):
     """Every (experiment, model, dataset) cell of a study file, its tables and one report page."""
     from pathlib import Path
 
-    from .reproduce import Engine, dry_run as list_cells, format_outcome, load_study, run_study
+    from .reproduce import Engine, dry_run as plan, format_dry_run, format_outcome, load_study, run_study
 
     if ray_address and engine != "ray":
         raise click.UsageError("--ray-address needs --engine ray")
     study = load_study(study_file)
     if dry_run:
-        for c in list_cells(study, Path(out)):
-            click.echo(f"{c['key']:<48} {c['state']}    {c['folder']}")
+        click.echo(format_dry_run(plan(study, Path(out))))
         return 0
-    result = run_study(study, out, Engine(engine, ray_address, progress), progress=progress,
-                       log=lambda m: click.echo(m, err=True))
+    from .session import terminate_as_interrupt
+
+    with terminate_as_interrupt():   # a stopped study writes the tables of its finished cells
+        result = run_study(study, out, Engine(engine, ray_address, progress), progress=progress, log=say(quiet))
     click.echo(format_outcome(result, Path(out)))
     return 1 if any(c["status"] != "done" for c in result["cells"]) else 0
 

@@ -86,6 +86,7 @@ class SweepConfig:
     order: str | None = None          # analysis.json whose min_cover orders --until-correct
     flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
     progress: bool = True
+    quiet: bool = False               # no progress bar and no log lines (the command line's -q)
     child: bool = False               # a per-GPU worker process: no run.json, no progress bar
     real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
     real_mode: str = "original+real"

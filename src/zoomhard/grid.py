@@ -132,6 +132,12 @@ class ZoomGrid:
         scale = min(self.scales, key=lambda s: (abs(s - STANDARD_SCALE), s))
         return Zoom(scale, self.rows // 2, self.cols // 2)
 
+    def describe_standard(self) -> str:
+        """The standard crop in words: 'shorter side 256 (bicubic), centre 224-px crop'."""
+        z = self.standard
+        where = "centre" if self.rows % 2 and self.cols % 2 else f"row {z.row} col {z.col}"
+        return f"shorter side {z.scale} (bicubic), {where} {self.crop}-px crop"
+
     def origins(self, width: int, height: int, scale: int) -> list[tuple[Zoom, int, int]]:
         """Every anchor of one scale as (zoom, left, top) on an image of the given original size."""
         w, h = resized_size(width, height, scale)

@@ -73,9 +73,21 @@ def parse_label(token: str) -> int:
 
 
 def parse_labels(text: str) -> tuple[int, ...]:
-    """Several acceptable labels separated by spaces, ';' or '|': 'n02123045;n02123159' or '281 282'."""
-    tokens = [t for t in re.split(r"[\s;|]+", text.strip()) if t]
-    return tuple(sorted({parse_label(t) for t in tokens}))
+    """A labels.csv cell: acceptable labels separated by ';', each an index, a wnid or a class
+    name ('281;n02123159;tiger cat;Granny Smith'), as sorted unique class indices. A part made of
+    indices and wnids only, separated by spaces or '|' ('281 282'), is read as several labels, as
+    files written before names were accepted give them."""
+    found: set[int] = set()
+    for part in text.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        tokens = [t for t in re.split(r"[\s|]+", part) if t]
+        if len(tokens) > 1 and all(_WNID.match(t) or t.isdigit() for t in tokens):
+            found.update(parse_label(t) for t in tokens)
+        else:
+            found.add(resolve_class(part))
+    return tuple(sorted(found))
 
 
 @lru_cache(maxsize=None)

@@ -180,6 +180,6 @@ def _module_classifier(module, cfg: SweepConfig, mean, std):
 
 
 def _log(cfg: SweepConfig):
-    if not cfg.progress:
+    if not cfg.progress or cfg.quiet:
         return lambda message: None
     return lambda message: print(message, file=sys.stderr)

@@ -21,12 +21,11 @@ import numpy as np
 
 from .crops import decode_image, grid_crops
 from .data import Item
-from .data.base import reason_fault
+from .data.base import NO_LABEL, reason_fault
 from .errors import ImageDecodeError, fault_of
 from .grid import Zoom, ZoomGrid
 from .models import Classifier
 
-NO_LABEL = "no ImageNet-1k label"
 
 
 @dataclass

@@ -264,7 +264,7 @@ def objectnet_labels_csv(images: str, out: str) -> dict:
             skipped += len(files)
             continue
         used.add(target)
-        labels = " ".join(L.wnids()[i] for i in mapping[target])
+        labels = ";".join(L.wnids()[i] for i in mapping[target])
         rows += [(p.relative_to(root).as_posix(), labels, "objectnet") for p in files]
     if not rows:
         raise DataError(f"{images}: no folder matches one of the 113 ObjectNet classes mapped to ImageNet")

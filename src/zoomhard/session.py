@@ -27,6 +27,7 @@ import pyarrow as pa
 from . import analysis, study
 from .config import SweepConfig, open_classifier, open_data
 from .data import Item, Source
+from .data.base import unlabelled as _unlabelled
 from .grid import ZoomGrid
 from .models import Classifier
 from .models.weights import weights_tag
@@ -119,10 +120,17 @@ def summarize(store: RunStore, grid: ZoomGrid) -> dict:
     c = analysis.correctness(table, grid)
     n = len(c.image_ids)
     return {"images": n, "transforms": len(grid), "standard": grid.standard.id,
+            "standard_preprocess": grid.describe_standard(),
             "standard_top1": analysis.standard_top1(c, grid) if analysis.standard_evaluated(c, grid) else None,
             "upper_bound": analysis.upper_bound(c),
             "evaluated": float(c.observed.mean()) if n else 0.0,
-            "unreadable": len(store.errors())}
+            **refused_counts(store.errors())}
+
+
+def refused_counts(errors: dict[str, str]) -> dict:
+    """errors.csv's images counted by why: no label to score against, or a file not read."""
+    unlabelled = sum(map(_unlabelled, errors.values()))
+    return {"unreadable": len(errors) - unlabelled, "unlabelled": unlabelled}
 
 
 def write_summary(store: RunStore, grid: ZoomGrid) -> dict:

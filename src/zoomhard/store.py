@@ -283,7 +283,7 @@ class RunStore:
                 if diff:
                     raise IdentityError(f"{self.path} holds a run with another {', '.join(diff)} "
                                    f"({'; '.join(f'{k}: {_brief(k, old.get(k))}' for k in diff)}); "
-                                   "choose another --out folder")
+                                   f"choose another --out folder, or delete {self.path} to start over")
             else:
                 self._refuse_orphan_parts()
             self.identity = identity_digest(config)

@@ -15,8 +15,10 @@ from typing import Callable
 from .config import SweepConfig
 from .data import Source
 from .engines import engine
+from .errors import DataError
 from .models import Classifier
 from .session import terminate_as_interrupt
+from .store import RunStore
 
 # Names users of zoomhard.sweep import from here (the command line, results, scripts, tests).
 from .engines.local import default_order  # noqa: F401
@@ -32,14 +34,29 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
     cfg.check(here=classifier is None)  # options set after the config was made; the device exists
     run = engine(cfg.engine)  # an unknown engine fails before anything starts
     with terminate_as_interrupt():
-        return run(cfg, log, source, classifier)
+        summary = run(cfg, log, source, classifier)
+    if not summary["images"] and (summary["unreadable"] or summary["unlabelled"]):
+        raise nothing_swept(summary, cfg.out)
+    return summary
+
+
+def nothing_swept(summary: dict, out: str) -> DataError:
+    """Every image refused: the counts and the first reason (errors.csv holds them all)."""
+    errors = RunStore(out).errors()
+    image_id, reason = next(iter(errors.items()))
+    return DataError(f"no images swept: all {len(errors)} refused ({summary['unreadable']} unreadable, "
+                     f"{summary['unlabelled']} without a label; {RunStore(out).errors_path} lists them); "
+                     f"the first, {image_id}: {reason}")
 
 
 def format_summary(summary: dict, out: str) -> str:
+    refused = f"{summary['unreadable']} unreadable" + (
+        f", {summary['unlabelled']} without a label" if summary.get("unlabelled") else "")
     if not summary["images"]:
-        return f"no images swept ({summary['unreadable']} unreadable) -> {out}"
+        return f"no images swept ({refused}) -> {out}"
     standard = "not evaluated" if summary["standard_top1"] is None else f"{summary['standard_top1']:.2%}"
+    standard_how = f": {summary['standard_preprocess']}" if summary.get("standard_preprocess") else ""
     evaluated = "" if summary["evaluated"] >= 1 else f" ({summary['evaluated']:.1%} of the grid evaluated)"
     return (f"{summary['images']} images x {summary['transforms']} transforms: "
-            f"standard 1-crop ({summary['standard']}) top-1 {standard}, "
-            f"upper bound {summary['upper_bound']:.2%}{evaluated}, {summary['unreadable']} unreadable -> {out}")
+            f"standard 1-crop ({summary['standard']}{standard_how}) top-1 {standard}, "
+            f"upper bound {summary['upper_bound']:.2%}{evaluated}, {refused} -> {out}")

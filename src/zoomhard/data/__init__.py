@@ -16,6 +16,7 @@ any of them.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from .hub import HubSource
 from .parquet import ParquetSource
 from .samples import OFFCENTRE_SPEC, OffcentreSamplesSource, SamplesSource
 
+BUILTIN_SPECS = ["samples", OFFCENTRE_SPEC]
 DATA_KINDS = ("samples", OFFCENTRE_SPEC, "PATH (folder)", "parquet:PATH_OR_GLOB", "hf:REPO[@REVISION][:SPLIT]")
 
 
@@ -45,6 +47,10 @@ def open_source(spec: str, labels: str | None = None, allow_outside_root: bool =
         return HubSource(rest)
     if sep and re.fullmatch(r"[a-z][a-z0-9_+.-]+", prefix) and not Path(spec).exists():
         raise DataError(f"unknown data source {prefix!r}; valid data specs: {', '.join(DATA_KINDS)}")
+    if not Path(spec).expanduser().exists():
+        close = difflib.get_close_matches(spec, BUILTIN_SPECS, n=1, cutoff=0.6)
+        if close:
+            raise DataError(f"{spec}: no such folder (did you mean {close[0]}?)")
     return FolderSource(spec, labels=labels, allow_outside_root=allow_outside_root)
 
 __all__ = ["DataError", "Item", "Source", "Locator", "LocatorReader", "open_source", "open_locator", "read_locator",

@@ -3,6 +3,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,19 @@ from .locator import Locator, Recent, open_locator, register
 
 # What a record says when a file a dataset names lies outside its folder.
 OUTSIDE_HINT = "pass --allow-outside-root to read it"
+
+# What a record says of an image that has no label to score against: none given, or a label
+# column the source could not read ('labels.csv line 3, column labels: ...').
+NO_LABEL = "no ImageNet-1k label"
+
+
+def label_reason(where: str, column: str, error: Exception) -> str:
+    return f"{where}, column {column}: {error}"
+
+
+def unlabelled(reason: str) -> bool:
+    """Whether an errors.csv reason is about the image's labels rather than its file."""
+    return reason == NO_LABEL or re.search(r", column labels?: ", reason) is not None
 
 
 @dataclass(frozen=True)

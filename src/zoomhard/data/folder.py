@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import labels as L
-from .base import OUTSIDE_HINT, DataError, Item, file_locator, not_a_file, relative_id, under
+from .base import OUTSIDE_HINT, DataError, Item, file_locator, label_reason, not_a_file, relative_id, under
 
 _WNID_DIR = re.compile(r"^n\d{8}$")
 LABELS_FILE = "labels.csv"
@@ -115,7 +115,7 @@ class FolderSource:
             try:
                 labels, reason = L.parse_labels(row.get("labels") or ""), None
             except ValueError as e:  # one bad row is recorded, the others are swept
-                labels, reason = (), f"{path.name} line {n}: {e}"
+                labels, reason = (), label_reason(f"{path.name} line {n}", "labels", e)
             file = self.root / name
             if reason is None:
                 reason = self._unreadable(name, file)
@@ -124,7 +124,7 @@ class FolderSource:
             if image_id in items:
                 if items[image_id] != item:
                     raise DataError(f"{path}: lines {lines[image_id]} and {n} both give {image_id!r}, with other "
-                                    "labels or origin; give each image one row (labels separated by spaces)")
+                                    "labels or origin; give each image one row (labels separated by ';')")
                 continue  # the same row twice: swept once
             items[image_id], lines[image_id] = item, n
         return list(items.values())

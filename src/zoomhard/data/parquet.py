@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import labels as L
-from .base import OUTSIDE_HINT, DataError, Item, file_locator, not_a_file, under
+from .base import OUTSIDE_HINT, DataError, Item, file_locator, label_reason, not_a_file, under
 from .locator import Locator, Recent, register
 
 
@@ -52,7 +52,7 @@ def labels_or_reason(value, where: str) -> tuple[tuple[int, ...], str | None]:
     try:
         return _labels(value), None
     except (ValueError, TypeError) as e:
-        return (), f"{where}, column label: {e}"
+        return (), label_reason(where, "label", e)
 
 
 _SCALAR = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_large_string)

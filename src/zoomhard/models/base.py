@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,6 +33,15 @@ class Preprocess:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def eval_resize(self) -> int:
+        """The shorter side before the eval centre crop: floor(input_size / crop_pct), timm's rule."""
+        return int(math.floor(self.input_size / self.crop_pct + 1e-6))
+
+    def describe_eval(self) -> str:
+        """The single-crop eval transform in words: 'shorter side 274 (bicubic), centre 240-px crop'."""
+        return f"shorter side {self.eval_resize} ({self.interpolation}), centre {self.input_size}-px crop"
 
     def override(self, mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None) -> "Preprocess":
         """The command line's mean/std win over the model's own."""

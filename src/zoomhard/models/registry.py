@@ -18,11 +18,24 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import checks
+from ..errors import UsageError
 from ..net import OfflineError, hf_offline, require_network
 from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier, cache_dir
 from .weights import apply_weights, weights_record
 
 BACKENDS = ("auto", "torch", "onnx")
+
+
+def resolve_device(device: str) -> str:
+    """The torch device to run on: auto is CUDA when there is one, else the CPU; cuda, cuda:N
+    and mps are checked to be here (checks.device), in one line that says what is."""
+    import torch
+
+    checks.device(device, here=True)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() and torch.cuda.device_count() else "cpu"
+    return device
 
 # EfficientNet-Lite was trained on (x - 127) / 128 with a 256 -> 224 bicubic centre crop
 # (lite1 and lite2 at their own 240 / 260 resolution).
@@ -185,9 +198,29 @@ def parse_spec(spec: str) -> tuple[str, str]:
         hint = f" (write it as {SOURCES[source].usage})"
     else:
         close = ([f"{c}:{name}" for c in difflib.get_close_matches(source, list(SOURCES), n=1)] if sep
-                 else difflib.get_close_matches(spec, list(bare), n=1))
-        hint = f" (did you mean {close[0]}?)" if close else ""
+                 else _library_specs(spec) or difflib.get_close_matches(spec, list(bare), n=1))
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
     raise ModelError(f"unknown model {spec!r}{hint}; valid model specs: {', '.join(spec_forms())}")
+
+
+def _library_specs(name: str) -> list[str]:
+    """A bare name as the libraries know it: 'resnet50' -> torchvision:resnet50, timm:resnet50."""
+    found = []
+    try:
+        import torchvision
+
+        if name in torchvision.models.list_models(module=torchvision.models):
+            found.append(f"torchvision:{name}")
+    except ImportError:
+        pass
+    try:
+        import timm
+
+        if timm.is_model(name.split(".")[0]):
+            found.append(f"timm:{name}")
+    except ImportError:
+        pass
+    return found
 
 
 def load_model(spec: str, weights: str | None = None):
@@ -198,6 +231,47 @@ def load_model(spec: str, weights: str | None = None):
     except OfflineError as e:
         raise ModelError(str(e)) from None
     return module.eval(), preprocess
+
+
+def find_models(pattern: str) -> list[str]:
+    """Concrete model specs matching a shell-style pattern, from the libraries' own registries:
+    'timm:vit_*' (timm.list_models), 'torchvision:res*' (torchvision.models.list_models),
+    'open_clip:ViT-B-32/*' (open_clip.list_pretrained), 'lite*'; a pattern without a source
+    searches them all. Sources that name no fixed set (hfmodel:, onnx:) are refused."""
+    import fnmatch
+
+    source, sep, name = pattern.partition(":")
+    if not sep:
+        source, name = "", pattern
+    elif source not in SOURCES:
+        close = difflib.get_close_matches(source, list(SOURCES), n=1)
+        raise UsageError(f"unknown model source {source!r}" + (f" (did you mean {close[0]}?)" if close else "")
+                         + f"; valid: {', '.join(SOURCES)}")
+    listable = ("lite", "torchvision", "timm", "open_clip")
+    if source and source not in listable:
+        raise UsageError(f"{source}: models are not listed ({SOURCES[source].weights}); "
+                         f"listable sources: {', '.join(listable)}")
+    found: list[str] = []
+    if source in ("", "lite"):
+        found += fnmatch.filter(SOURCES["lite"].names, name)
+    if source in ("", "torchvision"):
+        import torchvision
+
+        found += [f"torchvision:{n}" for n in fnmatch.filter(torchvision.models.list_models(torchvision.models), name)]
+    if source in ("", "timm"):
+        import timm
+
+        found += [f"timm:{n}" for n in timm.list_models(name)]
+    if source in ("", "open_clip"):
+        try:
+            import open_clip
+        except ImportError:
+            if source:
+                raise ModelError("open_clip models need open_clip: pip install 'zoomhard[clip]'") from None
+        else:
+            tags = [f"{arch}/{tag}" for arch, tag in open_clip.list_pretrained()]
+            found += [f"open_clip:{t}" for t in fnmatch.filter(tags, name)]
+    return found
 
 
 def list_models() -> list[dict]:
@@ -336,10 +410,7 @@ def _load_classifier(spec, weights, backend, device, crop, mean, std, preprocess
     source, name = parse_spec(spec)
     if SOURCES[source].classifier is not None:
         return SOURCES[source].classifier(spec, name, crop, mean, std, preprocess)
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     module, own = load_model(spec, weights)
     preprocess = _chosen(preprocess, own).override(mean, std)
     return module_classifier(spec, module, preprocess, backend, device, crop,

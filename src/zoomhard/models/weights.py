@@ -125,6 +125,31 @@ def apply_weights(module, weights: str, spec: str):
     try:
         module.load_state_dict(load_state_dict(weights))
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise ModelError(f"--weights {weights} does not fit {spec}: {first}") from None
+        raise ModelError(f"--weights {weights} does not fit {spec}: {state_dict_mismatch(str(e))}") from None
     return module
+
+
+_SIZE = re.compile(r"size mismatch for (\S+): copying a param with shape torch\.Size\((\[.*?\])\) from checkpoint, "
+                   r"the shape in current model is torch\.Size\((\[.*?\])\)")
+_KEYS = re.compile(r"(Missing|Unexpected) key\(s\) in state_dict: (.*)")
+
+
+def state_dict_mismatch(message: str, shown: int = 4) -> str:
+    """torch's load_state_dict error in one line: what differs, parameter by parameter
+    ('size mismatch for fc.weight: the file's [10, 2048], the model's [1000, 2048]'), key lists
+    cut to their first few."""
+    lines = [line.strip() for line in message.strip().splitlines()]
+    parts = []
+    for line in lines[1:]:
+        if m := _SIZE.match(line):
+            parts.append(f"size mismatch for {m[1]}: the file's {m[2]}, the model's {m[3]}")
+        elif m := _KEYS.match(line):
+            keys = re.findall(r'"([^"]+)"', m[2])
+            more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+            parts.append(f"{len(keys)} {m[1].lower()} key(s): {', '.join(keys[:shown])}{more}")
+        elif line:
+            parts.append(line)
+    if len(parts) > 2 * shown:
+        parts = parts[:2 * shown] + [f"and {len(parts) - 2 * shown} more"]
+    first = lines[0].rstrip(":") if lines else message
+    return f"{first}: " + "; ".join(parts) if parts else first

@@ -18,6 +18,19 @@ from ..analysis import Analysis  # noqa: E402
 from .text import count, prob_text  # noqa: E402
 
 DPI = 110
+# Percent axes run a little past 100 so that a curve at 100 % is not drawn on the frame.
+PERCENT_TOP = 104
+
+
+def percent_axis(ax) -> None:
+    ax.set_ylim(0, PERCENT_TOP)
+    ax.set_yticks(range(0, 101, 20))
+
+
+def legend_below(ax, entries: int) -> None:
+    """The legend under the axes, never over the data."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2 if entries > 1 else 1, fontsize=8,
+              frameon=False)
 
 
 def _title_suffix(a: Analysis) -> str:
@@ -37,7 +50,7 @@ def heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None, notes=
     ax.set_xticks(range(cols), _axis_names(cols, "col"))
     ax.set_yticks(range(rows), _axis_names(rows, "row"))
     ax.set_xlabel("anchor column (left to right)")
-    ax.set_ylabel("anchor row: row 0 (image top) at the top")
+    ax.set_ylabel("anchor row (top to bottom)")
     for r in range(rows):
         for c in range(cols):
             v = values[r, c]
@@ -51,10 +64,11 @@ def heatmap(ax, values: np.ndarray, fmt, cmap: str, vmin=None, vmax=None, notes=
     return im
 
 
-# Where row 0 is, said on every anchor map: the paper's Figure 2 drew the same (rows, cols)
-# arrays with imshow(origin="lower"), so its top row of cells is the image's bottom row.
-ROW_ORIENTATION = ("row 0 = top of the image, drawn at the top (the paper's Figure 2 draws "
-                   "row 0 at the bottom, imshow origin='lower')")
+# Where the image's top is, said on every anchor map: the paper's Figure 2 drew the same
+# (rows, cols) arrays with imshow(origin="lower"), so its top row of cells is the image's
+# bottom row.
+ROW_ORIENTATION = ("cells laid out as in the image, top row = top of the image "
+                   "(the paper's Figure 2 draws the bottom row at the top)")
 
 
 def spatial_bias(a: Analysis, run_dir: Path, path: Path) -> bool:
@@ -63,7 +77,7 @@ def spatial_bias(a: Analysis, run_dir: Path, path: Path) -> bool:
     (per_anchor_cover, the paper's quantity without its unpublished visibility mask)."""
     panels = ((a.per_anchor, f"all {a.n_transforms} transforms"),
               (a.per_anchor_cover, f"the greedy cover's {count(a.cover_size, 'transform')} only\n"
-                                   "(the paper's quantity, without its visibility mask)"))
+                                   "(what the paper's Figure 2 shows)"))
     maps = [np.array(values, dtype=float) * 100 for values, _ in panels]
     lo, hi = min(m.min() for m in maps), max(m.max() for m in maps)   # one colour scale for both
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained")
@@ -101,23 +115,25 @@ def scale_curves(a: Analysis, run_dir: Path, path: Path) -> bool:
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("scale: shorter side resized to (pixels)")
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_ylim(0, 100)
+    percent_axis(ax)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    legend_below(ax, 4)
     ax.set_title(f"Accuracy vs scale\n{_title_suffix(a)}", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return True
 
 
 def cover_curve(a: Analysis, run_dir: Path, path: Path) -> bool:
+    """Images solved by the first k transforms of the greedy cover, from k = 0 (none). The
+    x axis spans at least a few transforms, so that a short cover reads as a curve that
+    reaches the upper bound early, not as a lone dot."""
     top_k = a.top_k
     curve = np.array(a.cover_curve, dtype=float) * 100
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    k = np.arange(1, len(curve) + 1)
-    if len(curve):
-        ax.plot(k, curve, "o-", ms=3, color="tab:green", label="first k transforms of the greedy cover")
+    k = np.arange(0, len(curve) + 1)
+    ax.plot(k, np.concatenate([[0.0], curve]), "o-", ms=3, color="tab:green",
+            label="first k transforms of the greedy cover")
     ax.axhline(a.upper_bound * 100, color="tab:blue", ls="--", lw=1,
                label=f"upper bound, all {a.n_transforms}: {a.upper_bound:.1%}")
     ax.axhline(a.standard_top1 * 100, color="tab:red", ls="--", lw=1,
@@ -126,17 +142,20 @@ def cover_curve(a: Analysis, run_dir: Path, path: Path) -> bool:
         ax.axvline(top_k, color="gray", ls=":", lw=1)
         ax.annotate(f"{top_k} crops: {curve[top_k - 1]:.1f}%", (top_k, curve[top_k - 1]),
                     textcoords="offset points", xytext=(8, -14), fontsize=8)
-    ax.set_xlim(0.5, max(len(curve), 1) + 0.5)
+    elif len(curve):
+        ax.annotate(f"all solvable images by k = {len(curve)}", (len(curve), curve[-1]),
+                    textcoords="offset points", xytext=(8, -14), fontsize=8)
+    ax.set_xlim(0, max(len(curve), 5) + 0.5)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_ylim(0, 100)
+    percent_axis(ax)
     ax.set_xlabel("k: number of transforms (greedy min-cover order)")
     ax.set_ylabel("images solved by some of the first k (%)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"Cover curve: {count(len(curve), 'transform')} cover every solvable image\n{_title_suffix(a)}",
+    legend_below(ax, 3)
+    verb = "covers" if len(curve) == 1 else "cover"
+    ax.set_title(f"Cover curve: {count(len(curve), 'transform')} {verb} every solvable image\n{_title_suffix(a)}",
                  fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return True
 
@@ -148,16 +167,19 @@ def top_histograms(a: Analysis, run_dir: Path, path: Path) -> bool:
     counts = [h.scale[s] for s in scales]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.3), gridspec_kw={"width_ratios": [1, 1.8]})
     im = heatmap(a1, loc, lambda x: f"{int(x)}", "Blues", vmin=0)
-    fig.colorbar(im, ax=a1, label="transforms")
-    a1.set_title(f"Anchors of the cover's first {count(h.k, 'transform')}", fontsize=10)
+    bar = fig.colorbar(im, ax=a1, label="transforms")
+    bar.locator = matplotlib.ticker.MaxNLocator(integer=True)
+    bar.update_ticks()
+    a1.set_title("their anchors", fontsize=10)
     a2.bar(range(len(scales)), counts, color="tab:purple")
     a2.set_xticks(range(len(scales)), scales, rotation=90, fontsize=7)
     a2.set_xlabel("scale")
     a2.set_ylabel("transforms")
-    a2.set_title(f"Scales of the cover's first {count(h.k, 'transform')}", fontsize=10)
+    a2.set_title("their scales", fontsize=10)
     a2.yaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(f"The first {a.top_k} transforms of the greedy cover (its {count(a.cover_size, 'pick')}): "
-                 f"{_title_suffix(a)}", fontsize=11)
+    which = (f"The greedy cover's {count(a.cover_size, 'transform')}" if a.cover_size <= a.top_k
+             else f"The first {a.top_k} of the greedy cover's {a.cover_size} transforms")
+    fig.suptitle(f"{which}: anchors and scales. {_title_suffix(a)}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

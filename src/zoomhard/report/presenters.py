@@ -82,8 +82,8 @@ PRESENTERS: tuple[Presenter, ...] = (
         "Spatial bias: the fraction of images some transform at each anchor gets right, over all transforms "
         "(left) and over the greedy cover's transforms only (right, the paper's quantity). Under each cell of the "
         "left map, its chance level: how often the same predictions are right against the labels of another image "
-        "of the run. Row 0 is the top of the image, drawn at the top; the paper's Figure 2 draws row 0 at the "
-        "bottom.")),
+        "of the run. The cells are laid out as in the image, its top row at the top; the paper's Figure 2 draws the "
+        "bottom row at the top.")),
     Presenter("per_scale", table=T.per_scale, figure=Figure(
         "scale_curves", "scale_curves.png",
         "Accuracy vs scale: the upper bound over all anchors and the centre anchor alone.")),
@@ -93,7 +93,7 @@ PRESENTERS: tuple[Presenter, ...] = (
                  Column("min_cover", "min cover", lambda a: a.cover_size, percent=False))),
     Presenter("top_histograms", figure=Figure(
         "top_histograms", f"top{TOP_K}_histograms.png",
-        f"Where the first {TOP_K} transforms of the cover sit: anchors and scales.")),
+        f"The anchors and scales of the greedy cover's transforms (its first {TOP_K} when it has more).")),
     Presenter("upper_bound", grid_wide=False, columns=(
         Column("crop_all", "upper bound", lambda a: a.upper_bound, "all-crop (n)", of_transforms=True),
         Column("chance", "chance", lambda a: a.chance_upper_bound, "chance"),

@@ -9,7 +9,7 @@ datasets, resumably, into one folder of run folders, tables and a report page.
 """
 
 from .cells import Engine
-from .runner import dry_run, format_outcome, run_study
+from .runner import dry_run, format_dry_run, format_outcome, run_study
 from .study import Study, StudyError, load_study
 
-__all__ = ["Engine", "Study", "StudyError", "dry_run", "format_outcome", "load_study", "run_study"]
+__all__ = ["Engine", "Study", "StudyError", "dry_run", "format_dry_run", "format_outcome", "load_study", "run_study"]

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.ticker import ScalarFormatter
 
 from ..analysis import Analysis
-from ..report.figures import DPI, heatmap, plt
+from ..report.figures import DPI, heatmap, legend_below, percent_axis, plt
 
 
 def paper_spatial_bias(values: list[list[float]], dataset: str, path: Path) -> Path:
@@ -17,8 +17,8 @@ def paper_spatial_bias(values: list[list[float]], dataset: str, path: Path) -> P
     fig, ax = plt.subplots(figsize=(5.6, 4.8))
     im = heatmap(ax, np.array(values, dtype=float) * 100, lambda x: f"{x:.1f}%", "viridis")
     fig.colorbar(im, ax=ax, label="images solved by some scale at this anchor (%)")
-    ax.set_title(f"The paper's Figure 2: ResNet-50 on {dataset}\n(min-cover transforms, visibility-masked)",
-                 fontsize=11)
+    ax.set_title(f"The paper's Figure 2: ResNet-50 on {dataset}\n(over its min-cover transforms; "
+                 "cells laid out as in the image)", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
@@ -47,12 +47,11 @@ def scale_curves(dataset: str, results: list[tuple[str, Analysis]], path: Path) 
     ax.get_xaxis().set_major_formatter(ScalarFormatter())
     ax.set_xlabel("scale: shorter side resized to (pixels)")
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_ylim(0, 100)
+    percent_axis(ax)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7, ncol=2 if len(results) > 3 else 1)
+    legend_below(ax, 2 * len(results))
     ax.set_title(f"Accuracy vs scale on {dataset}", fontsize=11)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return path

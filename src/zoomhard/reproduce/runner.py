@@ -20,13 +20,85 @@ def study_json(study: Study, records: list[dict], started: float, finished: floa
             "cells": records, "outputs": outputs or {}}
 
 
-def dry_run(study: Study, out: Path) -> list[dict]:
-    """Each cell, its folder and how far it is; nothing runs and nothing is written."""
+def dry_run(study: Study, out: Path) -> dict:
+    """What a run of the study would do; nothing runs and nothing is written. "cells": each cell,
+    its folder, how far it is and its work (images x crops per image, where the data can be
+    seen); "missing": every data, labels and weights path that is not there; "images": each
+    dataset's image count (None where it cannot be counted)."""
     out = Path(out)
     check_configs(study.cells(), out, Engine())   # as a run would refuse them
     before = read_records(out)
-    return [{"key": c.key, "kind": c.kind, "folder": str(c.folder(out)), "state": pending_state(c, out, before.get(c.key))}
-            for c in study.cells()]
+    images, missing, absent = {}, [], set()
+    for name, d in study.datasets.items():
+        images[name], why = _count_images(d)
+        if why:
+            missing.append(f"datasets.{name}: {why}")
+            absent.add(name)
+        missing += [f"datasets.{name}: {key} {d[key]}: no such file"
+                    for key in ("labels", "real_labels") if d.get(key) and not Path(d[key]).is_file()]
+    missing += [f"models.{name}: weights {m['weights']}: no such file"
+                for name, m in study.models.items() if m.get("weights") and not Path(m["weights"]).is_file()]
+    cells = []
+    for c in study.cells():
+        per_image, unit = _crops_per_image(c)
+        n = images[c.dataset]
+        state = pending_state(c, out, before.get(c.key))
+        if c.dataset in absent and not state.startswith("done"):
+            state += "; its data is missing"
+        cells.append({"key": c.key, "kind": c.kind, "folder": str(c.folder(out)), "data": c.dataset_options["data"],
+                      "state": state, "images": n, "per_image": per_image,
+                      "unit": unit, "crops": None if n is None else n * per_image})
+    return {"cells": cells, "missing": missing, "images": images}
+
+
+def _count_images(dataset: dict) -> tuple[int | None, str | None]:
+    """(images, None), or (None, why not) for data that is not there; a hub dataset is not
+    fetched to be counted."""
+    from ..data import open_source
+    from .cells import user_errors
+
+    spec = dataset["data"]
+    if spec.startswith("hf:"):
+        local = spec[3:].split("@")[0].split(":")[0]
+        if not Path(local).expanduser().exists():
+            return None, None   # on the hub: counted when the cell runs
+    try:
+        return len(open_source(spec, labels=dataset.get("labels"))), None
+    except user_errors() as e:
+        return None, f"data: {e}" if str(e).startswith(spec) else f"data {spec}: {e}"
+
+
+def _crops_per_image(cell) -> tuple[int, str]:
+    """How many crops of each image a cell classifies, and what they are."""
+    from .study import grid
+
+    if cell.kind == "zoom":
+        return len(grid(cell.experiment.options)), "transforms"
+    if cell.kind == "bench":
+        return 1, "crop"
+    methods = cell.experiment.options.get("methods", ())
+    return len(methods), "methods"
+
+
+def format_dry_run(plan: dict) -> str:
+    """The cells, one line each, then what is missing and the work that can be seen."""
+    width = max((len(c["key"]) for c in plan["cells"]), default=0) + 2
+    lines = []
+    for c in plan["cells"]:
+        if c["images"] is not None:
+            work = f"{c['images']:,} images x {c['per_image']} {c['unit']}"
+        else:
+            work = "images counted when it runs" if c["data"].startswith("hf:") else "images unknown"
+        lines.append(f"{c['key']:<{width}} {c['state']}  [{work}]  {c['folder']}")
+    for m in plan["missing"]:
+        lines.append(f"missing: {m}")
+    todo = [c for c in plan["cells"] if not c["state"].startswith("done")]
+    zoom = [c for c in todo if c["kind"] == "zoom"]
+    seen = [c for c in zoom if c["crops"] is not None]
+    crops = f"{sum(c['crops'] for c in seen):,} crops in the {len(seen)} of {len(zoom)} zoom cells to run whose data is here"
+    lines.append(f"total: {len(plan['cells'])} cells, {len(todo)} to run; {crops}"
+                 + (f"; {len(plan['missing'])} paths missing" if plan["missing"] else ""))
+    return "\n".join(lines)
 
 
 def run_study(study: Study, out: str | Path, engine: Engine | None = None, progress: bool = True,
@@ -66,6 +138,7 @@ def _run_cells(study: Study, out: Path, engine: Engine, cells: list, progress: b
         rest = [before[c.key] for c in cells[len(records) + len(extra):] if c.key in before]
         write_json(out / STUDY_JSON, study_json(study, records + list(extra) + rest, started, None))
 
+    stopped = False
     try:
         for k, cell in enumerate(cells, 1):
             bar.set_postfix_str(cell.key, refresh=True)
@@ -80,7 +153,9 @@ def _run_cells(study: Study, out: Path, engine: Engine, cells: list, progress: b
                 try:
                     record = run_cell(cell, out, engine, say)
                 except KeyboardInterrupt:
-                    save([{"key": cell.key, "status": "interrupted", "started": time.time()}])
+                    stopped = {"key": cell.key, "kind": cell.kind, "status": "interrupted", "action": "stopped",
+                               "reason": "stopped: run the same command to resume", "started": time.time()}
+                    save([stopped])
                     raise
                 records.append(record)
                 if record["status"] == "done":
@@ -89,6 +164,15 @@ def _run_cells(study: Study, out: Path, engine: Engine, cells: list, progress: b
                     say(f"{tag}: FAILED: {record['reason']}")
                 save()
             bar.update(1)
+    except KeyboardInterrupt:
+        # A stopped study still writes its tables and report over the cells that are done
+        # (those not reached keep their records from before); the CLI then says how to resume.
+        reached = {r["key"] for r in records} | ({stopped["key"]} if stopped else set())
+        finished = records + ([stopped] if stopped else []) + [
+            {**before[c.key], "action": "skipped"} for c in cells if c.key not in reached and c.key in done_before]
+        bar.close()
+        write_study_report(study, out, finished, write_tables(study, out, finished))
+        raise
     finally:
         bar.close()
     tables = write_tables(study, out, records)

@@ -331,8 +331,8 @@ def _check_run(run: dict, at: str) -> None:
 
     if "backend" in run:
         _choice(run["backend"], BACKENDS, f"{at}: backend")
-    if "device" in run and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", run["device"]):
-        raise StudyError(f"{at}: device {run['device']!r} is unknown; valid: auto, cpu, cuda, cuda:N")
+    if "device" in run and not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", run["device"]):
+        raise StudyError(f"{at}: device {run['device']!r} is unknown; valid: auto, cpu, cuda, cuda:N, mps")
     for key in ("batch_size", "workers"):
         if key in run and run[key] < 1:
             raise StudyError(f"{at}: {key} must be at least 1")

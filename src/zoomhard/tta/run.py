@@ -33,6 +33,7 @@ from ..data import DataError
 from ..errors import UsageError
 from ..grid import ZoomGrid
 from ..models import Classifier, ModelError, load_model, parse_spec
+from ..models.registry import resolve_device
 from ..models.base import TorchClassifier
 from ..models.weights import weights_note
 from ..pipeline import prefetch, progress_bar
@@ -135,9 +136,7 @@ class MemoRunner:
         if isinstance(classifier, TorchClassifier):
             module, preprocess, device = classifier.module, classifier.preprocess, classifier.device
         else:
-            device = cfg.device
-            if device == "auto":
-                device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = resolve_device(cfg.device)
             module, preprocess = load_model(cfg.model, cfg.weights)
             if classifier is not None:
                 preprocess = classifier.preprocess
