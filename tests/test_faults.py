@@ -163,24 +163,41 @@ def test_shards_each_record_their_own_session(tmp_path):
 
 
 def test_sigterm_flushes_what_is_finished_and_resumes_exactly_once(tmp_path):
-    folder = cat_folder(tmp_path / "imgs", 40)
+    folder = cat_folder(tmp_path / "imgs", 100)
     out = tmp_path / "run"
     # Nothing is flushed on a timer: every row after SIGTERM was written by its handler.
     cmd = ZOOMHARD + ["sweep", "-m", "lite0", "-d", str(folder), "-o", str(out), "--scales", "128,256,512",
                       "--anchors", "2", "--flush-seconds", "100000", "--batch-size", "8", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: bool(_sessions(out)))
-    time.sleep(2)
+    time.sleep(1.5)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 143, proc.stderr.read()
     done = RunStore(out).done_ids()
-    assert 0 < len(done) < 40, "the signal should land mid-run"
+    assert 0 < len(done) < 100, "the signal should land mid-run"
     assert len(keys(out)) == len(done) * 12
     assert _sessions(out)[-1]["images"] == len(done)
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert len(keys(out)) == len(set(keys(out))) == 40 * 12
-    assert _sessions(out)[-1]["images"] == 40 - len(done)
+    assert len(keys(out)) == len(set(keys(out))) == 100 * 12
+    assert _sessions(out)[-1]["images"] == 100 - len(done)
+
+
+def test_a_stop_that_lands_during_a_write_waits_for_it(tmp_path, monkeypatch):
+    # SIGTERM while the last part is being written: the part is kept, then the run stops (143).
+    folder = cat_folder(tmp_path / "imgs", 3)
+    out = tmp_path / "run"
+    real = RunStore.write_part
+
+    def interrupted(self, *tables, **kw):
+        os.kill(os.getpid(), signal.SIGTERM)   # delivered to the main thread, mid-write
+        time.sleep(0.1)
+        return real(self, *tables, **kw)
+
+    monkeypatch.setattr(RunStore, "write_part", interrupted)
+    assert sweep("-d", folder, "-o", out, "--flush-seconds", "100000") == 143
+    assert RunStore(out).done_ids() == {f"{i:03d}.jpg" for i in range(3)}
+    assert len(keys(out)) == len(set(keys(out))) == 3 * 8
 
 
 def _truncate(path: Path) -> None:

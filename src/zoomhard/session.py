@@ -210,6 +210,10 @@ class Session:
         self.bar.update(images)
 
     def write(self, entries: list[ImageCrops]) -> None:
+        with signals_held():
+            self._write(entries)
+
+    def _write(self, entries: list[ImageCrops]) -> None:
         self.store.write_part(*prediction_tables(entries, self.cfg.grid, self.space.allowed, self.space.groups))
 
     def flush_due(self) -> None:
@@ -218,10 +222,11 @@ class Session:
             self.flush()
 
     def flush(self) -> None:
-        if self._finished:
-            self.write(self._finished)
-            self._finished = []
-        self._last_flush = time.time()
+        with signals_held():   # a stop asked for mid-write lands once the part and its clearing are done
+            if self._finished:
+                self._write(self._finished)
+                self._finished = []
+            self._last_flush = time.time()
 
     def show_speed(self) -> None:
         self.bar.set_postfix(crops_s=f"{self.crops / max(time.time() - self.started, 1e-9):.0f}", refresh=False)
@@ -243,22 +248,54 @@ class Session:
         return summarize(self.store, self.cfg.grid) if self.cfg.child else write_summary(self.store, self.cfg.grid)
 
 
+_held = 0            # depth of signals_held() blocks on the main thread
+_asked: list = []    # the stop asked for while held: raised when the outermost block ends
+
+
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (kill, Slurm, Kubernetes, Docker) handled as Ctrl-C is: finished work is written
-    before the process ends. Only the main thread can take signals; elsewhere this does nothing."""
+    before the process ends. Ctrl-C or SIGTERM during a write (signals_held) waits for the write
+    to end. Only the main thread can take signals; elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum, frame):
-        raise Terminated()
+        stop = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if _held:
+            _asked.append(stop)
+        else:
+            raise stop
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    ours = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler
+                               else [])   # an ignored Ctrl-C (a job started with &) stays ignored
+    previous = {sig: signal.signal(sig, interrupt) for sig in ours}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _asked.clear()
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """A write a stop must not cut in half: a Ctrl-C or SIGTERM that arrives inside is raised
+    as the block ends, the written rows and the session's memory of them agreeing."""
+    global _held
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+        if not _held and _asked:
+            stop = _asked[0]
+            _asked.clear()
+            raise stop
 
 
 class Terminated(KeyboardInterrupt):
