@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import labels as L
 from .errors import UsageError
-from .store import write_csv
+from .files import write_csv
 
 KINDS = ("common", "rare")
 

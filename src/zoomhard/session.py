@@ -34,7 +34,8 @@ from .models.weights import weights_tag
 from .pipeline import ImageCrops, progress_bar
 from .protocols import ClassSpace, score
 from .data.confine import source_roots
-from .store import IMAGES, PREDICTIONS, RunStore, file_sha256
+from .files import file_sha256
+from .store import IMAGES, PREDICTIONS, RunStore
 
 
 def run_source(cfg: SweepConfig, source: Source | None = None) -> Source:

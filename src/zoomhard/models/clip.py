@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import atomic_write, file_sha256
 from ..net import hf_offline, require_network
 from .base import IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess, cache_dir
 from .weights import apply_weights
@@ -95,14 +96,6 @@ def imagenet_prompts() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(IMAGENET_CLASSNAMES), templates
 
 
-def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
 def encode_text(model, tokens):
     """model.encode_text, cut to the longest prompt of the batch when that is exact: CLIP's causal
     text transformer pools at the end-of-text token, so the padding after it never matters.
@@ -150,10 +143,7 @@ def cached_text_classifier(model, tokenizer, arch: str, weights_key: str, classn
     if path.exists():
         return torch.load(path, map_location="cpu", weights_only=True)
     head = text_classifier(model, tokenizer, classnames, templates)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(head, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(head, tmp))
     return head
 
 
@@ -218,7 +208,7 @@ def build_open_clip(name: str, weights: str | None):
         weights_key = f"{arch}/{tag}"
     else:
         model = apply_weights(open_clip.create_model(arch, pretrained=None, force_quick_gelu=quick), weights, spec)
-        weights_key = _file_digest(weights)
+        weights_key = file_sha256(weights)[:16]
     model.eval()
     try:
         tokenizer = open_clip.get_tokenizer(arch)

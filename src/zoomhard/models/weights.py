@@ -11,11 +11,11 @@ differing file is reported, not refused: a re-saved state dict has other bytes f
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import re
 from pathlib import Path
 
+from ..files import file_sha256
 from .base import ModelError
 
 _PUBLISHED_HASH = re.compile(r"-([0-9a-f]{6,64})\.(?:pth|pt)$")
@@ -47,14 +47,6 @@ def published_hash(url: str) -> str | None:
     """The sha256 prefix in a torchvision weights file name, or None where it has none."""
     m = _PUBLISHED_HASH.search(os.path.basename(url))
     return m.group(1) if m else None
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def weights_tag(spec: str, weights: str | None = None) -> str | None:

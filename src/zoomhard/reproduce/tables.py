@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..analysis import TOP_K, Analysis, top_k_keys
 from ..report.datasets import PAPER_DATASETS
-from ..store import write_csv
+from ..files import write_csv
 from .cells import RESULT
 from .study import Study
 
