@@ -1,5 +1,5 @@
 """Single-crop benchmark: each model with its own eval preprocessing (or the study's, with
---protocol study: see zoomhard.study), on any data source.
+--protocol study: see zoomhard.protocol), on any data source.
 
     source -> (worker threads) decode, Resize(input_size / crop_pct, the model's interpolation),
               CenterCrop(input_size) -> batches -> classifier -> scores per image
@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import labels as L
-from . import study
+from . import protocol
 from . import checks
 from .config import Setup, Stats, check_batching, open_classifier, open_data
 from .data import Item, Source
@@ -49,7 +49,7 @@ class BenchConfig:
     real_labels: str | None = None         # ReaL labels JSON
     real_mode: str = "original+real"
     clip_norm: str | None = None           # open_clip: "clip" (None: CLIP's own) | "imagenet"
-    protocol: str = "native"               # "study": the authors' eval crop and fp32 (zoomhard.study)
+    protocol: str = "native"               # "study": the authors' eval crop and fp32 (zoomhard.protocol)
     batch_size: int = 64
     workers: int = min(4, os.cpu_count() or 1)
     backend: str = "auto"
@@ -69,7 +69,7 @@ class BenchConfig:
 
         check_batching(self)
         checks.device(self.device)
-        checks.choice("protocol", self.protocol, study.PROTOCOLS)
+        checks.choice("protocol", self.protocol, protocol.PROTOCOLS)
 
     def setup(self, spec: str, weights: str | None = None) -> Setup:
         """One model's setup: the model, with this bench's data and protocol."""
@@ -210,7 +210,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict
     for spec, weights in cfg.models:
         # open_clip models keep CLIP's own normalisation unless --clip-norm says otherwise
         classifier = open_classifier(cfg.setup(spec, weights), crop=None, clip_norm="clip",
-                                     preprocess=study.eval_preprocess(spec, cfg.protocol))
+                                     preprocess=protocol.eval_preprocess(spec, cfg.protocol))
         if classifier.num_classes != 1000:
             raise ModelError(f"{spec} has {classifier.num_classes} outputs; bench needs ImageNet-1k logits")
         record = classifier.weights or {}

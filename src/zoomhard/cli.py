@@ -73,7 +73,7 @@ def setup_options(f):
     model): the command receives their values as one `setup` dict keyed by Setup's fields."""
     from .config import SETUP_FIELDS
     from .protocols import REAL_MODES, SUBSET_CHOICES
-    from .study import PROTOCOLS
+    from .protocol import PROTOCOLS
 
     @functools.wraps(f)
     def command(**kwargs):
@@ -489,7 +489,7 @@ def objectnet_labels(images, out):
 def tta(model, setup, methods, views, steps, lr, prior_strength, seed, seeds, match_views, transforms, imagenet_c,
         batch_size, workers, progress, quiet, ci_resamples, as_json):
     """Test-time augmentation vs the standard crop: MEMO (AugMix or zoom-in views) and zoom ensembles."""
-    from .study import views as study_views
+    from .protocol import views as study_views
     from .tta import TTAConfig, format_table, parse_methods, run_tta
     from .tta.run import seed_list
 

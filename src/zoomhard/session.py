@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from . import analysis, study
+from . import analysis, protocol
 from .config import SweepConfig, open_classifier, open_data
 from .data import Item, Source
 from .data.base import unlabelled as _unlabelled
@@ -52,7 +52,7 @@ def run_source(cfg: SweepConfig, source: Source | None = None) -> Source:
 
 def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
     """The sweep's model on `device`; open_clip models take ImageNet's mean/std under the study protocol."""
-    return open_classifier(cfg.setup, device, crop=cfg.grid.crop, clip_norm=study.clip_norm(cfg.protocol, None))
+    return open_classifier(cfg.setup, device, crop=cfg.grid.crop, clip_norm=protocol.clip_norm(cfg.protocol, None))
 
 
 def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:

@@ -23,7 +23,7 @@ from typing import Callable
 
 from ..errors import UsageError, ZoomhardError
 from ..files import atomic_write_text, write_csv
-from .study import Cell, StudyError, grid
+from .studyfile import Cell, StudyError, grid
 
 RESULT = "result.json"
 STUDY_JSON = "study.json"

@@ -18,7 +18,7 @@ from ..report.html import CSS, FIGURES
 from ..report.load import summary
 from ..report.text import data_uri, e
 from . import figures as F
-from .study import Study
+from .studyfile import Study
 from ..report.center_bias import NOTE as PAPER_BIAS_NOTE, paper_center_bias
 from .tables import DISENTANGLE_GROUPS, DISENTANGLE_NOTE, ZOOM_FIGURES, Tables, paper_column, paper_tta
 

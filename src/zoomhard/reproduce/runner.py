@@ -11,7 +11,7 @@ from .. import checks
 from ..runlock import acquire_run_lock
 from ..store import library_versions
 from .cells import STUDY_JSON, Engine, write_json, check_configs, is_done, pending_state, read_records, run_cell
-from .study import Study
+from .studyfile import Study
 
 
 def study_json(study: Study, records: list[dict], started: float, finished: float | None,
@@ -70,7 +70,7 @@ def _count_images(dataset: dict) -> tuple[int | None, str | None]:
 
 def _crops_per_image(cell) -> tuple[int, str]:
     """How many crops of each image a cell classifies, and what they are."""
-    from .study import grid
+    from .studyfile import grid
 
     if cell.kind == "zoom":
         return len(grid(cell.experiment.options)), "transforms"

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..data import BUILTIN_SPECS
 from ..errors import StudyError, UsageError
 from ..report.datasets import PAPER_DATASETS
-from ..study import PROTOCOLS, check_model
+from ..protocol import PROTOCOLS, check_model
 
 EXPERIMENT_KINDS = ("zoom", "bench", "tta")
 # What a dataset's `paper` key may name: the study's dataset columns (its Table 1, MEMO's table)
