@@ -34,6 +34,7 @@ from .models.weights import weights_note
 from .paper import hard_paper
 from .pipeline import Batcher, ImageCrops, Prepared, classify, prefetch, progress_bar
 from .protocols import ClassSpace, class_space, score
+from .spec import onnx_path
 from .stats import CI_RESAMPLES, bootstrap_ci, interval
 
 RESULTS_COLUMNS = ("model", "data", "subset", "n", "top1", "top1_err", "top5", "top5_err", "param_count",
@@ -242,7 +243,7 @@ def read_model_specs(values: Iterable[str]) -> list[tuple[str, str | None]]:
                 parts = line.split("#")[0].split()
                 if parts:
                     out.append((parts[0], parts[1] if len(parts) > 1 else None))
-        elif v.startswith("onnx:") and Path(v[5:]).expanduser().is_file():  # a path may hold commas
+        elif onnx_path(v) and Path(onnx_path(v)).expanduser().is_file():  # a path may hold commas
             out.append((v, None))
         else:
             out += [(spec.strip(), None) for spec in v.split(",") if spec.strip()]

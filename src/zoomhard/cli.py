@@ -259,6 +259,7 @@ def models_cmd(pattern, study, as_json):
     from .models import list_models
     from .models.registry import find_models
     from .paper import study_rows
+    from .spec import ModelSpec
 
     if pattern and not study:
         found = find_models(pattern)
@@ -269,7 +270,7 @@ def models_cmd(pattern, study, as_json):
         return
     rows = study_rows() if study else list_models()
     if pattern:
-        names = lambda r: (r["spec"], r["spec"].partition(":")[2], r["paper_model"])  # noqa: E731
+        names = lambda r: (r["spec"], ModelSpec.parse(r["spec"]).body, r["paper_model"])  # noqa: E731
         rows = [r for r in rows if any(fnmatch.fnmatchcase(n.lower(), pattern.lower()) for n in names(r))]
         if not rows:
             raise ZoomhardError(f"no study network matches {pattern!r}")

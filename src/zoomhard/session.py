@@ -35,6 +35,7 @@ from .pipeline import ImageCrops, progress_bar
 from .protocols import ClassSpace, score
 from .data.confine import source_roots
 from .files import file_sha256
+from .spec import onnx_path
 from .store import IMAGES, PREDICTIONS, RunStore
 
 
@@ -77,7 +78,7 @@ def input_digests(cfg: SweepConfig, source: Source) -> dict[str, str]:
     path is then another run, not a resume."""
     inner = getattr(source, "inner", source)  # under a RelabelledSource
     files = {"weights": cfg.weights, "labels": getattr(inner, "labels_file", None), "real_labels": cfg.real_labels,
-             "model": cfg.model.partition(":")[2] if cfg.model.startswith("onnx:") else None}
+             "model": onnx_path(cfg.model)}
     return {what: file_sha256(path) for what, path in files.items() if path}
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..files import atomic_write, file_sha256
+from ..spec import ModelSpec
 from ..net import hf_offline, require_network
 from .base import IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess, cache_dir
 from .weights import apply_weights
@@ -83,7 +84,7 @@ def clip_norm_stats(spec: str, clip_norm: str = "clip") -> tuple[tuple[float, ..
     open_clip models with --clip-norm imagenet (the study's) change."""
     if clip_norm not in CLIP_NORMS:
         raise UsageError(f"unknown --clip-norm {clip_norm!r}; choose one of: {', '.join(CLIP_NORMS)}")
-    if clip_norm == "clip" or not spec.strip().startswith("open_clip:"):
+    if clip_norm == "clip" or ModelSpec.parse(spec.strip()).source != "open_clip":
         return None, None
     return IMAGENET_MEAN, IMAGENET_STD
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..data import BUILTIN_SPECS
 from ..errors import StudyError, UsageError
 from ..report.datasets import PAPER_DATASETS
+from ..spec import DataSpec, onnx_path
 from ..protocol import PROTOCOLS, check_model
 
 EXPERIMENT_KINDS = ("zoom", "bench", "tta")
@@ -91,7 +92,7 @@ class Cell:
         own_labels = data / LABELS_FILE if data is not None and data.is_dir() else None
         spec = m.get("spec") or ""
         transforms = JSON_SPEC.match(str(self.experiment.options.get("transforms", "")).strip())
-        files = {"weights": m.get("weights"), "model": spec[5:] if spec.startswith("onnx:") else None,
+        files = {"weights": m.get("weights"), "model": onnx_path(spec),
                  "labels": d.get("labels") or (own_labels if own_labels and own_labels.is_file() else None),
                  "real_labels": d.get("real_labels"), "transforms": transforms["path"] if transforms else None}
         return {what: str(path) for what, path in files.items() if path}
@@ -255,10 +256,11 @@ def _dataset(name: str, table: dict, base: Path, where: str) -> dict:
 
 def _data_spec(spec: str, base: Path) -> str:
     """A folder or parquet glob relative to the study file; samples and hub names as given."""
-    if spec in BUILTIN_SPECS or spec.startswith("hf:"):
+    ds = DataSpec.parse(spec)
+    if spec in BUILTIN_SPECS or ds.source == "hf":
         return spec
-    if spec.startswith("parquet:"):
-        return "parquet:" + _path(spec[len("parquet:"):], base)
+    if ds.source == "parquet":
+        return "parquet:" + _path(ds.rest, base)
     return _path(spec, base)
 
 
