@@ -52,7 +52,7 @@ def test_every_error_type_is_a_zoomhard_error_and_keeps_its_old_name_and_base():
     (lambda: zoomhard.Zoom.parse("s256-middle"), errors.UsageError),
     (lambda: zoomhard.ZoomGrid((), 3, 3), errors.UsageError),
     (lambda: __import__("zoomhard.labels").labels.parse_label("n99999999"), errors.LabelError),
-    (lambda: __import__("zoomhard.study").study.check("nativ"), errors.UsageError),
+    (lambda: __import__("zoomhard.protocol").protocol.check("nativ"), errors.UsageError),
     (lambda: zoomhard.sweep("lite0", "samples", grid=zoomhard.ZoomGrid(), scales="224"), errors.ArgumentError),
     (lambda: __import__("zoomhard.library").library.module_preprocess(object(), None, None),
      errors.ModelArgumentError),

@@ -17,7 +17,7 @@ from PIL import Image
 from zoomhard.cli import main
 from zoomhard.data import open_source
 from zoomhard.data.samples import OFFCENTRE_CORNERS, SAMPLES, sample_path
-from zoomhard.reproduce.study import load_study
+from zoomhard.reproduce.studyfile import load_study
 
 ZOOMHARD = [sys.executable, "-m", "zoomhard.cli"]
 CHROMIUM = "/usr/bin/chromium"

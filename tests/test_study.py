@@ -45,12 +45,12 @@ def lite0_by_hand():
 
 
 def test_study_bench_crops_are_torchvisions_pixel_for_pixel():
-    from zoomhard import study
+    from zoomhard import protocol
     from zoomhard.bench import eval_crops, eval_transform
     from zoomhard.data import open_source
     from zoomhard.models.registry import LITE_PREPROCESS
 
-    transform = eval_transform(study.bench_preprocess("lite0", LITE_PREPROCESS["lite0"]))
+    transform = eval_transform(protocol.bench_preprocess("lite0", LITE_PREPROCESS["lite0"]))
     paths = sample_paths()
     seen = 0
     for item, crop, _ in eval_crops(open_source("samples"), transform, workers=2):
@@ -72,15 +72,15 @@ def test_study_bench_top1_is_the_torchvision_pipelines(tmp_path, capsys, lite0_b
 
 
 def test_study_eval_of_the_special_models():
-    from zoomhard import study
+    from zoomhard import protocol
     from zoomhard.models.base import Preprocess
 
     own = Preprocess((0.5,) * 3, (0.5,) * 3, "bicubic", 0.96, 800)
-    l2 = study.bench_preprocess("timm:tf_efficientnet_l2.ns_jft_in1k", own)
+    l2 = protocol.bench_preprocess("timm:tf_efficientnet_l2.ns_jft_in1k", own)
     assert (l2.interpolation, l2.crop_pct, l2.input_size, l2.mean) == ("bilinear", 1.0, 800, (0.5,) * 3)
-    assert study.bench_preprocess("open_clip:ViT-L-14/openai", own) == own
-    assert study.eval_preprocess("lite0", "native") is None
-    assert (study.clip_norm("study", None), study.clip_norm("native", None), study.clip_norm("study", "clip")) \
+    assert protocol.bench_preprocess("open_clip:ViT-L-14/openai", own) == own
+    assert protocol.eval_preprocess("lite0", "native") is None
+    assert (protocol.clip_norm("study", None), protocol.clip_norm("native", None), protocol.clip_norm("study", "clip")) \
         == ("imagenet", "clip", "clip")
 
 

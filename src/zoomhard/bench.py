@@ -1,5 +1,5 @@
 """Single-crop benchmark: each model with its own eval preprocessing (or the study's, with
---protocol study: see zoomhard.study), on any data source.
+--protocol study: see zoomhard.protocol), on any data source.
 
     source -> (worker threads) decode, Resize(input_size / crop_pct, the model's interpolation),
               CenterCrop(input_size) -> batches -> classifier -> scores per image
@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import labels as L
-from . import study
+from . import protocol
 from . import checks
 from .config import Setup, Stats, check_batching, open_classifier, open_data
 from .data import Item, Source
@@ -34,6 +34,7 @@ from .models.weights import weights_note
 from .paper import hard_paper
 from .pipeline import Batcher, ImageCrops, Prepared, classify, prefetch, progress_bar
 from .protocols import ClassSpace, class_space, score
+from .spec import onnx_path
 from .stats import CI_RESAMPLES, bootstrap_ci, interval
 
 RESULTS_COLUMNS = ("model", "data", "subset", "n", "top1", "top1_err", "top5", "top5_err", "param_count",
@@ -49,7 +50,7 @@ class BenchConfig:
     real_labels: str | None = None         # ReaL labels JSON
     real_mode: str = "original+real"
     clip_norm: str | None = None           # open_clip: "clip" (None: CLIP's own) | "imagenet"
-    protocol: str = "native"               # "study": the authors' eval crop and fp32 (zoomhard.study)
+    protocol: str = "native"               # "study": the authors' eval crop and fp32 (zoomhard.protocol)
     batch_size: int = 64
     workers: int = min(4, os.cpu_count() or 1)
     backend: str = "auto"
@@ -69,7 +70,7 @@ class BenchConfig:
 
         check_batching(self)
         checks.device(self.device)
-        checks.choice("protocol", self.protocol, study.PROTOCOLS)
+        checks.choice("protocol", self.protocol, protocol.PROTOCOLS)
 
     def setup(self, spec: str, weights: str | None = None) -> Setup:
         """One model's setup: the model, with this bench's data and protocol."""
@@ -210,7 +211,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict
     for spec, weights in cfg.models:
         # open_clip models keep CLIP's own normalisation unless --clip-norm says otherwise
         classifier = open_classifier(cfg.setup(spec, weights), crop=None, clip_norm="clip",
-                                     preprocess=study.eval_preprocess(spec, cfg.protocol))
+                                     preprocess=protocol.eval_preprocess(spec, cfg.protocol))
         if classifier.num_classes != 1000:
             raise ModelError(f"{spec} has {classifier.num_classes} outputs; bench needs ImageNet-1k logits")
         record = classifier.weights or {}
@@ -242,7 +243,7 @@ def read_model_specs(values: Iterable[str]) -> list[tuple[str, str | None]]:
                 parts = line.split("#")[0].split()
                 if parts:
                     out.append((parts[0], parts[1] if len(parts) > 1 else None))
-        elif v.startswith("onnx:") and Path(v[5:]).expanduser().is_file():  # a path may hold commas
+        elif onnx_path(v) and Path(onnx_path(v)).expanduser().is_file():  # a path may hold commas
             out.append((v, None))
         else:
             out += [(spec.strip(), None) for spec in v.split(",") if spec.strip()]

@@ -73,7 +73,7 @@ def setup_options(f):
     model): the command receives their values as one `setup` dict keyed by Setup's fields."""
     from .config import SETUP_FIELDS
     from .protocols import REAL_MODES, SUBSET_CHOICES
-    from .study import PROTOCOLS
+    from .protocol import PROTOCOLS
 
     @functools.wraps(f)
     def command(**kwargs):
@@ -259,6 +259,7 @@ def models_cmd(pattern, study, as_json):
     from .models import list_models
     from .models.registry import find_models
     from .paper import study_rows
+    from .spec import ModelSpec
 
     if pattern and not study:
         found = find_models(pattern)
@@ -269,7 +270,7 @@ def models_cmd(pattern, study, as_json):
         return
     rows = study_rows() if study else list_models()
     if pattern:
-        names = lambda r: (r["spec"], r["spec"].partition(":")[2], r["paper_model"])  # noqa: E731
+        names = lambda r: (r["spec"], ModelSpec.parse(r["spec"]).body, r["paper_model"])  # noqa: E731
         rows = [r for r in rows if any(fnmatch.fnmatchcase(n.lower(), pattern.lower()) for n in names(r))]
         if not rows:
             raise ZoomhardError(f"no study network matches {pattern!r}")
@@ -489,7 +490,7 @@ def objectnet_labels(images, out):
 def tta(model, setup, methods, views, steps, lr, prior_strength, seed, seeds, match_views, transforms, imagenet_c,
         batch_size, workers, progress, quiet, ci_resamples, as_json):
     """Test-time augmentation vs the standard crop: MEMO (AugMix or zoom-in views) and zoom ensembles."""
-    from .study import views as study_views
+    from .protocol import views as study_views
     from .tta import TTAConfig, format_table, parse_methods, run_tta
     from .tta.run import seed_list
 

@@ -39,22 +39,22 @@ class Setup:
     clip_norm: str | None = None       # open_clip: "clip" | "imagenet"; None: the command's default
     mean: Stats | None = None          # override the model's normalisation
     std: Stats | None = None
-    protocol: str = "native"           # "study": the authors' setup (zoomhard.study)
+    protocol: str = "native"           # "study": the authors' setup (zoomhard.protocol)
     backend: str = "auto"
     device: str = "auto"
     allow_outside_root: bool = False   # read files a dataset names outside its own folder
     drop_background: bool = False      # a 1001-wide model: drop its first logit (a background class)
 
     def __post_init__(self):
-        from . import study
+        from . import protocol
         from .models.registry import BACKENDS
         from .protocols import REAL_MODES, SUBSET_CHOICES
 
-        checks.choice("protocol", self.protocol, study.PROTOCOLS)
+        checks.choice("protocol", self.protocol, protocol.PROTOCOLS)
         checks.choice("backend", self.backend, BACKENDS)
         checks.choice("subset", self.subset, SUBSET_CHOICES)
         checks.choice("real_mode", self.real_mode, REAL_MODES)
-        study.check_model(self.model, self.weights, self.protocol)
+        protocol.check_model(self.model, self.weights, self.protocol)
 
     @classmethod
     def of(cls, config, **changes) -> "Setup":
@@ -90,8 +90,8 @@ class SweepConfig:
     child: bool = False               # a per-GPU worker process: no run.json, no progress bar
     real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
     real_mode: str = "original+real"
-    clip_norm: str | None = None      # open_clip: "clip" | "imagenet"; None: the protocol's (zoomhard.study)
-    protocol: str = "native"          # "study": the authors' setup (see zoomhard.study)
+    clip_norm: str | None = None      # open_clip: "clip" | "imagenet"; None: the protocol's (zoomhard.protocol)
+    protocol: str = "native"          # "study": the authors' setup (see zoomhard.protocol)
     engine: str = "local"             # local | ray (zoomhard.engines)
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
     allow_outside_root: bool = False  # read files a dataset names outside its own folder
@@ -145,11 +145,11 @@ def open_classifier(setup: Setup, device: str | None = None, crop: int | None = 
     default for an open_clip model's normalisation when the setup names none; an explicit
     --mean/--std wins over both. The study protocol runs in fp32. A model whose output is not ImageNet-1k's 1000
     logits (1001 with `drop_background`) is refused on a probe crop (models.base.check_output_width)."""
-    from . import study
+    from . import protocol
     from .models.clip import clip_norm_stats
 
     mean, std = clip_norm_stats(setup.model, setup.clip_norm or clip_norm or "clip")
     clf = load_classifier(setup.model, setup.weights, setup.backend, device or setup.device, crop=crop,
                           mean=setup.mean or mean, std=setup.std or std, preprocess=preprocess,
-                          fp32=study.fp32(setup.protocol))
+                          fp32=protocol.fp32(setup.protocol))
     return check_output_width(clf, setup.drop_background, crop)

@@ -43,7 +43,8 @@ from .data import DataError, LocatorReader
 from .data.confine import LocatorPolicy
 from .errors import UsageError
 from .grid import ZoomGrid
-from .store import RunError, RunStore, write_csv
+from .files import write_csv
+from .store import RunError, RunStore
 
 DEFAULT_DEDUP_THRESHOLD = 8  # bits of 64; unrelated photos differ in ~32, a resized JPEG copy in 0-2
 SHARD_BYTES = 256 * 2**20     # image bytes per parquet file

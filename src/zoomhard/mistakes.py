@@ -25,9 +25,9 @@ from pathlib import Path
 
 from . import labels as L
 from .errors import UsageError
-from .store import write_csv
+from .files import write_csv
 
-KINDS = ("common", "rare")
+MISTAKE_KINDS = ("common", "rare")
 
 
 @lru_cache(maxsize=None)
@@ -137,8 +137,8 @@ def analyze_errors(source: str, out: str | None = None, model: str | None = None
     summary = {
         "source": str(path), "what": what, "images": n, "mistakes": k, "max_hops": max_hops,
         "error_rate": k / n if n else 0.0,
-        "shares": {kind: (kinds[kind] / k if k else 0.0) for kind in KINDS},
-        "counts": {kind: kinds[kind] for kind in KINDS},
+        "shares": {kind: (kinds[kind] / k if k else 0.0) for kind in MISTAKE_KINDS},
+        "counts": {kind: kinds[kind] for kind in MISTAKE_KINDS},
         "confusions": confusions, "out": str(out_dir),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,7 @@ def _figure(summary: dict, path: Path) -> None:
     conf = summary["confusions"][::-1]
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, max(3.0, 0.35 * len(conf) + 1.5)),
                                gridspec_kw={"width_ratios": [1, 3]})
-    a.bar(KINDS, [summary["shares"][k] for k in KINDS], color=[colors[k] for k in KINDS])
+    a.bar(MISTAKE_KINDS, [summary["shares"][k] for k in MISTAKE_KINDS], color=[colors[k] for k in MISTAKE_KINDS])
     a.set_ylim(0, 1)
     a.set_ylabel("share of mistakes")
     a.set_title(f"{summary['mistakes']} mistakes of {summary['images']}")

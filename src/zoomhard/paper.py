@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from .spec import ModelSpec
+
 TABLES = ("zoom", "hard", "hard-4k")
 _TOP1_FILES = {"hard": "imagenet_hard_top1.csv", "hard-4k": "imagenet_hard_4k_top1.csv"}
 
@@ -71,20 +73,21 @@ def top1_figures(table: str) -> dict[str, float]:
 def split_tag(spec: str) -> tuple[str, str | None]:
     """'torchvision:resnet50.IMAGENET1K_V1' -> ('torchvision:resnet50', 'IMAGENET1K_V1'); other
     sources keep their spec whole (timm's '.tag' names its own pretrained weights)."""
-    if spec.startswith("torchvision:") and "." in spec:
-        base, _, tag = spec.partition(".")
-        return base, tag
+    ms = ModelSpec.parse(spec)
+    if ms.source == "torchvision" and ms.tag is not None:
+        return ms.base, ms.tag
     return spec, None
 
 
 def default_tag(spec: str) -> str | None:
     """The torchvision weights a bare `torchvision:NAME` loads (its DEFAULT), else None."""
-    if not spec.startswith("torchvision:"):
+    ms = ModelSpec.parse(spec)
+    if ms.source != "torchvision":
         return None
     import torchvision
 
     try:
-        return torchvision.models.get_model_weights(spec.removeprefix("torchvision:")).DEFAULT.name
+        return torchvision.models.get_model_weights(ms.body).DEFAULT.name
     except (ValueError, KeyError, AttributeError):
         return None
 

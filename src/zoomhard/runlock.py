@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .errors import LockedError
+from .files import atomic_write_text
 
 
 def _holder() -> dict:
@@ -116,15 +117,7 @@ def update_json(path: Path, change) -> dict:
     try:
         data = json.loads(path.read_text()) if path.exists() else {}
         data = change(data)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w") as f:
-                f.write(json.dumps(data, indent=2) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_text(path, json.dumps(data, indent=2) + "\n")
         return data
     finally:
         os.close(guard)

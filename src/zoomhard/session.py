@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from . import analysis, study
+from . import analysis, protocol
 from .config import SweepConfig, open_classifier, open_data
 from .data import Item, Source
 from .data.base import unlabelled as _unlabelled
@@ -34,7 +34,9 @@ from .models.weights import weights_tag
 from .pipeline import ImageCrops, progress_bar
 from .protocols import ClassSpace, score
 from .data.confine import source_roots
-from .store import IMAGES, PREDICTIONS, RunStore, file_sha256
+from .files import file_sha256
+from .spec import onnx_path
+from .store import IMAGES, PREDICTIONS, RunStore
 
 
 def run_source(cfg: SweepConfig, source: Source | None = None) -> Source:
@@ -51,7 +53,7 @@ def run_source(cfg: SweepConfig, source: Source | None = None) -> Source:
 
 def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
     """The sweep's model on `device`; open_clip models take ImageNet's mean/std under the study protocol."""
-    return open_classifier(cfg.setup, device, crop=cfg.grid.crop, clip_norm=study.clip_norm(cfg.protocol, None))
+    return open_classifier(cfg.setup, device, crop=cfg.grid.crop, clip_norm=protocol.clip_norm(cfg.protocol, None))
 
 
 def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
@@ -76,7 +78,7 @@ def input_digests(cfg: SweepConfig, source: Source) -> dict[str, str]:
     path is then another run, not a resume."""
     inner = getattr(source, "inner", source)  # under a RelabelledSource
     files = {"weights": cfg.weights, "labels": getattr(inner, "labels_file", None), "real_labels": cfg.real_labels,
-             "model": cfg.model.partition(":")[2] if cfg.model.startswith("onnx:") else None}
+             "model": onnx_path(cfg.model)}
     return {what: file_sha256(path) for what, path in files.items() if path}
 
 

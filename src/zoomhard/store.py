@@ -36,44 +36,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import RunError
+from .files import atomic_write, atomic_write_bytes
 
 FORMAT_VERSION = 1
 ERRORS_HEADER = ["image_id", "reason", "fault"]   # errors.csv; files of earlier versions lack "fault"
 
-
-def atomic_write(path: Path, write: Callable[[Path], object]) -> Path | None:
-    """`write(tmp)` fills a temporary file beside `path` (same folder, same suffix, so writers
-    that go by the suffix, such as matplotlib's, still work), which is synced and then renamed
-    over `path`: a process killed at any instant leaves the old file or the new one, never a
-    mix, and a link at `path` is replaced, never written through. Its folder is created. When
-    `write` returns False (it had nothing to write), `path` is left as it is and None returned."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        if write(tmp) is False:
-            return None
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:  # a failure or a full disk leaves no half-written file behind
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def write_csv(path: Path, header: list[str], rows: Iterable) -> None:
-    """A CSV table with a header line, written atomically; its folder is created."""
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            w.writerows(rows)
-
-    atomic_write(path, write)
 
 PREDICTIONS = pa.schema([
     ("image_id", pa.string()),
@@ -109,10 +76,6 @@ def library_versions() -> dict:
     return out
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
-
-
 def _atomic_write_table(table: pa.Table, path: Path) -> None:
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
@@ -127,12 +90,6 @@ IDENTITY_META = b"zoomhard.run"  # parts' schema metadata: the identity digest o
 def identity_value(config: dict, key: str):
     """config's value of an identity key, its default when a run.json predates the key."""
     return config.get(key, IDENTITY_DEFAULTS.get(key))
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a file's content, read in blocks (weights files run to gigabytes)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def identity_digest(config: dict) -> str:
@@ -352,7 +309,7 @@ class RunStore:
 
     def write_config(self, config: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(self.config_path, (json.dumps(config, indent=2) + "\n").encode())
+        atomic_write_bytes(self.config_path, (json.dumps(config, indent=2) + "\n").encode())
 
     def _refuse_orphan_parts(self) -> None:
         """Parts without a run.json say nothing about what made them: never resumed as ours."""

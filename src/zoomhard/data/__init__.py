@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .base import Item, Source
 from ..errors import DataError
+from ..spec import DataSpec
 from .locator import Locator, LocatorReader, open_locator, read_locator
 from .folder import FolderSource
 from .hub import HubSource
@@ -40,13 +41,13 @@ def open_source(spec: str, labels: str | None = None, allow_outside_root: bool =
         return SamplesSource()
     if spec == OFFCENTRE_SPEC:
         return OffcentreSamplesSource()
-    prefix, sep, rest = spec.partition(":")
-    if sep and prefix == "parquet":
-        return ParquetSource(rest, allow_outside_root)
-    if sep and prefix == "hf":
-        return HubSource(rest)
-    if sep and re.fullmatch(r"[a-z][a-z0-9_+.-]+", prefix) and not Path(spec).exists():
-        raise DataError(f"unknown data source {prefix!r}; valid data specs: {', '.join(DATA_KINDS)}")
+    ds = DataSpec.parse(spec)
+    if ds.source == "parquet":
+        return ParquetSource(ds.rest, allow_outside_root)
+    if ds.source == "hf":
+        return HubSource(ds.rest)
+    if re.fullmatch(r"[a-z][a-z0-9_+.-]+", ds.source) and not Path(spec).exists():
+        raise DataError(f"unknown data source {ds.source!r}; valid data specs: {', '.join(DATA_KINDS)}")
     if not Path(spec).expanduser().exists():
         close = difflib.get_close_matches(spec, BUILTIN_SPECS, n=1, cutoff=0.6)
         if close:

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 
 from .. import labels as L
 from ..errors import DataArgumentError, UsageError
+from ..files import atomic_write_bytes
 from .base import Item, file_locator
 
 INPUTS = "inputs"  # folder of the run that keeps images given in memory
@@ -84,10 +85,7 @@ class PythonSource:
         """The image's copy under inputs/, named by a digest of its id (ids may hold '/' or '..')."""
         path = self.inputs / (hashlib.sha1(image_id.encode()).hexdigest()[:16] + ext)
         if not path.exists() or path.stat().st_size != len(data):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            atomic_write_bytes(path, data)
         return path
 
     def locator_roots(self) -> list[Path]:

@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import atomic_write, file_sha256
+from ..spec import ModelSpec
 from ..net import hf_offline, require_network
 from .base import IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess, cache_dir
 from .weights import apply_weights
@@ -82,7 +84,7 @@ def clip_norm_stats(spec: str, clip_norm: str = "clip") -> tuple[tuple[float, ..
     open_clip models with --clip-norm imagenet (the study's) change."""
     if clip_norm not in CLIP_NORMS:
         raise UsageError(f"unknown --clip-norm {clip_norm!r}; choose one of: {', '.join(CLIP_NORMS)}")
-    if clip_norm == "clip" or not spec.strip().startswith("open_clip:"):
+    if clip_norm == "clip" or ModelSpec.parse(spec.strip()).source != "open_clip":
         return None, None
     return IMAGENET_MEAN, IMAGENET_STD
 
@@ -93,14 +95,6 @@ def imagenet_prompts() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
     templates = tuple(t("{}") if callable(t) else t for t in OPENAI_IMAGENET_TEMPLATES)
     return tuple(IMAGENET_CLASSNAMES), templates
-
-
-def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 def encode_text(model, tokens):
@@ -150,10 +144,7 @@ def cached_text_classifier(model, tokenizer, arch: str, weights_key: str, classn
     if path.exists():
         return torch.load(path, map_location="cpu", weights_only=True)
     head = text_classifier(model, tokenizer, classnames, templates)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(head, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(head, tmp))
     return head
 
 
@@ -218,7 +209,7 @@ def build_open_clip(name: str, weights: str | None):
         weights_key = f"{arch}/{tag}"
     else:
         model = apply_weights(open_clip.create_model(arch, pretrained=None, force_quick_gelu=quick), weights, spec)
-        weights_key = _file_digest(weights)
+        weights_key = file_sha256(weights)[:16]
     model.eval()
     try:
         tokenizer = open_clip.get_tokenizer(arch)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import checks
 from ..errors import UsageError
+from ..files import atomic_write, file_sha256
 from ..net import OfflineError, hf_offline, require_network
 from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier, cache_dir
 from .weights import apply_weights, weights_record
@@ -321,35 +322,31 @@ def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = Non
     # The export's sha256 sits beside it: a cached file cut short or damaged is exported again
     # (left alone, every later run would fall back to torch without saying why).
     check = path.with_name(path.name + ".sha256")
-
-    def digest(p: Path) -> str:
-        with open(p, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
-
     if path.exists():
-        if check.exists() and check.read_text().strip() == digest(path):
+        if check.exists() and check.read_text().strip() == file_sha256(path):
             return path
         path.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     if preprocess is None:
         graph, example = module, torch.zeros(1, 3, crop, crop)
     else:
         graph, example = _pixels_module(module, preprocess), torch.zeros(1, crop, crop, 3, dtype=torch.uint8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph, example, str(tmp), input_names=["x"],
-                          output_names=["logits"], dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
-                          opset_version=17, dynamo=False)
-    if preprocess is not None:  # the file carries its preprocessing: onnx:PATH then needs no flags
-        import onnx
 
-        model = onnx.load(str(tmp))
-        entry = model.metadata_props.add()
-        entry.key, entry.value = PREPROCESS_KEY, json.dumps(preprocess.to_dict())
-        onnx.save(model, str(tmp))
-    check.write_text(digest(tmp) + "\n")
-    os.replace(tmp, path)
+    def export(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, example, str(tmp), input_names=["x"],
+                              output_names=["logits"], dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
+                              opset_version=17, dynamo=False)
+        if preprocess is not None:  # the file carries its preprocessing: onnx:PATH then needs no flags
+            import onnx
+
+            model = onnx.load(str(tmp))
+            entry = model.metadata_props.add()
+            entry.key, entry.value = PREPROCESS_KEY, json.dumps(preprocess.to_dict())
+            onnx.save(model, str(tmp))
+        check.write_text(file_sha256(tmp) + "\n")
+
+    atomic_write(path, export)
     return path
 
 

@@ -11,11 +11,12 @@ differing file is reported, not refused: a re-saved state dict has other bytes f
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import re
 from pathlib import Path
 
+from ..files import file_sha256
+from ..spec import ModelSpec
 from .base import ModelError
 
 _PUBLISHED_HASH = re.compile(r"-([0-9a-f]{6,64})\.(?:pth|pt)$")
@@ -49,21 +50,13 @@ def published_hash(url: str) -> str | None:
     return m.group(1) if m else None
 
 
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def weights_tag(spec: str, weights: str | None = None) -> str | None:
     """The torchvision tag `spec` loads: its own, else DEFAULT's without a local file; None for a
     bare spec with a local file (its tag is unknown) and for other sources."""
-    source, _, name = spec.partition(":")
-    if source != "torchvision" or not name:
+    ms = ModelSpec.parse(spec)
+    if ms.source != "torchvision" or not ms.body:
         return None
-    arch, tag = split_torchvision(name)
+    arch, tag = ms.name, ms.tag or None
     if tag is None and weights is not None:
         return None
     try:
@@ -87,10 +80,10 @@ def weights_record(spec: str, weights: str | None = None) -> dict:
         return record
     record["file"] = str(Path(weights).resolve())
     record["sha256"] = file_sha256(weights)
-    source, _, name = spec.partition(":")
-    if source != "torchvision" or record["tag"] is None:
+    ms = ModelSpec.parse(spec)
+    if ms.source != "torchvision" or record["tag"] is None:
         return record
-    arch, _ = split_torchvision(name)
+    arch = ms.name
     member = torchvision_weights(arch, record["tag"])
     expected = published_hash(member.url)
     record["published_sha256"] = expected

@@ -16,6 +16,7 @@ from ..analysis import TOP_K
 from ..grid import ZoomGrid
 from ..models.base import IMAGENET_MEAN
 from ..paper import note_of_run, study_model_of_run
+from ..spec import ModelSpec
 from ..stats import mcnemar, paired
 from ..store import RunStore
 from .datasets import PAPER_DATASETS, paper_dataset
@@ -38,7 +39,7 @@ def paper_side(config: dict) -> tuple[str | None, str]:
     """(the study's Table 1 model behind a run, or None; a note on what differs from the study)."""
     twin = study_model_of_run(config, "zoom")
     note = note_of_run(config, "zoom")
-    if twin is not None and config.get("model", "").startswith("open_clip:"):
+    if twin is not None and ModelSpec.parse(config.get("model", "")).source == "open_clip":
         mean = ((config.get("classifier") or {}).get("preprocess") or {}).get("mean")
         if mean is not None and tuple(mean) != tuple(IMAGENET_MEAN):
             note = "the run used CLIP's own mean/std; the study ImageNet's (--protocol study)"

@@ -24,7 +24,8 @@ from ..analysis import TOP_K, Analysis
 from ..errors import UsageError
 from ..stats import interval
 from .presenters import COLUMNS, PRESENTERS
-from ..store import RunError, atomic_write_text
+from ..files import atomic_write_text
+from ..store import RunError
 from .files import own_png
 from .load import AnalyzedRun, load_run, read_fresh
 from .run import analyze_run, check_outputs

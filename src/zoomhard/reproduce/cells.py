@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError, ZoomhardError
-from ..store import write_csv
-from .study import Cell, StudyError, grid
+from ..files import atomic_write_text, write_csv
+from .studyfile import Cell, StudyError, grid
 
 RESULT = "result.json"
 STUDY_JSON = "study.json"
@@ -219,10 +219,7 @@ def pending_state(cell: Cell, out: Path, record: dict | None) -> str:
 
 
 def write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def read_records(out: Path) -> dict[str, dict]:

@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 from ..analysis import TOP_K
+from ..files import atomic_write_text
 from ..report.files import own_png
 from ..report.html import CSS, FIGURES
 from ..report.load import summary
 from ..report.text import data_uri, e
 from . import figures as F
-from .study import Study
+from .studyfile import Study
 from ..report.center_bias import NOTE as PAPER_BIAS_NOTE, paper_center_bias
 from .tables import DISENTANGLE_GROUPS, DISENTANGLE_NOTE, ZOOM_FIGURES, Tables, paper_column, paper_tta
 
@@ -190,8 +191,4 @@ def render(study: Study, out: Path, records: list[dict], tables: Tables) -> str:
 
 
 def write_study_report(study: Study, out: Path, records: list[dict], tables: Tables) -> Path:
-    path = Path(out) / "report.html"
-    tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(render(study, Path(out), records, tables), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(Path(out) / "report.html", render(study, Path(out), records, tables))

@@ -9,9 +9,10 @@ from typing import Callable
 
 from .. import checks
 from ..runlock import acquire_run_lock
+from ..spec import DataSpec
 from ..store import library_versions
 from .cells import STUDY_JSON, Engine, write_json, check_configs, is_done, pending_state, read_records, run_cell
-from .study import Study
+from .studyfile import Study
 
 
 def study_json(study: Study, records: list[dict], started: float, finished: float | None,
@@ -58,8 +59,9 @@ def _count_images(dataset: dict) -> tuple[int | None, str | None]:
     from .cells import user_errors
 
     spec = dataset["data"]
-    if spec.startswith("hf:"):
-        local = spec[3:].split("@")[0].split(":")[0]
+    ds = DataSpec.parse(spec)
+    if ds.source == "hf":
+        local = ds.rest.split("@")[0].split(":")[0]
         if not Path(local).expanduser().exists():
             return None, None   # on the hub: counted when the cell runs
     try:
@@ -70,7 +72,7 @@ def _count_images(dataset: dict) -> tuple[int | None, str | None]:
 
 def _crops_per_image(cell) -> tuple[int, str]:
     """How many crops of each image a cell classifies, and what they are."""
-    from .study import grid
+    from .studyfile import grid
 
     if cell.kind == "zoom":
         return len(grid(cell.experiment.options)), "transforms"

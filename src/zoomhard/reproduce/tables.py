@@ -23,9 +23,9 @@ from pathlib import Path
 
 from ..analysis import TOP_K, Analysis, top_k_keys
 from ..report.datasets import PAPER_DATASETS
-from ..store import write_csv
+from ..files import write_csv
 from .cells import RESULT
-from .study import Study
+from .studyfile import Study
 
 # the columns of zoom.csv (analysis.json's names) and each one's value in a run's Analysis
 ZOOM_FIGURES = ("standard_top1", top_k_keys()[0], "upper_bound")

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import study
+from .. import protocol
 from .. import checks
 from ..config import Setup, Stats, check_batching, open_classifier, open_data
 from ..crops import zoom_crop, zoom_crops
@@ -188,7 +188,7 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
                          "has no torch module; use the model's torch spec (lite0, torchvision:NAME, timm:NAME)")
     if gradient and cfg.backend == "onnx":
         log(f"{', '.join(gradient)} needs gradients: it runs the torch model; --backend onnx serves the rest")
-    classifier = open_classifier(cfg.setup, crop=cfg.grid.crop, clip_norm=study.clip_norm(cfg.protocol, None))
+    classifier = open_classifier(cfg.setup, crop=cfg.grid.crop, clip_norm=protocol.clip_norm(cfg.protocol, None))
     weights_note(classifier.weights, log)
     space = class_space(cfg.subset, source, classifier.num_classes)
     memo = MemoRunner(cfg, space.members, classifier) if gradient else None
@@ -276,8 +276,8 @@ def method_result(method: str, images: list[dict], seeds: tuple[int, ...] | None
 def standard_cropper(cfg: TTAConfig) -> Callable[[object], np.ndarray]:
     """decoded PIL image -> uint8 (h, w, 3) crop for the baseline and MEMO's prediction: the
     grid's standard transform natively, MEMO's test crop under the study's protocol."""
-    if study.check(cfg.protocol) == "study":
-        transform = study.tta_transform(cfg.imagenet_c)
+    if protocol.check(cfg.protocol) == "study":
+        transform = protocol.tta_transform(cfg.imagenet_c)
         return lambda img: np.array(transform(img), dtype=np.uint8)  # a writable copy, as torch wants
     return lambda img: zoom_crop(img, cfg.grid.standard, cfg.grid)
 

@@ -22,12 +22,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data import BUILTIN_SPECS
 from ..errors import StudyError, UsageError
-from ..study import PROTOCOLS, check_model
+from ..report.datasets import PAPER_DATASETS
+from ..spec import DataSpec, onnx_path
+from ..protocol import PROTOCOLS, check_model
 
-KINDS = ("zoom", "bench", "tta")
-# The study's dataset columns (its Table 1, MEMO's table) and its benchmarks.
-PAPER_DATASETS = ("IN", "ReaL", "IN+ReaL", "IN-A", "IN-R", "IN-S", "ON", "ImageNet-Hard", "ImageNet-Hard-4K")
+EXPERIMENT_KINDS = ("zoom", "bench", "tta")
+# What a dataset's `paper` key may name: the study's dataset columns (its Table 1, MEMO's table)
+# and its two benchmarks, whose published figures the study's tables set beside a cell's.
+PAPER_NAMES = (*PAPER_DATASETS, "ImageNet-Hard", "ImageNet-Hard-4K")
 
 # How each cell runs, not what it computes: left out of a cell's fingerprint.
 RUN_KEYS = {"device": str, "backend": str, "batch_size": int, "workers": int}
@@ -44,7 +48,6 @@ KIND_KEYS = {
 }
 PATH_KEYS = ("weights", "labels", "real_labels")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")   # names become folder names
-BUILTIN_DATA = ("samples", "samples-offcentre")
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Cell:
         own_labels = data / LABELS_FILE if data is not None and data.is_dir() else None
         spec = m.get("spec") or ""
         transforms = JSON_SPEC.match(str(self.experiment.options.get("transforms", "")).strip())
-        files = {"weights": m.get("weights"), "model": spec[5:] if spec.startswith("onnx:") else None,
+        files = {"weights": m.get("weights"), "model": onnx_path(spec),
                  "labels": d.get("labels") or (own_labels if own_labels and own_labels.is_file() else None),
                  "real_labels": d.get("real_labels"), "transforms": transforms["path"] if transforms else None}
         return {what: str(path) for what, path in files.items() if path}
@@ -110,7 +113,7 @@ _DIGESTS: dict[tuple, str] = {}
 def _sha256(path: str) -> str:
     """A file's sha256, read once per content stamp (size, mtime) in a process: a study asks for
     each cell's fingerprint several times, and weights run to gigabytes."""
-    from ..store import file_sha256
+    from ..files import file_sha256
 
     try:
         st = Path(path).stat()
@@ -175,7 +178,7 @@ def parse_study(raw: dict, path: Path) -> Study:
     datasets = {n: _dataset(n, t, base, where) for n, t in _named_tables(raw, "datasets", where).items()}
     tables = raw.get("experiments")
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
-        raise StudyError(f"{where}: give at least one [[experiments]] table (kind = one of: {', '.join(KINDS)})")
+        raise StudyError(f"{where}: give at least one [[experiments]] table (kind = one of: {', '.join(EXPERIMENT_KINDS)})")
     experiments = [_experiment(k, t, models, datasets, protocol, run, where, base) for k, t in enumerate(tables)]
     names = [e.name for e in experiments]
     for n in names:
@@ -247,16 +250,17 @@ def _dataset(name: str, table: dict, base: Path, where: str) -> dict:
     _choice(out["subset"], SUBSET_CHOICES, f"{at}: subset")
     _choice(out["real_mode"], REAL_MODES, f"{at}: real_mode")
     if out["paper"] is not None:
-        _choice(out["paper"], PAPER_DATASETS, f"{at}: paper")
+        _choice(out["paper"], PAPER_NAMES, f"{at}: paper")
     return out
 
 
 def _data_spec(spec: str, base: Path) -> str:
     """A folder or parquet glob relative to the study file; samples and hub names as given."""
-    if spec in BUILTIN_DATA or spec.startswith("hf:"):
+    ds = DataSpec.parse(spec)
+    if spec in BUILTIN_SPECS or ds.source == "hf":
         return spec
-    if spec.startswith("parquet:"):
-        return "parquet:" + _path(spec[len("parquet:"):], base)
+    if ds.source == "parquet":
+        return "parquet:" + _path(ds.rest, base)
     return _path(spec, base)
 
 
@@ -271,8 +275,8 @@ def _transforms(text: str, base: Path) -> str:
 def _experiment(k: int, table: dict, models: dict, datasets: dict, protocol: str, run: dict,
                 where: str, base: Path) -> Experiment:
     kind = table.get("kind")
-    if kind not in KINDS:
-        raise StudyError(f"{where}: experiment {k + 1} has kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    if kind not in EXPERIMENT_KINDS:
+        raise StudyError(f"{where}: experiment {k + 1} has kind {kind!r}; valid kinds: {', '.join(EXPERIMENT_KINDS)}")
     name = table.get("name", kind)
     at = f"{where}: experiment {name!r}"
     if not isinstance(name, str) or not NAME.fullmatch(name):

@@ -24,6 +24,7 @@ from typing import Callable
 
 from .errors import UsageError
 from .models.base import Preprocess
+from .spec import ModelSpec
 
 PROTOCOLS = ("native", "study")
 VIEWS = {"native": 16, "study": 64}   # MEMO's views per image
@@ -41,7 +42,7 @@ def check_model(spec: str, weights: str | None, protocol: str) -> None:
     """Refuse, under the study's protocol, a bare torchvision spec whose DEFAULT weights are
     not the ones the study ran for that architecture: a figure from them would pass for the
     study's. The refusal names the tag to add (or the one to keep these weights)."""
-    if check(protocol) != "study" or weights or not spec.startswith("torchvision:"):
+    if check(protocol) != "study" or weights or ModelSpec.parse(spec).source != "torchvision":
         return
     from .paper import default_tag, split_tag, study_models
 
@@ -57,10 +58,10 @@ def check_model(spec: str, weights: str | None, protocol: str) -> None:
 
 def bench_preprocess(spec: str, own: Preprocess) -> Preprocess:
     """The study's single-crop eval for `spec`, with the model's own normalisation."""
-    source, _, name = spec.partition(":")
-    if source == "open_clip":
+    ms = ModelSpec.parse(spec)
+    if ms.source == "open_clip":
         return own
-    if source == "timm" and name.startswith("tf_efficientnet_l2"):
+    if ms.source == "timm" and ms.name.startswith("tf_efficientnet_l2"):
         return replace(own, interpolation="bilinear", crop_pct=1.0, input_size=L2_SIZE)
     return replace(own, interpolation="bilinear", crop_pct=STUDY_CROP / STUDY_RESIZE, input_size=STUDY_CROP)
 
