@@ -350,7 +350,7 @@ def test_ray_engine_and_options_reach_the_sweep_config(tmp_path):
                                 'batch_size = 8\nworkers = 2\nprotocol = "study"\n')
     [cell] = load_study(p).cells()
     cfg = sweep_config(cell, tmp_path / "out", Engine("ray", "auto"))
-    assert (cfg.engine, cfg.ray_address, cfg.batch_size, cfg.workers, cfg.protocol) == ("ray", "auto", 8, 2, "study")
+    assert (cfg.engine, cfg.ray_address, cfg.batch_size, cfg.workers, cfg.setup.protocol) == ("ray", "auto", 8, 2, "study")
     assert cfg.grid.scales == (224, 256) and cfg.grid.rows == 5 and cfg.out == str(tmp_path / "out/runs/zoom/a/d")
 
 
