@@ -362,7 +362,7 @@ def test_a_study_cell_makes_the_setup_its_command_would(tmp_path):
     from zoomhard.config import Setup
     from zoomhard.reproduce.cells import Engine, bench_config, sweep_config, tta_config
 
-    p = _study(tmp_path, BASE + 'allow_outside_root = true\nprotocol = "study"\nbackend = "torch"\n'
+    p = _study(tmp_path, 'protocol = "study"\nbackend = "torch"\n' + BASE + 'allow_outside_root = true\n'
                                 '[[experiments]]\nkind = "zoom"\n[[experiments]]\nkind = "bench"\n'
                                 '[[experiments]]\nkind = "tta"\nmethods = ["memo-rrc"]\n')
     zoom, bench, tta = load_study(p).cells()
