@@ -29,7 +29,7 @@ from ..files import atomic_write_text
 from ..store import RunError
 from .files import own_png
 from .load import AnalyzedRun, load_run, read_fresh
-from .run import analyze_run, check_outputs
+from .analyze import analyze_run, check_outputs
 from .text import class_name, count, data_uri, e, percent
 
 EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sweep order)
