@@ -47,7 +47,7 @@ class Setup:
 
     def __post_init__(self):
         from . import protocol
-        from .models.registry import BACKENDS
+        from .models.backends import BACKENDS
         from .protocols import REAL_MODES, SUBSET_CHOICES
 
         checks.choice("protocol", self.protocol, protocol.PROTOCOLS)
