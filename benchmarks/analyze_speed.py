@@ -89,7 +89,7 @@ WITHOUT_STATISTICS = """
 import sys
 from zoomhard import analysis as A
 from zoomhard.analysis import TOP_K, Analysis
-from zoomhard.report import run as R
+from zoomhard.report import analyze as R
 from zoomhard.report.load import is_partial
 
 def compute(run, ci_resamples=0):

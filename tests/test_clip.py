@@ -37,7 +37,7 @@ def tiny_clip(tmp_path_factory):
 def built(tiny_clip):
     """The zero-shot module built once (this fills the text classifier cache)."""
     from zoomhard.models import load_model
-    from zoomhard.models.registry import cache_dir
+    from zoomhard.models.base import cache_dir
 
     started = time.perf_counter()
     module, pp = load_model(f"open_clip:{ARCH}", tiny_clip)
@@ -77,7 +77,7 @@ def test_text_classifier_is_cached_per_weights(tiny_clip, built, tmp_path):
     import torch
 
     from zoomhard.models import load_model
-    from zoomhard.models.registry import cache_dir
+    from zoomhard.models.base import cache_dir
 
     module, _, first, cached = built
     assert len(cached) == 1

@@ -391,7 +391,7 @@ def test_error_ids_with_newlines_are_read_back_and_not_added_again(tmp_path, cap
 
 def test_a_corrupt_cached_onnx_export_is_rebuilt(tmp_path, monkeypatch):
     from zoomhard.models import load_classifier
-    from zoomhard.models.base import OnnxClassifier
+    from zoomhard.models.backends import OnnxClassifier
 
     monkeypatch.setenv("ZOOMHARD_CACHE", str(tmp_path / "cache"))
     first = load_classifier("lite0", backend="onnx", device="cpu")

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from zoomhard.report import figures as F
-from zoomhard.report.run import analyze_run
+from zoomhard.report.analyze import analyze_run
 from zoomhard.reproduce import figures as study_figures
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from zoomhard.cli import main
 from zoomhard.data.samples import SAMPLES, sample_path
-from zoomhard.grid import ZoomGrid
+from zoomhard.grid import Zoom, ZoomGrid
 from zoomhard.store import IMAGES, PREDICTIONS, RunStore
 
 CHROMIUM = "/usr/bin/chromium"
@@ -84,6 +84,47 @@ def test_report_is_self_contained_and_escapes_every_name(tmp_path, capsys):
     data = json.loads(re.search(r"<script type='application/json' id='zh-data'>(.*?)</script>", page, re.S).group(1))
     assert [im["id"] for im in data[0]["images"]] == list(EVIL_IDS)
     assert len(json.loads((run / "analysis.json").read_text())["gallery"]) == 3
+
+
+def test_the_explorer_carries_the_boxes_grid_py_places(tmp_path, capsys):
+    """The page holds each image size's crop boxes as grid.py places them, the ones that
+    overhang the resized image included; its script only draws them."""
+    grid = ZoomGrid((10, 224, 256, 1024))
+    sizes = {"wide.png": (451, 300), "tall.png": (300, 451)}
+    run = tmp_path / "run"
+    store = RunStore(run)
+    store.open({"model": "hand-built", "weights": None, "grid": grid.to_dict(), "data": {"spec": "photos"},
+                "subset": {"name": "none", "classes": 1000}, "locator_roots": [str(tmp_path.resolve())]})
+    preds, images = [], []
+    for name, (w, h) in sizes.items():
+        shutil.copy(sample_path(*SAMPLES[0][1:3]), tmp_path / name)
+        preds += [{"image_id": name, "scale": z.scale, "row": z.row, "col": z.col, "top1": 1, "correct": True,
+                   "top5": [1, 2, 3, 4, 5], "top5_prob": [0.6, 0.1, 0.1, 0.1, 0.1], "label_prob": 0.6} for z in grid]
+        images.append({"image_id": name, "labels": [1], "origin": "", "width": w, "height": h,
+                       "locator": f"file:{tmp_path / name}"})
+    store.write_part(pa.Table.from_pylist(preds, schema=PREDICTIONS), pa.Table.from_pylist(images, schema=IMAGES))
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    page = out.read_text()
+    data = json.loads(re.search(r"<script type='application/json' id='zh-data'>(.*?)</script>", page, re.S).group(1))
+    boxes, per = data[0]["boxes"], grid.rows * grid.cols
+    assert set(boxes) == {"451x300", "300x451"}
+    overhanging = 0
+    for w, h in sizes.values():
+        table = boxes[f"{w}x{h}"]
+        assert len(table["crops"]) == len(grid) and len(table["resized"]) == len(grid.scales)
+        for j, z in enumerate(grid):
+            b = grid.box(w, h, z)
+            assert table["crops"][j] == [b.left, b.top, b.right, b.bottom], z
+            assert table["resized"][j // per] == [b.width, b.height], z
+            overhanging += b.beyond
+    assert 0 < overhanging < 2 * len(grid)
+    # 451 x 300 at 224: resized 336 x 224, the top-left anchor at (56, 37): the crop overhangs
+    # the resized image to the left and above; at 1024 the bottom-right crop lies inside it
+    wide = boxes["451x300"]
+    assert wide["crops"][list(grid).index(Zoom(224, 0, 0))] == [-56, -75, 168, 149]
+    assert wide["resized"][grid.scales.index(224)] == [336, 224]
+    assert wide["crops"][list(grid).index(Zoom(1024, 2, 2))] == [1170, 740, 1394, 964]
 
 
 def test_demo_analyses_and_writes_a_report(samples_run, tmp_path, capsys):

@@ -261,7 +261,8 @@ def test_study_numerics_are_fp32_on_cuda():
     """The autocast switch reads `precision`: fp16 on CUDA natively, fp32 under the study's protocol."""
     import torch
 
-    from zoomhard.models.base import Preprocess, TorchClassifier
+    from zoomhard.models.backends import TorchClassifier
+    from zoomhard.models.base import Preprocess
 
     for fp32, wanted in ((False, "fp16"), (True, "fp32")):
         clf = TorchClassifier("x", torch.nn.Linear(3, 2), Preprocess(), "cpu", fp32=fp32)

@@ -10,7 +10,8 @@ from badimages import sample
 from zoomhard import analysis
 from zoomhard.cli import main
 from zoomhard.grid import Zoom, ZoomGrid
-from zoomhard.models.base import Preprocess, TorchClassifier
+from zoomhard.models.backends import TorchClassifier
+from zoomhard.models.base import Preprocess
 from zoomhard.store import RunStore
 from zoomhard.sweep import default_order
 

@@ -266,7 +266,7 @@ def demo(out, model, progress, quiet):
     from pathlib import Path
 
     from .report.html import write_report
-    from .report.run import analyze_run
+    from .report.analyze import analyze_run
     from .sweep import SweepConfig, format_summary, run_sweep
 
     say(quiet)(f"zoomhard demo: {model} on the bundled samples, {len(ZoomGrid())} transforms each")
@@ -379,7 +379,7 @@ def curate(runs, out, max_solved, min_runs, quota, dedup_threshold, relabel, for
 @click.option("--json", "as_json", is_flag=True, help="Print analysis.json instead of a summary line.")
 def analyze(run, gallery, ci_resamples, allow_outside_root, as_json):
     """Analyse a run: RUN/analysis.json, CSVs under RUN/analysis/ and PNG figures under RUN/figures/."""
-    from .report.run import analyze_run, format_result
+    from .report.analyze import analyze_run, format_result
 
     result = analyze_run(run, gallery=gallery, ci_resamples=ci_resamples,
                          allow_outside_root=allow_outside_root).result

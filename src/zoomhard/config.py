@@ -46,8 +46,8 @@ class Setup:
 
     def __post_init__(self):
         from . import protocol
+        from .models.backends import BACKENDS
         from .models.clip import CLIP_NORMS
-        from .models.registry import BACKENDS
         from .protocols import REAL_MODES, SUBSET_CHOICES
 
         checks.choice("protocol", self.protocol, protocol.PROTOCOLS)

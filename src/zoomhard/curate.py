@@ -35,37 +35,18 @@ from typing import Callable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from . import __version__, analysis
 from . import labels as L
 from .data import DataError, LocatorReader
 from .data.confine import LocatorPolicy
+from .data.parquet import write_parquet
 from .errors import UsageError
 from .grid import ZoomGrid
 from .files import write_csv
 from .store import RunError, RunStore
 
 DEFAULT_DEDUP_THRESHOLD = 8  # bits of 64; unrelated photos differ in ~32, a resized JPEG copy in 0-2
-SHARD_BYTES = 256 * 2**20     # image bytes per parquet file
-ROW_GROUP = 64                # small row groups: reading one image back reads one group
-
-# Hugging Face datasets' features, stored as the parquet schema's b"huggingface" metadata so that
-# load_dataset('parquet', ...) decodes `image`. "Sequence" is read by every datasets release
-# (>= 4 also writes it as "List").
-HF_FEATURES = {
-    "image": {"_type": "Image"},
-    "label": {"feature": {"dtype": "int64", "_type": "Value"}, "_type": "Sequence"},
-    "origin": {"dtype": "string", "_type": "Value"},
-    "english_label": {"feature": {"dtype": "string", "_type": "Value"}, "_type": "Sequence"},
-}
-SCHEMA = pa.schema([
-    ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-    ("label", pa.list_(pa.int64())),
-    ("origin", pa.string()),
-    ("english_label", pa.list_(pa.string())),
-]).with_metadata({"huggingface": json.dumps({"info": {"features": HF_FEATURES}})})
-
 MARKER = "curate.json"  # a folder holding it is a curated set that --force may replace
 
 
@@ -368,42 +349,6 @@ def _hash_all(c: Candidates, order: list[int], reader: LocatorReader, workers: i
 
 # -- export ----------------------------------------------------------------------------------------
 
-def _shards(sizes: list[int]) -> list[list[int]]:
-    """Positions grouped into files of about SHARD_BYTES of image data each."""
-    shards: list[list[int]] = [[]]
-    total = 0
-    for k, n in enumerate(sizes):
-        if shards[-1] and total + n > SHARD_BYTES:
-            shards.append([])
-            total = 0
-        shards[-1].append(k)
-        total += n
-    return shards
-
-
-def write_parquet(folder: Path, c: Candidates, chosen: list[int], sizes: list[int], reader: LocatorReader) -> list[str]:
-    """DIR/data/validation-0000k-of-0000n.parquet, rows in `chosen` order; the image bytes are
-    the original files'."""
-    names = L.class_names()
-    data = folder / "data"
-    data.mkdir(parents=True)
-    shards = _shards(sizes)  # one empty file when nothing is kept: the layout still loads
-    files = []
-    for s, positions in enumerate(shards):
-        name = f"validation-{s:05d}-of-{len(shards):05d}.parquet"
-        with pq.ParquetWriter(data / name, SCHEMA, compression="zstd") as writer:
-            for start in range(0, len(positions), ROW_GROUP):
-                rows = [chosen[k] for k in positions[start:start + ROW_GROUP]]
-                writer.write_table(pa.table({
-                    "image": [{"bytes": c.read(reader, i), "path": c.image_ids[i]} for i in rows],
-                    "label": [list(c.labels[i]) for i in rows],
-                    "origin": [c.origins[i] for i in rows],
-                    "english_label": [[names[k] for k in c.labels[i]] for i in rows],
-                }, schema=SCHEMA))
-        files.append(f"data/{name}")
-    return files
-
-
 def _origin_counts(c: Candidates, chosen: list[int]) -> list[tuple[str, int]]:
     counts: dict[str, int] = {}
     for i in chosen:
@@ -658,7 +603,8 @@ def _curate(cfg: CurateConfig, out: Path, log: Callable[[str], None]) -> dict:
 
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        files = write_parquet(tmp, c, chosen, chosen_sizes, reader)
+        files = write_parquet(tmp, ((c.read(reader, i), c.image_ids[i], c.labels[i], c.origins[i]) for i in chosen),
+                              chosen_sizes)
         solved_by = (c.solved & c.swept).sum(axis=1)
         write_csv(tmp / "selection.csv",
                    ["image_id", "origin", "labels", "swept_by", "solved_by", "solved_in", "hit_rate", "phash"],

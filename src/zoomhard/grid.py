@@ -76,15 +76,48 @@ def anchor(width: int, height: int, row: int, col: int, rows: int = 3, cols: int
     return col * tile_x + tile_x // 2, row * tile_y + tile_y // 2
 
 
+@dataclass(frozen=True)
+class CropBox:
+    """Where one transform's crop lies: the square [left, right) x [top, bottom) on the image
+    resized to the transform's scale (`width` x `height`), in that image's pixels. It may reach
+    past the resized image: that part of the crop is black."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    width: int
+    height: int
+
+    @property
+    def beyond(self) -> bool:
+        """Whether the crop reaches past the resized image (black there)."""
+        return self.left < 0 or self.top < 0 or self.right > self.width or self.bottom > self.height
+
+    def on_original(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """(left, top, width, height) of the crop in the pixels of the original `width` x `height`
+        image it was resized from."""
+        sx, sy = width / self.width, height / self.height
+        return self.left * sx, self.top * sy, (self.right - self.left) * sx, (self.bottom - self.top) * sy
+
+    @classmethod
+    def of(cls, width: int, height: int, zoom: Zoom, crop: int = CROP_SIZE, rows: int = 3, cols: int = 3) -> "CropBox":
+        """The crop of `zoom` on an image of the given *original* size: a `crop`-sized square
+        centred on its anchor over the resized image."""
+        w, h = resized_size(width, height, zoom.scale)
+        x, y = anchor(w, h, zoom.row, zoom.col, rows, cols)
+        left, top = x - crop // 2, y - crop // 2
+        return cls(left, top, left + crop, top + crop, w, h)
+
+
 def crop_origin(width: int, height: int, zoom: Zoom, crop: int = CROP_SIZE,
                 rows: int = 3, cols: int = 3) -> tuple[int, int]:
     """(left, top) of the crop for `zoom` on an image of the given *original* size.
 
     May be negative or run past the resized image: that part of the crop is black.
     """
-    w, h = resized_size(width, height, zoom.scale)
-    x, y = anchor(w, h, zoom.row, zoom.col, rows, cols)
-    return x - crop // 2, y - crop // 2
+    box = CropBox.of(width, height, zoom, crop, rows, cols)
+    return box.left, box.top
 
 
 @dataclass(frozen=True)
@@ -138,14 +171,22 @@ class ZoomGrid:
         where = "centre" if self.rows % 2 and self.cols % 2 else f"row {z.row} col {z.col}"
         return f"shorter side {z.scale} (bicubic), {where} {self.crop}-px crop"
 
+    def box(self, width: int, height: int, zoom: Zoom) -> CropBox:
+        """The crop of `zoom` on an image of the given original size."""
+        return CropBox.of(width, height, zoom, self.crop, self.rows, self.cols)
+
+    def boxes(self, width: int, height: int) -> list[CropBox]:
+        """The crop of every transform, in canonical order, on an image of the given original size."""
+        return [self.box(width, height, z) for z in self]
+
     def origins(self, width: int, height: int, scale: int) -> list[tuple[Zoom, int, int]]:
         """Every anchor of one scale as (zoom, left, top) on an image of the given original size."""
-        w, h = resized_size(width, height, scale)
         out = []
         for r in range(self.rows):
             for c in range(self.cols):
-                x, y = anchor(w, h, r, c, self.rows, self.cols)
-                out.append((Zoom(scale, r, c), x - self.crop // 2, y - self.crop // 2))
+                zoom = Zoom(scale, r, c)
+                box = self.box(width, height, zoom)
+                out.append((zoom, box.left, box.top))
         return out
 
     def to_dict(self) -> dict:

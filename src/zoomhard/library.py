@@ -76,7 +76,7 @@ def module_preprocess(module, mean, std) -> Preprocess:
 
 
 def _module_spec(module) -> str:
-    from .models.registry import module_digest
+    from .models.backends import module_digest
 
     return f"module:{type(module).__module__}.{type(module).__qualname__}@{module_digest(module)}"
 
@@ -170,7 +170,7 @@ def _is_module(model) -> bool:
 
 
 def _module_classifier(module, cfg: SweepConfig, mean, std):
-    from .models.registry import module_classifier
+    from .models.backends import module_classifier
 
     preprocess = module_preprocess(module, mean, std)
     setup = cfg.setup

@@ -20,7 +20,7 @@ from . import labels as L
 from .crops import ImageDecodeError, decode_image, grid_crops, zoom_crop
 from .data import Item
 from .errors import UsageError
-from .grid import Zoom, ZoomGrid, crop_origin, resized_size
+from .grid import Zoom, ZoomGrid
 from .models import Classifier
 from .pipeline import Batcher, ImageCrops
 from .protocols import score
@@ -152,12 +152,8 @@ def format_look(lk: Look) -> str:
 
 def crop_box(size: tuple[int, int], zoom: Zoom, grid: ZoomGrid) -> tuple[float, float, float, float]:
     """(left, top, width, height) of a transform's crop in the original image's pixels (it may
-    reach past the image: that part of the crop is black)."""
-    w0, h0 = size
-    W, H = resized_size(w0, h0, zoom.scale)
-    left, top = crop_origin(w0, h0, zoom, grid.crop, grid.rows, grid.cols)
-    sx, sy = w0 / W, h0 / H
-    return left * sx, top * sy, grid.crop * sx, grid.crop * sy
+    reach past the image: that part of the crop is black): grid.py's box, on the original."""
+    return grid.box(*size, zoom).on_original(*size)
 
 
 def write_figure(lk: Look, path: str | os.PathLike) -> Path:

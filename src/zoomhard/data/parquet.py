@@ -1,4 +1,5 @@
-"""Parquet files in the ImageNet-Hard layout, read a row group at a time (memory stays flat).
+"""Parquet files in the ImageNet-Hard layout: read a row group at a time (memory stays flat),
+and written by `write_parquet` (curate's export).
 
     image          struct<bytes: binary, path: string>   (Hugging Face datasets' Image feature)
     label          list<int> of every acceptable ImageNet-1k index (a plain int is accepted)
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import glob
+import json
 import math
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +24,25 @@ import pyarrow.parquet as pq
 from .. import labels as L
 from .base import OUTSIDE_HINT, DataError, Item, file_locator, label_reason, not_a_file, under
 from .locator import Locator, Recent, register
+
+SHARD_BYTES = 256 * 2**20     # image bytes per parquet file
+ROW_GROUP = 64                # small row groups: reading one image back reads one group
+
+# Hugging Face datasets' features, stored as the parquet schema's b"huggingface" metadata so that
+# load_dataset('parquet', ...) decodes `image`. "Sequence" is read by every datasets release
+# (>= 4 also writes it as "List").
+HF_FEATURES = {
+    "image": {"_type": "Image"},
+    "label": {"feature": {"dtype": "int64", "_type": "Value"}, "_type": "Sequence"},
+    "origin": {"dtype": "string", "_type": "Value"},
+    "english_label": {"feature": {"dtype": "string", "_type": "Value"}, "_type": "Sequence"},
+}
+SCHEMA = pa.schema([
+    ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+    ("label", pa.list_(pa.int64())),
+    ("origin", pa.string()),
+    ("english_label", pa.list_(pa.string())),
+]).with_metadata({"huggingface": json.dumps({"info": {"features": HF_FEATURES}})})
 
 
 def _label(value) -> int | None:
@@ -183,6 +204,45 @@ def _group_starts(path: str, mtime_ns: int, size: int) -> np.ndarray:
     the file: its footer is all that is read)."""
     meta = pq.ParquetFile(path).metadata
     return np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+
+
+def _shards(sizes: list[int]) -> list[list[int]]:
+    """Positions grouped into files of about SHARD_BYTES of image data each."""
+    shards: list[list[int]] = [[]]
+    total = 0
+    for k, n in enumerate(sizes):
+        if shards[-1] and total + n > SHARD_BYTES:
+            shards.append([])
+            total = 0
+        shards[-1].append(k)
+        total += n
+    return shards
+
+
+def write_parquet(folder: Path, rows: Iterable[tuple[bytes, str, tuple[int, ...], str]], sizes: list[int]) -> list[str]:
+    """DIR/data/validation-0000k-of-0000n.parquet in this layout, with Hugging Face datasets'
+    feature metadata, from (image bytes, path, labels, origin) rows taken in order a row group at
+    a time; `sizes` (each row's image bytes) splits them into files. The files' names, relative
+    to `folder`."""
+    names = L.class_names()
+    data = folder / "data"
+    data.mkdir(parents=True)
+    shards = _shards(sizes)  # one empty file when nothing is kept: the layout still loads
+    rows = iter(rows)
+    files = []
+    for s, positions in enumerate(shards):
+        name = f"validation-{s:05d}-of-{len(shards):05d}.parquet"
+        with pq.ParquetWriter(data / name, SCHEMA, compression="zstd") as writer:
+            for start in range(0, len(positions), ROW_GROUP):
+                group = [next(rows) for _ in positions[start:start + ROW_GROUP]]
+                writer.write_table(pa.table({
+                    "image": [{"bytes": image, "path": path} for image, path, _, _ in group],
+                    "label": [list(labels) for _, _, labels, _ in group],
+                    "origin": [origin for _, _, _, origin in group],
+                    "english_label": [[names[k] for k in labels] for _, _, labels, _ in group],
+                }, schema=SCHEMA))
+        files.append(f"data/{name}")
+    return files
 
 
 register("parquet", "#", _open_row)

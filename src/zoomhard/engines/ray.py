@@ -82,7 +82,7 @@ class Classify:
 
             torch.set_num_threads(threads)
         clf = run_classifier(cfg, device)
-        from ..models.base import OnnxClassifier
+        from ..models.backends import OnnxClassifier
 
         if threads and isinstance(clf, OnnxClassifier):  # ONNX Runtime would take every core
             clf = OnnxClassifier(clf.spec, clf.path, clf.preprocess, threads=threads)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, replace
@@ -62,7 +61,8 @@ class Preprocess:
 
 
 class Classifier:
-    """Logits for a batch of uint8 crops. Subclasses: TorchClassifier, OnnxClassifier."""
+    """Logits for a batch of uint8 crops. Subclasses: models.backends' TorchClassifier and
+    OnnxClassifier."""
 
     spec: str
     preprocess: Preprocess
@@ -105,70 +105,6 @@ class Classifier:
         return "fp32"
 
 
-class TorchClassifier(Classifier):
-    backend = "torch"
-
-    def __init__(self, spec: str, module, preprocess: Preprocess, device: str = "cpu", fp32: bool = False):
-        """`fp32`: no fp16 autocast on CUDA (the study's numerics)."""
-        import torch
-
-        self.spec, self.preprocess, self.device, self.fp32 = spec, preprocess, device, fp32
-        self._torch = torch
-        if self.precision == "fp32" and device.startswith("cuda"):
-            ieee_fp32()
-        self.module = module.eval().to(device).to(memory_format=torch.channels_last)
-        self._mean = torch.tensor(preprocess.mean, device=device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(preprocess.std, device=device).view(1, 3, 1, 1) * 255
-
-    max_batch: int | None = None  # learned from out-of-memory errors
-
-    @property
-    def precision(self) -> str:
-        """fp16 autocast on CUDA unless fp32 is asked for; the CPU always runs fp32.
-
-        fp16 rather than bf16: both run on the tensor cores at the same rate, but bf16's 8-bit
-        mantissa moved 6 % of EfficientNet-Lite0's top-1 predictions over the zoom grid away
-        from fp32's (on an H200 and on CPUs alike) and fp16's 11 bits under 1 %."""
-        return "fp16" if self.device.startswith("cuda") and not self.fp32 else "fp32"
-
-    def infer(self, crops) -> np.ndarray:
-        return self.logits(crops)
-
-    def logits(self, crops) -> np.ndarray:
-        """Batches too large for the device are split, and the size that fits is remembered."""
-        torch = self._torch
-        step = self.max_batch
-        if step and len(crops) > step:  # `step` is fixed here: a chunk may lower max_batch again
-            return np.concatenate([self.logits(crops[i:i + step]) for i in range(0, len(crops), step)])
-        try:
-            return self._logits(crops)
-        except torch.OutOfMemoryError:
-            if len(crops) <= 1:
-                raise
-            torch.cuda.empty_cache()
-            self.max_batch = len(crops) // 2
-            return self.logits(crops)
-
-    def _logits(self, crops) -> np.ndarray:
-        torch = self._torch
-        cuda = self.device.startswith("cuda")
-        if isinstance(crops, np.ndarray):
-            x = torch.from_numpy(crops)
-            if cuda:
-                x = x.pin_memory().to(self.device, non_blocking=True)
-        else:  # already a tensor, made on the device
-            x = crops.to(self.device)
-        x = x.permute(0, 3, 1, 2).float().sub_(self._mean).div_(self._std)
-        x = x.contiguous(memory_format=torch.channels_last)
-        half = self.precision == "fp16"
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=half):
-            y = self.module(x).float().cpu().numpy()
-        if half and not np.isfinite(y).all():  # an activation beyond fp16's range: this batch in fp32
-            with torch.inference_mode():
-                y = self.module(x).float().cpu().numpy()
-        return y[:, self.label_offset:] if self.label_offset else y
-
-
 IMAGENET_CLASSES = 1000
 
 
@@ -201,59 +137,3 @@ def check_output_width(clf: Classifier, drop_background: bool = False, crop: int
     return clf
 
 
-def ieee_fp32() -> None:
-    """fp32 on CUDA means fp32: cuDNN's convolutions otherwise run in TF32 (10-bit mantissa)
-    by default on Ampere and later, which moves near-tied top-1s away from a CPU's."""
-    import torch
-
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
-
-
-class OnnxClassifier(Classifier):
-    backend = "onnxruntime"
-
-    def __init__(self, spec: str, path: str, preprocess: Preprocess | None = None, threads: int | None = None):
-        """`preprocess` None: the one stored in the file's metadata, else ImageNet's."""
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        # Idle intra-op threads sleep instead of spinning: the cores are shared with the sweep's
-        # decode + resize threads (and often other processes), and a spinning thread burns the
-        # time they need. On two shared cores the model alone ran no slower for it.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.spec, self.path = spec, str(path)
-        try:
-            self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for bad files
-            raise ModelError(f"{path}: not a loadable ONNX model ({str(e).strip().splitlines()[0]})") from None
-        stored = self.session.get_modelmeta().custom_metadata_map.get(PREPROCESS_KEY)
-        if preprocess is None and stored:
-            d = json.loads(stored)
-            preprocess = Preprocess(**{**d, "mean": tuple(d["mean"]), "std": tuple(d["std"])})
-        self.preprocess = preprocess or Preprocess()
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise ModelError(f"{path}: expected one input (NCHW float32 or NHWC uint8 images), found {len(inputs)}")
-        self._input = inputs[0].name
-        # uint8 (n, h, w, 3) pixels, normalised inside the graph (zoomhard's own exports), or
-        # float32 (n, 3, h, w) normalised here with `preprocess`.
-        self.pixels = inputs[0].type == "tensor(uint8)"
-        out_shape = self.session.get_outputs()[0].shape
-        self.num_classes = out_shape[-1] if isinstance(out_shape[-1], int) else 1000
-
-    def infer(self, prepared: np.ndarray) -> np.ndarray:
-        y = self.session.run(None, {self._input: prepared})[0]
-        return y[:, self.label_offset:] if self.label_offset else y
-
-    def prepare(self, crops, out: np.ndarray | None = None) -> np.ndarray:
-        """uint8 (n, h, w, 3) crops as the model's input: the pixels themselves, or normalised
-        float32 NCHW for a float model."""
-        if not isinstance(crops, np.ndarray):  # a torch tensor from device-side cropping
-            crops = crops.cpu().numpy()
-        if self.pixels:
-            return super().prepare(crops, out)
-        return self.preprocess.normalize(crops, out)

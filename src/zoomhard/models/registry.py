@@ -1,42 +1,24 @@
-"""Model sources, one entry each in SOURCES, and the backend that runs a model.
+"""Model sources, one entry each in SOURCES: a spec to a torch module or a Classifier.
 
 A spec is `source:NAME`, or a bare name a source owns (`lite0` is `lite:lite0`); `parse_spec`
 reads it, and the unknown-spec message, `zoomhard models` and the --model help are all derived
-from SOURCES: a new source is one builder function and one entry.
+from SOURCES: a new source is one builder function and one entry. The backend that runs a
+model (torch, ONNX Runtime) is models.backends'.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-from .. import checks
 from ..errors import UsageError
-from ..files import atomic_write, file_sha256
 from ..net import OfflineError, hf_offline, require_network
-from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier, cache_dir
+from .backends import BACKENDS, OnnxClassifier, module_classifier, resolve_device, takes_crops
+from .base import Classifier, ModelError, Preprocess
 from .weights import apply_weights, weights_record
-
-BACKENDS = ("auto", "torch", "onnx")
-
-
-def resolve_device(device: str) -> str:
-    """The torch device to run on: auto is CUDA when there is one, else the CPU; cuda, cuda:N
-    and mps are checked to be here (checks.device), in one line that says what is."""
-    import torch
-
-    checks.device(device, here=True)
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() and torch.cuda.device_count() else "cpu"
-    return device
 
 # EfficientNet-Lite was trained on (x - 127) / 128 with a 256 -> 224 bicubic centre crop
 # (lite1 and lite2 at their own 240 / 260 resolution).
@@ -133,7 +115,7 @@ def _onnx_classifier(spec: str, name: str, crop: int | None, mean, std, preproce
         raise ModelError(f"{spec} normalises its uint8 input inside the graph "
                          f"(mean {clf.preprocess.mean}, std {clf.preprocess.std}); --mean/--std cannot change that")
     clf.preprocess = wanted
-    return _takes_crops(clf, crop or clf.preprocess.input_size)
+    return takes_crops(clf, crop or clf.preprocess.input_size)
 
 
 @dataclass(frozen=True)
@@ -281,99 +263,6 @@ def list_models() -> list[dict]:
             for s in SOURCES.values() for spec in s.specs]
 
 
-# -- backends ---------------------------------------------------------------------------------
-
-def module_digest(module) -> str:
-    h = hashlib.sha256()
-    for k, v in module.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def _pixels_module(module, preprocess: Preprocess):
-    """module behind its normalisation: uint8 (n, h, w, 3) pixels in, logits out. ONNX Runtime
-    then normalises inside the graph, in its own threads, as fast as it reads float input."""
-    import torch
-
-    class Pixels(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.module = module
-            self.register_buffer("shift", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255)
-            self.register_buffer("scale", 1 / (torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255))
-
-        def forward(self, x):
-            return self.module((x.permute(0, 3, 1, 2).float() - self.shift) * self.scale)
-
-    return Pixels().eval()
-
-
-def export_onnx(module, key: str, crop: int, preprocess: Preprocess | None = None) -> Path:
-    """Export once per (weights, crop size, normalisation, torch version), cached under
-    ZOOMHARD_CACHE. With `preprocess`, the file takes uint8 pixels (n, crop, crop, 3) and
-    normalises them itself; its metadata records the preprocessing either way."""
-    import torch
-
-    tag = ""
-    if preprocess is not None:  # the normalisation is part of the file
-        tag = "-u8" + hashlib.sha256(repr((preprocess.mean, preprocess.std)).encode()).hexdigest()[:8]
-    path = cache_dir() / "onnx" / f"{key}-{module_digest(module)}-c{crop}{tag}-t{torch.__version__}.onnx"
-    # The export's sha256 sits beside it: a cached file cut short or damaged is exported again
-    # (left alone, every later run would fall back to torch without saying why).
-    check = path.with_name(path.name + ".sha256")
-    if path.exists():
-        if check.exists() and check.read_text().strip() == file_sha256(path):
-            return path
-        path.unlink()
-    if preprocess is None:
-        graph, example = module, torch.zeros(1, 3, crop, crop)
-    else:
-        graph, example = _pixels_module(module, preprocess), torch.zeros(1, crop, crop, 3, dtype=torch.uint8)
-
-    def export(tmp: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(graph, example, str(tmp), input_names=["x"],
-                              output_names=["logits"], dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}},
-                              opset_version=17, dynamo=False)
-        if preprocess is not None:  # the file carries its preprocessing: onnx:PATH then needs no flags
-            import onnx
-
-            model = onnx.load(str(tmp))
-            entry = model.metadata_props.add()
-            entry.key, entry.value = PREPROCESS_KEY, json.dumps(preprocess.to_dict())
-            onnx.save(model, str(tmp))
-        check.write_text(file_sha256(tmp) + "\n")
-
-    atomic_write(path, export)
-    return path
-
-
-def _takes_crops(classifier: Classifier, crop: int) -> Classifier:
-    """classifier, once it has classified one crop: a model fixed to another input size (a ViT
-    at 384, say) is refused now, in one line, rather than in the middle of a run."""
-    try:
-        classifier.logits(np.zeros((1, crop, crop, 3), dtype=np.uint8))
-    except Exception as e:
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        own = classifier.preprocess.input_size
-        hint = f"; its own input size is {own}: --crop {own}" if own != crop else ""
-        raise ModelError(f"{classifier.spec} cannot classify {crop}x{crop} crops ({reason}){hint}") from None
-    return classifier
-
-
-def _agrees(a: Classifier, b: Classifier, crop: int) -> bool:
-    """Top-1 agreement on a fixed probe batch, ignoring near-ties of the reference."""
-    rng = np.random.default_rng(0)
-    probe = rng.integers(0, 256, size=(8, crop, crop, 3), dtype=np.uint8)
-    probe[:4] = np.repeat(np.linspace(0, 255, crop, dtype=np.uint8)[None, :, None, None], 4, 0)  # smooth ones too
-    la, lb = a.logits(probe), b.logits(probe)
-    top2 = np.sort(la, axis=1)[:, -2:]
-    clear = (top2[:, 1] - top2[:, 0]) > 1e-3
-    return bool(np.all(la.argmax(1)[clear] == lb.argmax(1)[clear]))
-
-
 def _chosen(preprocess: Preprocess | Callable[[Preprocess], Preprocess] | None, own: Preprocess) -> Preprocess:
     if preprocess is None:
         return own
@@ -414,26 +303,3 @@ def _load_classifier(spec, weights, backend, device, crop, mean, std, preprocess
                              f"{source}-{name}".replace("/", "_").replace(":", "_"), fp32=fp32)
 
 
-def module_classifier(spec: str, module, preprocess: Preprocess, backend: str = "auto", device: str = "cpu",
-                      crop: int | None = 224, key: str = "module", fp32: bool = False) -> Classifier:
-    """A torch module as a Classifier: ONNX Runtime on CPU when `backend` allows (exported once
-    under `key`, checked against torch, torch on disagreement), else torch on `device` (fp16
-    autocast on CUDA unless `fp32`)."""
-    if backend not in BACKENDS:
-        raise ModelError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    crop = crop or preprocess.input_size
-    eager = _takes_crops(TorchClassifier(spec, module, preprocess, device, fp32=fp32), crop)
-    if backend == "torch" or (backend == "auto" and device != "cpu"):
-        return eager
-    if device != "cpu":
-        warnings.warn("the ONNX backend runs on the CPU; use --backend torch for the GPU")
-    try:
-        path = export_onnx(module, key, crop, preprocess)
-        fast = OnnxClassifier(spec, path, preprocess)
-    except Exception as e:  # an export failure should cost speed, not the run
-        warnings.warn(f"ONNX export of {spec} failed ({type(e).__name__}: {e}); running eager torch")
-        return eager
-    if not _agrees(eager, fast, crop):
-        warnings.warn(f"ONNX Runtime disagrees with torch on {spec}; running eager torch")
-        return eager
-    return fast

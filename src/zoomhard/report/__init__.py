@@ -2,6 +2,6 @@
 comparison (`compare`), and one self-contained HTML page for several runs (`write_report`)."""
 
 from .load import AnalyzedRun, load_run
-from .run import analyze_run
+from .analyze import analyze_run
 
 __all__ = ["AnalyzedRun", "analyze_run", "load_run"]

@@ -22,13 +22,14 @@ import numpy as np
 
 from ..analysis import TOP_K, Analysis
 from ..errors import UsageError
+from ..grid import ZoomGrid
 from ..stats import interval
 from .presenters import COLUMNS, PRESENTERS
 from ..files import atomic_write_text
 from ..store import RunError
 from .files import own_png
 from .load import AnalyzedRun, load_run, read_fresh
-from .run import analyze_run, check_outputs
+from .analyze import analyze_run, check_outputs
 from .text import class_name, count, data_uri, e, percent
 
 EXPLORER_LIMIT = 1000    # images per run in the explorer (the first ones, in sweep order)
@@ -117,7 +118,22 @@ def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int, allow_out
               for i in range(n)]
     return {"name": name, "model": a.result.model, "scales": list(grid.scales), "rows": grid.rows,
             "cols": grid.cols, "crop": grid.crop, "standard": c.zooms.index(grid.standard), "classes": classes,
-            "total": len(c.image_ids), "images": images}
+            "total": len(c.image_ids), "images": images, "boxes": box_table(grid, sizes[:n])}
+
+
+def box_table(grid: ZoomGrid, sizes) -> dict[str, dict]:
+    """The explorer's crop boxes, from grid.py, once per image size ("WxH"): "resized", the
+    [width, height] of the image resized to each scale, and "crops", each transform's
+    [left, top, right, bottom] on it (canonical order). The page's script only draws them."""
+    table, per = {}, grid.rows * grid.cols
+    for w, h in sizes:
+        key = f"{w}x{h}"
+        if key in table or not (w and h) or min(w, h) <= 0:   # no size, no picture to draw on
+            continue
+        boxes = grid.boxes(w, h)
+        table[key] = {"resized": [[b.width, b.height] for b in boxes[::per]],
+                      "crops": [[b.left, b.top, b.right, b.bottom] for b in boxes]}
+    return table
 
 
 def _summary_table(runs: list[tuple[str, AnalyzedRun]]) -> str:
@@ -332,15 +348,13 @@ function show(run, im, li) {
   if (frame) view.appendChild(el("p", {"class": "muted", id: "crop-caption"},
     "Click a cell to draw that transform's crop on the image."));
 }
-// A transform's crop as fractions of the image: the study's geometry (grid.py), shorter side
-// resized to the scale, anchors by integer division over the resized image, crop-sized squares.
+// A transform's crop as fractions of the image, from the boxes grid.py placed (box_table).
 function cropBox(run, im, j) {
-  const per = run.rows * run.cols, s = run.scales[Math.floor(j / per)], a = j % per;
-  const r = Math.floor(a / run.cols), c = a % run.cols, w0 = im.size[0], h0 = im.size[1];
-  const W = w0 <= h0 ? s : Math.floor(s * w0 / h0), H = w0 <= h0 ? Math.floor(s * h0 / w0) : s;
-  const tx = Math.floor(W / run.cols), ty = Math.floor(H / run.rows), half = Math.floor(run.crop / 2);
-  const left = c * tx + Math.floor(tx / 2) - half, top = r * ty + Math.floor(ty / 2) - half;
-  return {id: "s" + s + "-r" + r + "c" + c, left: left / W, top: top / H, width: run.crop / W, height: run.crop / H};
+  const t = run.boxes[im.size[0] + "x" + im.size[1]], per = run.rows * run.cols;
+  const si = Math.floor(j / per), a = j % per, W = t.resized[si][0], H = t.resized[si][1], b = t.crops[j];
+  const id = "s" + run.scales[si] + "-r" + Math.floor(a / run.cols) + "c" + (a % run.cols);
+  return {id: id, x0: b[0] / W, y0: b[1] / H, x1: b[2] / W, y1: b[3] / H,
+          beyond: b[0] < 0 || b[1] < 0 || b[2] > W || b[3] > H};
 }
 function imageFrame(im) {
   if (!(im.size && im.size[0] > 0 && im.size[1] > 0)) return null;
@@ -357,15 +371,14 @@ function pick(run, im, j, td) {
   td.classList.add("pick");
   const box = $("crop-box"), caption = $("crop-caption");
   if (!box) return;
-  const b = cropBox(run, im, j), clip = (x) => Math.min(1, Math.max(0, x));
-  const x0 = clip(b.left), y0 = clip(b.top), x1 = clip(b.left + b.width), y1 = clip(b.top + b.height);
-  const beyond = x0 > b.left || y0 > b.top || x1 < b.left + b.width || y1 < b.top + b.height;
+  const b = cropBox(run, im, j), clip = (x) => Math.min(1, Math.max(0, x)), beyond = b.beyond;
+  const x0 = clip(b.x0), y0 = clip(b.y0), x1 = clip(b.x1), y1 = clip(b.y1);
   box.hidden = false;
   box.className = "cropbox" + (beyond ? " beyond" : "") + ((im.cells[j] & 1) && im.cells[j] >= 0 ? " ok" : " bad");
   box.style.left = (100 * x0) + "%"; box.style.top = (100 * y0) + "%";
   box.style.width = (100 * (x1 - x0)) + "%"; box.style.height = (100 * (y1 - y0)) + "%";
   box.dataset.transform = b.id;
-  box.dataset.box = [b.left, b.top, b.width, b.height].join(",");
+  box.dataset.box = [b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0].join(",");
   const v = im.cells[j];
   caption.textContent = b.id + ": " + (v < 0 ? "no prediction" : cname(run, v >> 1) + ((v & 1) ? " (right)" : " (wrong)")) +
     (beyond ? "; the crop reaches past the image (black there), the box shows the part on it" : "");

@@ -114,7 +114,7 @@ def is_done(cell: Cell, out: Path, record: dict | None) -> bool:
 
 def run_zoom(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) -> dict:
     from ..report.html import write_report
-    from ..report.run import analyze_run, format_result
+    from ..report.analyze import analyze_run, format_result
     from ..sweep import run_sweep
 
     from ..store import IdentityError

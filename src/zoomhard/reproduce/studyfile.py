@@ -327,7 +327,7 @@ def _check_options(kind: str, options: dict, at: str) -> None:
 
 
 def _check_run(run: dict, at: str) -> None:
-    from ..models.registry import BACKENDS
+    from ..models.backends import BACKENDS
 
     if "backend" in run:
         _choice(run["backend"], BACKENDS, f"{at}: backend")

@@ -33,8 +33,7 @@ from ..data import DataError
 from ..errors import UsageError
 from ..grid import ZoomGrid
 from ..models import Classifier, ModelError, load_model, parse_spec
-from ..models.registry import resolve_device
-from ..models.base import TorchClassifier
+from ..models.backends import TorchClassifier, resolve_device
 from ..models.weights import weights_note
 from ..pipeline import prefetch, progress_bar
 from ..protocols import ClassSpace, choice_logits, class_space, masked_softmax, score

@@ -1,4 +1,4 @@
-"""Analyse a run folder and write what the analysis found next to it.
+"""`zoomhard analyze`: analyse a run folder and write what the analysis found next to it.
 
     RUN/analysis.json       every number (fractions in [0, 1]; transform ids like s256-r1c1)
     RUN/analysis/*.csv      per transform, scale, anchor, class and image; the min cover
