@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from zoomhard.bench import BenchConfig, eval_crops, eval_transform, run_model
+from zoomhard.config import Setup
 from zoomhard.data import SamplesSource
 from zoomhard.models import load_classifier
 from zoomhard.protocols import class_space
@@ -52,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
 
     classifier = load_classifier(args.model, crop=None)
-    cfg = BenchConfig(models=[(args.model, None)], data="samples", batch_size=args.batch_size, progress=False)
+    cfg = BenchConfig([Setup(args.model, "samples")], batch_size=args.batch_size, progress=False)
     if args.workers:
         cfg.workers = args.workers
     source = Repeated(args.repeat)

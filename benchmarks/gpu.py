@@ -48,6 +48,7 @@ from PIL import Image
 
 from photos import write_images
 from zoomhard.bench import BenchConfig, run_bench
+from zoomhard.config import Setup, split_options
 from zoomhard.crops import decode_image, device_grid_crops, grid_crops
 from zoomhard.grid import ZoomGrid, crop_origin
 from zoomhard.models import load_classifier
@@ -142,7 +143,8 @@ def study_loop(module, device: str, folder: str, seconds: float, batch: int = 16
 
 def sweep(out: str, model: str, weights: str, data: str, device: str, **options) -> dict:
     """One `zoomhard sweep` (its engine, as the CLI calls it); its session's figures."""
-    cfg = SweepConfig(model=model, weights=weights, data=data, out=out, device=device, progress=False, **options)
+    setup, own = split_options(options)
+    cfg = SweepConfig(Setup(model, data, weights=weights, device=device, **setup), out=out, progress=False, **own)
     started = time.perf_counter()
     summary = run_sweep(cfg, log=lambda m: None)
     session = json.load(open(f"{out}/run.json"))["sessions"][-1]
@@ -211,8 +213,8 @@ def backoff(spec: str, weights: str, device: str, ready: torch.Tensor) -> dict:
 def tta(spec: str, weights: str, data: str, device: str, views: int, workers: int) -> dict:
     """memo-rrc and memo-augmix through `zoomhard tta` (the study's protocol), and MEMO with
     AugMix views made as published, one PIL view at a time."""
-    cfg = TTAConfig(model=spec, weights=weights, data=data, methods=("memo-rrc", "memo-augmix"), views=views,
-                    protocol="study", device=device, workers=workers, progress=False)
+    cfg = TTAConfig(Setup(spec, data, weights=weights, protocol="study", device=device),
+                    methods=("memo-rrc", "memo-augmix"), views=views, workers=workers, progress=False)
     run_tta(cfg, log=lambda m: None)  # warm-up: kernels, allocator
     report = run_tta(cfg, log=lambda m: None)
     out = {r["method"]: r["seconds_per_image"] for r in report.results}
@@ -349,8 +351,8 @@ def main() -> None:
             plain.load_state_dict(torch.load(weights))
             f["study_loop"] = round(study_loop(plain.eval().to(dev), dev, f"{d}/imgs", args.study_seconds), 1)
             say(f"{model} study loop: {f['study_loop']:.0f} crops/s")
-            bench = run_bench(BenchConfig(models=[(spec, weights)], data=f"{d}/imgs", batch_size=256,
-                                          workers=workers, device=dev, progress=False), log=lambda m: None)[0]
+            bench = run_bench(BenchConfig([Setup(spec, f"{d}/imgs", weights=weights, device=dev)], batch_size=256,
+                                          workers=workers, progress=False), log=lambda m: None)[0]
             f["bench_images_per_s"] = bench["images_per_s"]
             say(f"{model} bench: {bench['images_per_s']} images/s")
             swept = f["sweep_device"]["crops_per_s"]

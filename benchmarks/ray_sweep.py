@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 
+from zoomhard.config import Setup
 from zoomhard.data import open_source
 from zoomhard.grid import ZoomGrid
 from zoomhard.sweep import SweepConfig, run_sweep
@@ -38,7 +39,7 @@ def make_folder(root: str, copies: int) -> str:
 
 
 def one(engine: str, model: str, folder: str, grid: ZoomGrid, out: str) -> tuple[float, float, int]:
-    cfg = SweepConfig(model=model, data=folder, out=out, grid=grid, progress=False, engine=engine)
+    cfg = SweepConfig(Setup(model, folder), out=out, grid=grid, progress=False, engine=engine)
     start = time.perf_counter()
     run_sweep(cfg, log=lambda m: None)
     wall = time.perf_counter() - start

@@ -31,6 +31,7 @@ import torchvision.transforms.functional as F
 from PIL import Image
 
 from photos import write_images
+from zoomhard.config import Setup
 from zoomhard.crops import decode_image, grid_crops
 from zoomhard.data import open_source
 from zoomhard.data.samples import SAMPLES
@@ -53,7 +54,7 @@ def model_alone(classifier, crops: np.ndarray, batch: int, seconds: float) -> fl
 
 def sweep_seconds(model: str, folder: str, out: str, batch: int, workers: int) -> tuple[float, int]:
     """(seconds of sweeping, crops) for one run, model load and summary excluded."""
-    cfg = SweepConfig(model=model, data=folder, out=out, batch_size=batch, workers=workers, progress=False)
+    cfg = SweepConfig(Setup(model, folder), out=out, batch_size=batch, workers=workers, progress=False)
     run_sweep(cfg, log=lambda m: None)
     session = json.load(open(f"{out}/run.json"))["sessions"][-1]
     return session["seconds"], session["crops"]

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from zoomhard.config import Setup
 from zoomhard.crops import decode_image, zoom_crop
 from zoomhard.data import open_source
 from zoomhard.grid import ZoomGrid
@@ -56,8 +57,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    runner = MemoRunner(TTAConfig(model="lite0", data="samples", methods=("memo-rrc",), views=args.views,
-                                   device=args.device), None)
+    runner = MemoRunner(TTAConfig(Setup("lite0", "samples", device=args.device), methods=("memo-rrc",),
+                                  views=args.views), None)
     dev, n, grid = runner.device, args.views, ZoomGrid()
     mean_list, std_list = runner.mean.flatten().tolist(), runner.std.flatten().tolist()
     photos = [(it.image_id, decode_image(it.read())) for it in open_source("samples")][:args.images]

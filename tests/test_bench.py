@@ -112,7 +112,7 @@ def run(classifier, source, subset="none"):
     """The bench loop itself, on a classifier loaded once."""
     from zoomhard.bench import BenchConfig, run_model
 
-    return run_model(classifier, source, class_space(subset, source), BenchConfig([], "", progress=False))
+    return run_model(classifier, source, class_space(subset, source), BenchConfig([], progress=False))
 
 
 def test_parquet_round_trip_in_imagenet_hard_layout(tmp_path, capsys, lite0_samples):

@@ -21,10 +21,11 @@ def test_an_engine_is_found_by_name():
 
 
 def test_an_unknown_engine_is_one_line_naming_the_choices(tmp_path):
+    from zoomhard.config import Setup
     from zoomhard.sweep import SweepConfig, run_sweep
 
     with pytest.raises(ValueError) as e:
-        run_sweep(SweepConfig(model="lite0", data="samples", out=str(tmp_path / "run"), engine="spark"))
+        run_sweep(SweepConfig(Setup("lite0", "samples"), out=str(tmp_path / "run"), engine="spark"))
     assert str(e.value) == "unknown engine 'spark'; choose one of: local, ray"
     assert not (tmp_path / "run").exists(), "nothing starts before the name is checked"
 

@@ -317,6 +317,7 @@ BASE = '[models.a]\nspec = "lite0"\n[datasets.d]\ndata = "samples"\n'
      "subset 'in-a' is unknown; valid: auto, none"),
     (BASE + '[[experiments]]\nkind = "zoom"\nscales = 224\n', "scales must be a string or a list"),
     (BASE + '[[experiments]]\nkind = "zoom"\n[[experiments]]\nkind = "zoom"\n', "two experiments are named 'zoom'"),
+    (BASE + 'allow_outside_root = "yes"\n[[experiments]]\nkind = "zoom"\n', "allow_outside_root must be true or false"),
     (BASE, "give at least one [[experiments]] table"),
     ("models = [", "not valid TOML"),
 ])
@@ -350,8 +351,45 @@ def test_ray_engine_and_options_reach_the_sweep_config(tmp_path):
                                 'batch_size = 8\nworkers = 2\nprotocol = "study"\n')
     [cell] = load_study(p).cells()
     cfg = sweep_config(cell, tmp_path / "out", Engine("ray", "auto"))
-    assert (cfg.engine, cfg.ray_address, cfg.batch_size, cfg.workers, cfg.protocol) == ("ray", "auto", 8, 2, "study")
+    assert (cfg.engine, cfg.ray_address, cfg.batch_size, cfg.workers, cfg.setup.protocol) == ("ray", "auto", 8, 2, "study")
     assert cfg.grid.scales == (224, 256) and cfg.grid.rows == 5 and cfg.out == str(tmp_path / "out/runs/zoom/a/d")
+
+
+def test_a_study_cell_makes_the_setup_its_command_would(tmp_path):
+    """One Setup per cell, whatever its kind: a dataset may read files outside its folder, and
+    what the file leaves out (clip_norm, MEMO's views) is the protocol's, as on the command line."""
+    from zoomhard import protocol
+    from zoomhard.config import Setup
+    from zoomhard.reproduce.cells import Engine, bench_config, sweep_config, tta_config
+
+    p = _study(tmp_path, 'protocol = "study"\nbackend = "torch"\n' + BASE + 'allow_outside_root = true\n'
+                                '[[experiments]]\nkind = "zoom"\n[[experiments]]\nkind = "bench"\n'
+                                '[[experiments]]\nkind = "tta"\nmethods = ["memo-rrc"]\n')
+    zoom, bench, tta = load_study(p).cells()
+    setup = Setup("lite0", "samples", protocol="study", backend="torch", allow_outside_root=True)
+    assert sweep_config(zoom, tmp_path, Engine()).setup == setup
+    assert bench_config(bench, tmp_path, Engine()).setups == [setup]
+    cfg = tta_config(tta, tmp_path, Engine())
+    assert cfg.setup == setup and protocol.views(cfg.setup.protocol, cfg.views) == 64
+
+
+def test_a_tta_cell_scores_real_labels_as_tta_does(tmp_path, capsys):
+    from test_tta import _val_folder
+
+    folder = _val_folder(tmp_path / "val")
+    real = tmp_path / "real.json"
+    real.write_text(json.dumps([[281, 282, 285], [], [872], [3], [4]]))
+    text = (f'[models.a]\nspec = "lite0"\n[datasets.d]\ndata = "{folder}"\nreal_labels = "{real}"\n'
+            '[[experiments]]\nkind = "tta"\nmethods = ["zoom-max"]\ntransforms = "s256-r1c1"\nbackend = "torch"\n')
+    out = tmp_path / "out"
+    assert main(["reproduce", str(_study(tmp_path, text)), "--out", str(out), "--no-progress", "-q"]) == 0
+    cell = json.loads((out / "runs" / "tta" / "a" / "d" / "result.json").read_text())
+    capsys.readouterr()
+    assert main(["tta", "-m", "lite0", "-d", str(folder), "--real-labels", str(real), "--method", "zoom-max",
+                 "--transforms", "s256-r1c1", "--backend", "torch", "--json", "--no-progress"]) == 0
+    command = json.loads(capsys.readouterr().out)
+    same = lambda r: (r["n"], r["top1"], r["baseline_top1"])  # noqa: E731
+    assert same(cell) == same(command) == (3, command["top1"], pytest.approx(2 / 3))   # ReaL: the cat is right
 
 
 def test_paper_figures_sit_beside_the_study_network_only(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from zoomhard.cli import main
+from zoomhard.config import Setup
 from zoomhard.data.samples import SAMPLES, sample_path
 
 
@@ -79,16 +80,17 @@ def test_study_eval_of_the_special_models():
     l2 = protocol.bench_preprocess("timm:tf_efficientnet_l2.ns_jft_in1k", own)
     assert (l2.interpolation, l2.crop_pct, l2.input_size, l2.mean) == ("bilinear", 1.0, 800, (0.5,) * 3)
     assert protocol.bench_preprocess("open_clip:ViT-L-14/openai", own) == own
-    assert protocol.eval_preprocess("lite0", "native") is None
-    assert (protocol.clip_norm("study", None), protocol.clip_norm("native", None), protocol.clip_norm("study", "clip")) \
+    assert protocol.resolve(Setup("lite0"), "bench").preprocess is None
+    clip_norm = lambda flag, name: protocol.setting("clip_norm", flag, name, "sweep") or "clip"  # noqa: E731
+    assert (clip_norm(None, "study"), clip_norm(None, "native"), clip_norm("clip", "study")) \
         == ("imagenet", "clip", "clip")
 
 
 def test_study_tta_baseline_is_memos_test_crop(lite0_by_hand):
     from zoomhard.tta import TTAConfig, run_tta
 
-    cfg = TTAConfig(model="lite0", data="samples", methods=("zoom-max",), transforms="s256-r1c1",
-                    backend="torch", protocol="study", progress=False)
+    cfg = TTAConfig(Setup("lite0", "samples", backend="torch", protocol="study"), methods=("zoom-max",),
+                    transforms="s256-r1c1", progress=False)
     report = run_tta(cfg, log=lambda m: None)
     assert {r["image_id"]: r["baseline_top1"] for r in report.images} == lite0_by_hand
     assert report.results[0]["protocol"] == "study"
@@ -100,7 +102,7 @@ def test_imagenet_c_test_crop_is_the_centre_crop_alone(tmp_path):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (260, 300, 3), dtype=np.uint8)
     img = Image.fromarray(pixels)
-    crop = standard_cropper(TTAConfig("lite0", "samples", ("zoom-max",), protocol="study", imagenet_c=True))(img)
+    crop = standard_cropper(TTAConfig(Setup("lite0", "samples", protocol="study"), ("zoom-max",), imagenet_c=True))(img)
     assert np.array_equal(crop, pixels[18:242, 38:262])   # (260 - 224) / 2, (300 - 224) / 2
 
 

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from zoomhard.cli import main
+from zoomhard.config import Setup
 from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.labels import objectnet_to_imagenet, wnid_index
 from zoomhard.protocols import class_space, objectnet_space, score
@@ -192,7 +193,7 @@ def test_rrc_views_are_pillows_crop_and_bicubic_resize():
 # -- MEMO on real weights ------------------------------------------------------------------------
 
 def test_memo_restores_the_weights_exactly_after_each_image():
-    cfg = TTAConfig(model="lite0", data="samples", methods=("memo-rrc",), views=2, lr=0.05)
+    cfg = TTAConfig(Setup("lite0", "samples"), methods=("memo-rrc",), views=2, lr=0.05)
     runner = MemoRunner(cfg, None)
     before = {k: v.clone() for k, v in runner.module.state_dict().items()}
     images = [img for _, img, _ in _samples(1)]
@@ -218,10 +219,10 @@ def test_reversing_the_image_order_changes_nothing(tmp_path):
     for name, _, _ in rows:
         shutil.copy(forward / name, backward / name)
     _write_folder(backward, [(name, None, labels) for name, _, labels in reversed(rows)])
-    common = dict(model="lite0", methods=("memo-rrc", "memo-augmix", "zoom-max"), views=2, lr=0.05,
+    common = dict(methods=("memo-rrc", "memo-augmix", "zoom-max"), views=2, lr=0.05,
                   transforms="s320-r0c0,s512-r2c2", progress=False)
-    a = run_tta(TTAConfig(data=str(forward), **common), log=lambda m: None)
-    b = run_tta(TTAConfig(data=str(backward), **common), log=lambda m: None)
+    a = run_tta(TTAConfig(Setup("lite0", str(forward)), **common), log=lambda m: None)
+    b = run_tta(TTAConfig(Setup("lite0", str(backward)), **common), log=lambda m: None)
     assert [r["image_id"] for r in a.images] == [r["image_id"] for r in reversed(b.images)]
     by_id = {r["image_id"]: r for r in b.images}
     for row in a.images:
@@ -237,8 +238,8 @@ def test_reversing_the_image_order_changes_nothing(tmp_path):
 
 @pytest.mark.parametrize("subset", ["imagenet-a", "objectnet", "objectnet-groups"])
 def test_a_class_subset_limits_every_method(two_samples, subset):
-    report = run_tta(TTAConfig(model="lite0", data=str(two_samples), methods=("memo-rrc", "zoom-max"), views=2,
-                               subset=subset, transforms="s256-r1c1,s512-r0c0", progress=False),
+    report = run_tta(TTAConfig(Setup("lite0", str(two_samples), subset=subset), methods=("memo-rrc", "zoom-max"),
+                               views=2, transforms="s256-r1c1,s512-r0c0", progress=False),
                      log=lambda m: None)
     allowed = set(class_space(subset).members.ravel().tolist())
     assert len(allowed) == {"imagenet-a": 200, "objectnet": 113, "objectnet-groups": 125}[subset]
@@ -274,11 +275,11 @@ def test_memo_on_the_torch_classifier_shares_its_module_and_leaves_it_as_found(t
     """With a torch classifier, MEMO adapts that very module (no second copy of the weights):
     its results equal MEMO on a separately loaded module (the ONNX backend's case), and the
     zoom method run after it on the same module sees the original weights."""
-    common = dict(model="lite0", data=str(two_samples), views=2, lr=0.05, transforms="s320-r0c0,s512-r2c2",
-                  progress=False)
-    separate = run_tta(TTAConfig(methods=("memo-rrc", "zoom-max"), backend="onnx", **common), log=lambda m: None)
-    shared = run_tta(TTAConfig(methods=("memo-rrc", "zoom-max"), backend="torch", **common), log=lambda m: None)
-    alone = run_tta(TTAConfig(methods=("zoom-max",), backend="torch", **common), log=lambda m: None)
+    common = dict(views=2, lr=0.05, transforms="s320-r0c0,s512-r2c2", progress=False)
+    onnx, torch_ = Setup("lite0", str(two_samples), backend="onnx"), Setup("lite0", str(two_samples), backend="torch")
+    separate = run_tta(TTAConfig(onnx, methods=("memo-rrc", "zoom-max"), **common), log=lambda m: None)
+    shared = run_tta(TTAConfig(torch_, methods=("memo-rrc", "zoom-max"), **common), log=lambda m: None)
+    alone = run_tta(TTAConfig(torch_, methods=("zoom-max",), **common), log=lambda m: None)
     for a, b, c in zip(separate.images, shared.images, alone.images):
         assert a["memo-rrc_top1"] == b["memo-rrc_top1"]
         assert a["memo-rrc_prob"] == pytest.approx(b["memo-rrc_prob"], abs=1e-5)
@@ -313,7 +314,7 @@ def test_zoom_max_finds_samples_planted_small_and_off_centre(tmp_path):
     folder = _write_folder(tmp_path / "planted", rows)
     # Every anchor of three zoom-in scales (27 of the default 234 transforms, to stay quick).
     zooms = ",".join(f"s{s}-r{r}c{c}" for s in (448, 640, 1024) for r in range(3) for c in range(3))
-    report = run_tta(TTAConfig(model="lite0", data=str(folder), methods=("zoom-max", "zoom-mean"), transforms=zooms,
+    report = run_tta(TTAConfig(Setup("lite0", str(folder)), methods=("zoom-max", "zoom-mean"), transforms=zooms,
                                progress=False), log=lambda m: None)
     zmax = report.results[0]
     assert zmax["n"] == len(rows)
@@ -371,11 +372,11 @@ def test_tta_scores_real_labels_and_records_images_it_cannot_use(tmp_path):
     folder = _val_folder(tmp_path / "val")
     real = tmp_path / "real.json"
     real.write_text(json.dumps([[281, 282, 285], [], [872], [3], [4]]))
-    common = dict(model="lite0", data=str(folder), methods=("zoom-mean",), transforms="s256-r1c1", progress=False,
-                  workers=2)
-    plain = run_tta(TTAConfig(**common), log=lambda m: None)
-    both = run_tta(TTAConfig(**common, real_labels=str(real)), log=lambda m: None)
-    only = run_tta(TTAConfig(**common, real_labels=str(real), real_mode="real"), log=lambda m: None)
+    common = dict(methods=("zoom-mean",), transforms="s256-r1c1", progress=False, workers=2)
+    plain = run_tta(TTAConfig(Setup("lite0", str(folder)), **common), log=lambda m: None)
+    both = run_tta(TTAConfig(Setup("lite0", str(folder), real_labels=str(real)), **common), log=lambda m: None)
+    only = run_tta(TTAConfig(Setup("lite0", str(folder), real_labels=str(real), real_mode="real"), **common),
+                   log=lambda m: None)
     # the same images and predictions each time; only the labels they are scored against differ
     assert [r["image_id"] for r in plain.images] == [r["image_id"] for r in both.images]
     assert [r["baseline_top1"] for r in plain.images] == [r["baseline_top1"] for r in both.images]
@@ -410,12 +411,12 @@ def test_tta_cli_takes_the_setup_options_sweep_and_bench_take(tmp_path, capsys):
 def test_memo_normalises_as_the_classifier_does(two_samples, tmp_path, monkeypatch):
     """(Its own export cache: an ONNX lite0 with another normalisation must not land where other
     tests look for lite0's.)"""
-    from zoomhard.config import Setup, open_classifier
+    from zoomhard.config import open_classifier
 
     monkeypatch.setenv("ZOOMHARD_CACHE", str(tmp_path / "cache"))
-    cfg = TTAConfig(model="lite0", data=str(two_samples), methods=("memo-rrc",), backend="onnx",
-                    mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), progress=False)
-    classifier = open_classifier(cfg.setup)
+    cfg = TTAConfig(Setup("lite0", str(two_samples), backend="onnx", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)),
+                    methods=("memo-rrc",), progress=False)
+    classifier = open_classifier(cfg.setup, "tta")
     assert classifier.backend == "onnxruntime" and classifier.preprocess.mean == (0.5, 0.5, 0.5)
     runner = MemoRunner(cfg, None, classifier)
     assert runner.mean.flatten().tolist() == [0.5, 0.5, 0.5] and runner.std.flatten().tolist() == [0.25] * 3

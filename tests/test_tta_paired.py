@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import binomtest
 
 from zoomhard.cli import main
+from zoomhard.config import Setup
 from zoomhard.tta import TTAConfig, format_table, run_tta
 
 from test_tta import two_samples  # noqa: F401
@@ -17,7 +18,7 @@ ZOOMS = "s256-r1c1,s384-r0c0,s512-r1c1,s448-r2c2"
 
 
 def config(data, **kw) -> TTAConfig:
-    return TTAConfig(model="lite0", data=str(data), progress=False, **kw)
+    return TTAConfig(Setup("lite0", str(data)), progress=False, **kw)
 
 
 def test_every_method_has_its_views_interval_and_paired_test(two_samples):  # noqa: F811

@@ -79,16 +79,17 @@ def test_a_device_this_machine_lacks_is_refused_in_one_line(tmp_path):
 
 def test_configs_made_in_python_check_their_options_too():
     from zoomhard.bench import BenchConfig
+    from zoomhard.config import Setup
     from zoomhard.sweep import SweepConfig
     from zoomhard.tta import TTAConfig
 
     with pytest.raises(UsageError, match="batch_size 0"):
-        BenchConfig(models=[("lite0", None)], data="samples", batch_size=0)
+        BenchConfig([Setup("lite0", "samples")], batch_size=0)
     with pytest.raises(UsageError, match="workers"):
-        TTAConfig(model="lite0", data="samples", methods=("zoom-mean",), workers=-1)
+        TTAConfig(Setup("lite0", "samples"), methods=("zoom-mean",), workers=-1)
     with pytest.raises(UsageError, match="protocol"):
-        SweepConfig(model="lite0", data="samples", out="x", protocol="bogus")
-    cfg = SweepConfig(model="lite0", data="samples", out="x")
+        SweepConfig(Setup("lite0", "samples", protocol="bogus"), out="x")
+    cfg = SweepConfig(Setup("lite0", "samples"), out="x")
     cfg.batch_size = 0   # changed after it was made: run_sweep checks again
     from zoomhard.sweep import run_sweep
 

@@ -24,9 +24,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import labels as L
-from . import protocol
 from . import checks
-from .config import Setup, Stats, check_batching, open_classifier, open_data
+from .config import SETUP_FIELDS, Setup, check_batching, check_setup, open_classifier, open_data
 from .data import Item, Source
 from .errors import UsageError
 from .models import Classifier, ModelError, Preprocess
@@ -43,38 +42,30 @@ RESULTS_COLUMNS = ("model", "data", "subset", "n", "top1", "top1_err", "top5", "
 
 @dataclass
 class BenchConfig:
-    models: list[tuple[str, str | None]]   # (spec, local weights or None)
-    data: str
-    labels: str | None = None              # labels CSV for a plain folder of images
-    subset: str = "auto"
-    real_labels: str | None = None         # ReaL labels JSON
-    real_mode: str = "original+real"
-    clip_norm: str | None = None           # open_clip: "clip" (None: CLIP's own) | "imagenet"
-    protocol: str = "native"               # "study": the authors' eval crop and fp32 (zoomhard.protocol)
+    setups: list[Setup]                    # one per model (spec, weights), alike in everything else
     batch_size: int = 64
     workers: int = min(4, os.cpu_count() or 1)
-    backend: str = "auto"
-    device: str = "auto"
     predictions: str | None = None         # CSV: one row per model x image
     results: str | None = None             # CSV, appended: one row per model (timm's validate.py columns)
     progress: bool = True
     extra: dict = field(default_factory=dict)
-    mean: Stats | None = None              # override every model's normalisation
-    std: Stats | None = None
-    allow_outside_root: bool = False       # read files a dataset names outside its own folder
-    drop_background: bool = False          # 1001-wide models: drop the first logit (a background class)
     ci_resamples: int = CI_RESAMPLES       # bootstrap resamples of top1_ci (0: none)
 
     def __post_init__(self):
-        from . import checks
-
         check_batching(self)
-        checks.device(self.device)
-        checks.choice("protocol", self.protocol, protocol.PROTOCOLS)
+        for setup in self.setups:
+            check_setup(setup, needs_data=True)
+        if any(_shared(s) != _shared(self.setups[0]) for s in self.setups):
+            raise UsageError("bench runs every model on the same data and options: its setups may differ "
+                             "only in model and weights")
 
-    def setup(self, spec: str, weights: str | None = None) -> Setup:
-        """One model's setup: the model, with this bench's data and protocol."""
-        return Setup.of(self, model=spec, weights=weights)
+    @property
+    def models(self) -> list[tuple[str, str | None]]:
+        return [(s.model, s.weights) for s in self.setups]
+
+
+def _shared(setup: Setup) -> dict:
+    return {name: getattr(setup, name) for name in SETUP_FIELDS if name not in ("model", "weights")}
 
 
 def is_imagenet_hard(data: str) -> bool:
@@ -201,26 +192,26 @@ def append_results(path: str, summaries: list[dict]) -> None:
 
 def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[dict]:
     """Benchmark every model of `cfg` on its data; returns one summary per model."""
-    if not cfg.models:
+    if not cfg.setups:
         raise UsageError("give at least one --model")
     check_batching(cfg)
-    checks.device(cfg.device, here=True)
-    source = open_data(cfg.setup(*cfg.models[0]))
-    space = class_space(cfg.subset, source)
+    first = cfg.setups[0]
+    checks.device(first.device, here=True)
+    source = open_data(first)
+    space = class_space(first.subset, source)
     results = []
-    for spec, weights in cfg.models:
-        # open_clip models keep CLIP's own normalisation unless --clip-norm says otherwise
-        classifier = open_classifier(cfg.setup(spec, weights), crop=None, clip_norm="clip",
-                                     preprocess=protocol.eval_preprocess(spec, cfg.protocol))
+    for setup in cfg.setups:
+        spec, weights = setup.model, setup.weights
+        classifier = open_classifier(setup, "bench", crop=None)
         if classifier.num_classes != 1000:
             raise ModelError(f"{spec} has {classifier.num_classes} outputs; bench needs ImageNet-1k logits")
         record = classifier.weights or {}
         weights_note(record, log)
         summary, rows = run_model(classifier, source, space, cfg)
-        summary.update(protocol=cfg.protocol, weights_tag=record.get("tag"), weights=record,
+        summary.update(protocol=setup.protocol, weights_tag=record.get("tag"), weights=record,
                        warnings=[record["warning"]] if record.get("warning") else [])
         if is_imagenet_hard(source.spec):
-            summary["paper"] = hard_paper(spec, record.get("tag"), weights, source.describe(), cfg.protocol)
+            summary["paper"] = hard_paper(spec, record.get("tag"), weights, source.describe(), setup.protocol)
         if summary["unreadable"]:
             log(f"{spec}: {summary['unreadable']} unreadable images left out")
         results.append((summary, rows))

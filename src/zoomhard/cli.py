@@ -68,51 +68,91 @@ def _shard(ctx, param, value):
     return k, n
 
 
-def setup_options(f):
-    """The model, data and protocol options sweep, bench and tta share (config.Setup, less the
-    model): the command receives their values as one `setup` dict keyed by Setup's fields."""
-    from .config import SETUP_FIELDS
-    from .protocols import REAL_MODES, SUBSET_CHOICES
+@functools.cache
+def _setup_option_table() -> dict[str, tuple[tuple[str, ...], dict]]:
+    """Each config.Setup field's option, declared once: (names, click.option keywords). A command
+    may reword a help (tta's --model names what MEMO cannot run)."""
+    from .models.clip import CLIP_NORMS
     from .protocol import PROTOCOLS
+    from .protocols import REAL_MODES, SUBSET_CHOICES
 
-    @functools.wraps(f)
-    def command(**kwargs):
-        return f(setup={name: kwargs.pop(name) for name in SETUP_FIELDS if name != "model"}, **kwargs)
+    return {
+        "model": (("--model", "-m"), dict(required=True, help=model_help())),
+        "data": (("--data", "-d"), dict(required=True,
+                                        help="samples, a folder, parquet:GLOB or hf:REPO (see `zoomhard datasets`).")),
+        "weights": (("--weights",), dict(type=click.Path(dir_okay=False), help="Local state dict for the model.")),
+        "labels": (("--labels",), dict(type=click.Path(dir_okay=False),
+                                       help="Labels CSV (image,labels[,origin]) for a plain folder of images.")),
+        "subset": (("--subset",), dict(type=click.Choice(SUBSET_CHOICES), default="auto", show_default=True,
+                                       help="Class space of the prediction; auto = the wnid folders present.")),
+        "real_labels": (("--real-labels",), dict(
+            type=click.Path(dir_okay=False),
+            help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images.")),
+        "real_mode": (("--real-mode",), dict(type=click.Choice(REAL_MODES), default=REAL_MODES[0], show_default=True)),
+        "clip_norm": (("--clip-norm",), dict(type=click.Choice(CLIP_NORMS), default=None,
+                                             help="open_clip models: CLIP's own mean/std, or ImageNet's [default: clip; "
+                                                  "sweep --protocol study: imagenet, the study's].")),
+        "mean": (("--mean",), dict(callback=_triple,
+                                   help="Override the model's normalisation mean, e.g. 0.5,0.5,0.5.")),
+        "std": (("--std",), dict(callback=_triple, help="Override the model's normalisation std.")),
+        "protocol": (("--protocol",), dict(
+            type=click.Choice(PROTOCOLS), default="native", show_default=True,
+            help="native: each model's own configuration; study: the authors' setup (eval crop "
+                 "Resize(256)+CenterCrop(224), MEMO's 64 views, CLIP with ImageNet mean/std, fp32; "
+                 "see README 'Reproducing the paper').")),
+        "backend": (("--backend",), dict(
+            type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
+            help="auto: ONNX Runtime on CPU, torch (fp16 autocast, channels_last) on CUDA (tta's MEMO: always torch).")),
+        "device": (("--device",), dict(
+            default="auto", show_default=True, callback=_device, metavar="DEVICE",
+            help="auto (CUDA when there is one, else the CPU), cpu, cuda, cuda:N (one GPU of several) or mps (Apple).")),
+        "drop_background": (("--drop-background",), dict(
+            is_flag=True, help="The model gives 1001 logits, a background class first (TensorFlow models): drop "
+                               "that first one (timm's label_offset). Any width but ImageNet-1k's 1000 is refused.")),
+        "allow_outside_root": (("--allow-outside-root",), dict(
+            is_flag=True, help="Read image files a dataset names outside its own folder (labels.csv rows with ../ or "
+                               "absolute paths, parquet paths outside the parquet file's folder); "
+                               "by default they are recorded in errors.csv, not read.")),
+    }
 
-    options = [
-        click.option("--data", "-d", required=True,
-                     help="samples, a folder, parquet:GLOB or hf:REPO (see `zoomhard datasets`)."),
-        click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model."),
-        click.option("--labels", type=click.Path(dir_okay=False),
-                     help="Labels CSV (image,labels[,origin]) for a plain folder of images."),
-        click.option("--subset", type=click.Choice(SUBSET_CHOICES), default="auto", show_default=True,
-                     help="Class space of the prediction; auto = the wnid folders present."),
-        click.option("--real-labels", type=click.Path(dir_okay=False),
-                     help="ReaL labels JSON (timm's imagenet_real_labels.json) for ImageNet val images."),
-        click.option("--real-mode", type=click.Choice(REAL_MODES), default=REAL_MODES[0], show_default=True),
-        click.option("--clip-norm", type=click.Choice(["clip", "imagenet"]), default=None,
-                     help="open_clip models: CLIP's own mean/std, or ImageNet's [default: clip; "
-                          "sweep --protocol study: imagenet, the study's]."),
-        click.option("--mean", callback=_triple, help="Override the model's normalisation mean, e.g. 0.5,0.5,0.5."),
-        click.option("--std", callback=_triple, help="Override the model's normalisation std."),
-        click.option("--protocol", type=click.Choice(PROTOCOLS), default="native", show_default=True,
-                     help="native: each model's own configuration; study: the authors' setup (eval crop "
-                          "Resize(256)+CenterCrop(224), MEMO's 64 views, CLIP with ImageNet mean/std, fp32; "
-                          "see README 'Reproducing the paper')."),
-        click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
-                     help="auto: ONNX Runtime on CPU, torch (fp16 autocast, channels_last) on CUDA (tta's MEMO: always torch)."),
-        device_option,
-        click.option("--drop-background", is_flag=True,
-                     help="The model gives 1001 logits, a background class first (TensorFlow models): drop "
-                          "that first one (timm's label_offset). Any width but ImageNet-1k's 1000 is refused."),
-        click.option("--allow-outside-root", is_flag=True,
-                     help="Read image files a dataset names outside its own folder (labels.csv rows with ../ or "
-                          "absolute paths, parquet paths outside the parquet file's folder); "
-                          "by default they are recorded in errors.csv, not read."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+# The shared options, in the order --help lists them (the model first, where a command takes one).
+SHARED_SETUP = ("data", "weights", "labels", "subset", "real_labels", "real_mode", "clip_norm", "mean", "std",
+                "protocol", "backend", "device", "drop_background", "allow_outside_root")
+
+
+def setup_option(name: str, **changes):
+    """One config.Setup field's option, as _setup_option_table declares it (`changes`: its help, say)."""
+    decls, keywords = _setup_option_table()[name]
+    return click.option(*decls, name, **{**keywords, **changes})
+
+
+def setup_options(*items, help: dict[str, str | None] | None = None):
+    """config.Setup's options, in the order of `items`: field names, or another option's
+    decorator to list between them (look's --batch-size); `help` replaces a field's help. The
+    command receives their values as one `setup` dict keyed by Setup's fields, for `make_setup`."""
+    names = [item for item in items if isinstance(item, str)]
+
+    def decorate(f):
+        @functools.wraps(f)
+        def command(**kwargs):
+            return f(setup={name: kwargs.pop(name) for name in names}, **kwargs)
+
+        for item in reversed(items):
+            if isinstance(item, str):
+                item = setup_option(item, **({"help": help[item]} if help and item in help else {}))
+            command = item(command)
+        return command
+
+    return decorate
+
+
+def make_setup(values: dict, **given):
+    """The one Setup a command's options make: their values, with what the command decides
+    itself (bench: each model and its weights)."""
+    from .config import Setup
+
+    return Setup(**{**values, **given})
 
 
 def ci_option(f):
@@ -138,12 +178,6 @@ def _device(ctx, param, value):
         return checks.device(value)
     except ZoomhardError as e:
         raise click.BadParameter(str(e)) from None
-
-
-def device_option(f):
-    return click.option("--device", default="auto", show_default=True, callback=_device, metavar="DEVICE",
-                        help="auto (CUDA when there is one, else the CPU), cpu, cuda, cuda:N (one GPU of several) "
-                             "or mps (Apple).")(f)
 
 
 def quiet_option(f):
@@ -199,8 +233,7 @@ def sweep_options(f):
 
 
 @cli.command()
-@click.option("--model", "-m", required=True, help=model_help())
-@setup_options
+@setup_options("model", *SHARED_SETUP)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run folder (resumed if it exists).")
 @grid_options
 @sweep_options
@@ -209,14 +242,14 @@ def sweep_options(f):
 @click.option("--order", type=click.Path(exists=True, dir_okay=False),
               help="With --until-correct: a previous run's analysis.json whose min_cover goes first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def sweep(model, setup, out, scales, anchors, crop, batch_size, workers, resize, shard, flush_seconds, progress,
+def sweep(setup, out, scales, anchors, crop, batch_size, workers, resize, shard, flush_seconds, progress,
           quiet, engine, ray_address, until_correct, order, as_json):
     """Classify every image under every zoom transform; store predictions as Parquet."""
     from .sweep import SweepConfig, format_summary, run_sweep
 
     if ray_address and engine != "ray":
         raise click.UsageError("--ray-address needs --engine ray")
-    cfg = SweepConfig(model=model, out=out, **setup, grid=make_grid(scales, anchors, crop), batch_size=batch_size,
+    cfg = SweepConfig(make_setup(setup), out=out, grid=make_grid(scales, anchors, crop), batch_size=batch_size,
                       resize=resize, shard=shard, until_correct=until_correct, order=order,
                       flush_seconds=flush_seconds, progress=progress, quiet=quiet, engine=engine,
                       ray_address=ray_address, **({"workers": workers} if workers else {}))
@@ -237,8 +270,8 @@ def demo(out, model, progress, quiet):
     from .sweep import SweepConfig, format_summary, run_sweep
 
     say(quiet)(f"zoomhard demo: {model} on the bundled samples, {len(ZoomGrid())} transforms each")
-    summary = run_sweep(SweepConfig(model=model, data="samples", out=out, progress=progress, quiet=quiet),
-                        log=say(quiet))
+    summary = run_sweep(SweepConfig(make_setup({"model": model, "data": "samples"}), out=out, progress=progress,
+                                    quiet=quiet), log=say(quiet))
     click.echo(format_summary(summary, out))
     analyze_run(out)
     click.echo(f"analysis: {Path(out) / 'analysis.json'}, figures: {Path(out) / 'figures'}")
@@ -400,7 +433,7 @@ def compare(runs, paper, paper_dataset, as_json):
 @click.option("--model", "-m", "models", required=True, multiple=True,
               help="A model spec (repeatable, or several joined by commas), or a file of 'SPEC [WEIGHTS]' lines: "
                    + model_help())
-@setup_options
+@setup_options(*SHARED_SETUP)
 @batch_options
 @click.option("--predictions", type=click.Path(dir_okay=False), help="Write per-image predictions to this CSV.")
 @click.option("--results", type=click.Path(dir_okay=False), help="Append one row per model to this results CSV.")
@@ -412,12 +445,12 @@ def bench(models, setup, batch_size, workers, predictions, results, progress, qu
     from .bench import BenchConfig, format_table, read_model_specs, run_bench
 
     specs = read_model_specs(models)
-    weights = setup.pop("weights")
-    if weights:
+    if setup["weights"]:
         if len(specs) != 1:
             raise click.UsageError("--weights goes with a single --model; put 'SPEC WEIGHTS' lines in a file instead")
-        specs = [(specs[0][0], weights)]
-    cfg = BenchConfig(models=specs, **setup, batch_size=batch_size, predictions=predictions, results=results,
+        specs = [(specs[0][0], setup["weights"])]
+    setups = [make_setup(setup, model=spec, weights=weights) for spec, weights in specs]
+    cfg = BenchConfig(setups, batch_size=batch_size, predictions=predictions, results=results,
                       progress=progress, ci_resamples=ci_resamples,
                       **({"workers": workers} if workers else {}))
     summaries = run_bench(cfg, log=say(quiet))
@@ -460,8 +493,7 @@ def objectnet_labels(images, out):
 
 
 @cli.command()
-@click.option("--model", "-m", required=True, help=model_help("MEMO needs a torch model, not onnx:PATH"))
-@setup_options
+@setup_options("model", *SHARED_SETUP, help={"model": model_help("MEMO needs a torch model, not onnx:PATH")})
 @click.option("--method", "methods", required=True,
               help="Comma-separated: memo-augmix, memo-rrc, zoom-mean, zoom-max.")
 @click.option("--views", default=None, type=click.IntRange(1, 4096),
@@ -487,17 +519,15 @@ def objectnet_labels(images, out):
 @click.option("--json", "as_json", is_flag=True,
               help="Print {method, n, top1, top1_ci, baseline_top1, vs_baseline: {gained, lost, p_value}, "
                    "seconds_per_image, views, protocol}.")
-def tta(model, setup, methods, views, steps, lr, prior_strength, seed, seeds, match_views, transforms, imagenet_c,
+def tta(setup, methods, views, steps, lr, prior_strength, seed, seeds, match_views, transforms, imagenet_c,
         batch_size, workers, progress, quiet, ci_resamples, as_json):
     """Test-time augmentation vs the standard crop: MEMO (AugMix or zoom-in views) and zoom ensembles."""
-    from .protocol import views as study_views
     from .tta import TTAConfig, format_table, parse_methods, run_tta
     from .tta.run import seed_list
 
-    protocol = setup["protocol"]
-    if imagenet_c and protocol != "study":
+    if imagenet_c and setup["protocol"] != "study":
         raise click.UsageError("--imagenet-c goes with --protocol study (natively the baseline is the grid's standard crop)")
-    cfg = TTAConfig(model=model, methods=parse_methods(methods), **setup, views=study_views(protocol, views),
+    cfg = TTAConfig(make_setup(setup), methods=parse_methods(methods), views=views,
                     steps=steps, lr=lr, seed=seed, seeds=seed_list(seeds), match_views=match_views,
                     ci_resamples=ci_resamples, prior_strength=prior_strength, transforms=transforms,
                     batch_size=batch_size, progress=progress, imagenet_c=imagenet_c,
@@ -542,7 +572,7 @@ def reproduce(study_file, out, engine, ray_address, dry_run, progress, quiet):
 
 @cli.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--model", "-m", required=True, help=model_help())
+@setup_option("model")
 @click.option("--label", "-l", "label", metavar="L",
               help="The right classes, comma-separated: indices, wnids or names ('tabby,tiger cat'). "
                    "Without: what the image can be seen as.")
@@ -552,23 +582,20 @@ def reproduce(study_file, out, engine, ray_address, dry_run, progress, quiet):
 @click.option("--json", "as_json", is_flag=True,
               help="Print {image, labels, model, transforms, correct_transforms, standard, best} (a list for several).")
 @grid_options
-@click.option("--weights", type=click.Path(dir_okay=False), help="Local state dict for the model.")
-@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
-@device_option
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 65536))
-@click.option("--drop-background", is_flag=True, help="A 1001-wide model: drop its first logit (a background class).")
-def look(images, model, label, out, as_json, scales, anchors, crop, weights, backend, device, batch_size,
-         drop_background):
+@setup_options("weights", "backend", "device",
+               click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 65536)),
+               "drop_background",
+               help={"backend": None, "drop_background": "A 1001-wide model: drop its first logit (a background class)."})
+def look(images, model, label, out, as_json, scales, anchors, crop, setup, batch_size):
     """One image through every framing: the standard crop, the best framing and a map of them all."""
     from pathlib import Path
 
+    from .config import open_classifier
     from .look import format_look, look as look_at, parse_label_option, write_figure
-    from .sweep import SweepConfig, run_classifier
 
     labels = parse_label_option(label)   # a wrong name fails before the model loads
     grid = make_grid(scales, anchors, crop)
-    classifier = run_classifier(SweepConfig(model=model, data="", out="", weights=weights, grid=grid,
-                                            backend=backend, device=device, drop_background=drop_background), device)
+    classifier = open_classifier(make_setup(setup, model=model), "look", crop=grid.crop)
     results = []
     for image in images:
         lk = look_at(image, classifier, labels, grid, batch_size)

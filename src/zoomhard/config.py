@@ -1,26 +1,25 @@
-"""What sweep, bench and tta share about a run's model, data and protocol: one frozen `Setup`;
-and a sweep's whole config, `SweepConfig`, which every sweep engine takes.
+"""What sweep, bench, tta and look share about a run's model, data and protocol: one frozen
+`Setup`; and a sweep's whole config, `SweepConfig`, which every sweep engine takes.
 
     Setup -> open_data()        the images, relabelled with ReaL labels when asked
           -> open_classifier()  the model with its normalisation (--mean/--std, --clip-norm,
-                                the protocol's), on its backend and device
+                                the protocol's: protocol.resolve), on its backend and device
 
-Each command's config adds what is its own (the grid and the run folder of a sweep, the models
-and CSVs of a bench) and hands its `setup` to these two, so a model or data option means the
-same in every command.
+Each command's config holds one `setup` (bench: one per model) and adds what is its own (the
+grid and the run folder of a sweep, the CSVs of a bench) and hands its `setup` to these two, so
+a model or data option means the same in every command. `split_options` turns the flat keyword
+options of the Python API into the two parts.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
-from typing import Callable
-
 from . import checks
 from .data import Source, open_source
 from .errors import UsageError
 from .grid import ZoomGrid
-from .models import Classifier, Preprocess, load_classifier
+from .models import Classifier, load_classifier
 from .models.base import check_output_width
 from .protocols import RelabelledSource
 
@@ -30,13 +29,13 @@ Stats = tuple[float, ...]
 @dataclass(frozen=True)
 class Setup:
     model: str                         # a model spec (see `zoomhard models`)
-    data: str                          # a data spec (see `zoomhard datasets`)
+    data: str | None = None            # a data spec (see `zoomhard datasets`); None: look's single images
     weights: str | None = None         # a local state dict for the model
     labels: str | None = None          # labels CSV for a plain folder of images
     subset: str = "auto"               # class space; auto: the class folders present (the study's rule)
     real_labels: str | None = None     # ReaL labels JSON (protocols.RelabelledSource)
     real_mode: str = "original+real"
-    clip_norm: str | None = None       # open_clip: "clip" | "imagenet"; None: the command's default
+    clip_norm: str | None = None       # open_clip: "clip" | "imagenet"; None: the protocol's (protocol.resolve)
     mean: Stats | None = None          # override the model's normalisation
     std: Stats | None = None
     protocol: str = "native"           # "study": the authors' setup (zoomhard.protocol)
@@ -48,38 +47,35 @@ class Setup:
     def __post_init__(self):
         from . import protocol
         from .models.backends import BACKENDS
+        from .models.clip import CLIP_NORMS
         from .protocols import REAL_MODES, SUBSET_CHOICES
 
         checks.choice("protocol", self.protocol, protocol.PROTOCOLS)
         checks.choice("backend", self.backend, BACKENDS)
         checks.choice("subset", self.subset, SUBSET_CHOICES)
         checks.choice("real_mode", self.real_mode, REAL_MODES)
+        if self.clip_norm is not None:
+            checks.choice("clip_norm", self.clip_norm, CLIP_NORMS)
+        checks.device(self.device)
         protocol.check_model(self.model, self.weights, self.protocol)
-
-    @classmethod
-    def of(cls, config, **changes) -> "Setup":
-        """The Setup part of a command's config (an object with these attributes, or `changes`)."""
-        return cls(**{f.name: changes[f.name] if f.name in changes else getattr(config, f.name) for f in fields(cls)})
 
 
 SETUP_FIELDS = tuple(f.name for f in fields(Setup))
 
 
+def split_options(options: dict) -> tuple[dict, dict]:
+    """Flat keyword options (zoomhard.sweep's, a script's) -> (Setup's fields, the command's own)."""
+    setup = {k: v for k, v in options.items() if k in SETUP_FIELDS}
+    return setup, {k: v for k, v in options.items() if k not in SETUP_FIELDS}
+
+
 @dataclass
 class SweepConfig:
-    model: str
-    data: str
+    setup: Setup                      # the model, data and protocol, as bench and tta take them
     out: str
-    weights: str | None = None
-    labels: str | None = None         # labels CSV for a plain folder of images
     grid: ZoomGrid = field(default_factory=ZoomGrid)
-    subset: str = "auto"              # auto: the class folders present (the study's rule)
     batch_size: int = 64              # crops per model call; batches span images
     workers: int = min(4, os.cpu_count() or 1)  # decode + resize threads
-    backend: str = "auto"
-    device: str = "auto"
-    mean: tuple[float, ...] | None = None  # override the model's normalisation
-    std: tuple[float, ...] | None = None
     resize: str = "auto"              # pil | device (torch on the model's device); auto: device on CUDA
     shard: tuple[int, int] | None = None  # (k, n): only images k, k + n, k + 2n, ... of the source
     until_correct: bool = False       # stop at each image's first correct transform
@@ -88,14 +84,8 @@ class SweepConfig:
     progress: bool = True
     quiet: bool = False               # no progress bar and no log lines (the command line's -q)
     child: bool = False               # a per-GPU worker process: no run.json, no progress bar
-    real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
-    real_mode: str = "original+real"
-    clip_norm: str | None = None      # open_clip: "clip" | "imagenet"; None: the protocol's (zoomhard.protocol)
-    protocol: str = "native"          # "study": the authors' setup (see zoomhard.protocol)
     engine: str = "local"             # local | ray (zoomhard.engines)
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
-    allow_outside_root: bool = False  # read files a dataset names outside its own folder
-    drop_background: bool = False     # a 1001-wide model: drop its first logit (a background class)
 
     def __post_init__(self):
         self.check()
@@ -107,6 +97,7 @@ class SweepConfig:
         on this machine (unless Ray's workers run the model)."""
         from .engines import ENGINES
 
+        check_setup(self.setup, needs_data=True)
         if not isinstance(self.grid, ZoomGrid):
             raise UsageError(f"grid must be a zoomhard.ZoomGrid, not {type(self.grid).__name__}")
         check_batching(self)
@@ -117,13 +108,15 @@ class SweepConfig:
         checks.check_memory(self.batch_size, self.workers, self.grid.crop, max(self.grid.scales),
                             self.grid.rows * self.grid.cols)
         checks.out_folder(self.out)
-        checks.device(self.device, here=here and self.engine != "ray")
-        self.setup  # noqa: B018 - the model, data and protocol options, checked by Setup
+        checks.device(self.setup.device, here=here and self.engine != "ray")
 
-    @property
-    def setup(self) -> Setup:
-        """The model, data and protocol part, as bench and tta take it too."""
-        return Setup.of(self)
+
+def check_setup(setup, needs_data: bool = False) -> None:
+    """A command's `setup` is a Setup (its fields checked when it was made), with data if it reads any."""
+    if not isinstance(setup, Setup):
+        raise UsageError(f"setup must be a zoomhard.config.Setup, not {type(setup).__name__}")
+    if needs_data and not setup.data:
+        raise UsageError("give the data to run on (a data spec: see `zoomhard datasets`)")
 
 
 def check_batching(config) -> None:
@@ -138,18 +131,13 @@ def open_data(setup: Setup) -> Source:
     return RelabelledSource(source, setup.real_labels, setup.real_mode) if setup.real_labels else source
 
 
-def open_classifier(setup: Setup, device: str | None = None, crop: int | None = 224,
-                    preprocess: Preprocess | Callable[[Preprocess], Preprocess] | None = None,
-                    clip_norm: str | None = None) -> Classifier:
-    """The setup's model on `device` (default: the setup's). `clip_norm` is the command's
-    default for an open_clip model's normalisation when the setup names none; an explicit
-    --mean/--std wins over both. The study protocol runs in fp32. A model whose output is not ImageNet-1k's 1000
-    logits (1001 with `drop_background`) is refused on a probe crop (models.base.check_output_width)."""
+def open_classifier(setup: Setup, command: str, device: str | None = None, crop: int | None = 224) -> Classifier:
+    """The setup's model on `device` (default: the setup's), with the normalisation, eval crop and
+    precision protocol.resolve decides for `command`. A model whose output is not ImageNet-1k's
+    1000 logits (1001 with `drop_background`) is refused on a probe crop (models.base.check_output_width)."""
     from . import protocol
-    from .models.clip import clip_norm_stats
 
-    mean, std = clip_norm_stats(setup.model, setup.clip_norm or clip_norm or "clip")
+    chosen = protocol.resolve(setup, command)
     clf = load_classifier(setup.model, setup.weights, setup.backend, device or setup.device, crop=crop,
-                          mean=setup.mean or mean, std=setup.std or std, preprocess=preprocess,
-                          fp32=protocol.fp32(setup.protocol))
+                          mean=chosen.mean, std=chosen.std, preprocess=chosen.preprocess, fp32=chosen.fp32)
     return check_output_width(clf, setup.drop_background, crop)

@@ -18,17 +18,19 @@ from .errors import ArgumentError, ModelArgumentError
 from .grid import ZoomGrid
 from .models.base import Preprocess
 from .results import Run
+from .config import SETUP_FIELDS, Setup, split_options
 from .sweep import SweepConfig, run_sweep
 
-# SweepConfig fields that are not options: set from sweep()'s own arguments or internal.
-_NOT_OPTIONS = {"model", "data", "out", "grid", "child"}
+# Fields that are not options: set from sweep()'s own arguments, or internal.
+_NOT_OPTIONS = {"model", "data", "setup", "out", "grid", "child"}
 # Options of the command line that build the grid rather than set a SweepConfig field.
 _GRID_OPTIONS = ("scales", "anchors", "crop")
 
 
 def option_names() -> list[str]:
-    """Every keyword zoomhard.sweep takes besides model, data, grid and out."""
-    return sorted([f.name for f in fields(SweepConfig) if f.name not in _NOT_OPTIONS] + list(_GRID_OPTIONS))
+    """Every keyword zoomhard.sweep takes besides model, data, grid and out: Setup's and the sweep's own."""
+    own = [f.name for f in fields(SweepConfig)]
+    return sorted(n for n in [*SETUP_FIELDS, *own, *_GRID_OPTIONS] if n not in _NOT_OPTIONS)
 
 
 def _grid(grid: ZoomGrid | None, scales, anchors, crop) -> ZoomGrid:
@@ -51,7 +53,8 @@ def _config(model_spec: str, data_spec: str, out: str, grid: ZoomGrid, options: 
                         f"valid: {', '.join(option_names())}")
     options = {name: tuple(value) if name in ("mean", "std", "shard") and isinstance(value, (list, tuple)) else value
                for name, value in options.items()}
-    return SweepConfig(model=model_spec, data=data_spec, out=out, grid=grid, **options)
+    setup, own = split_options(options)
+    return SweepConfig(Setup(model=model_spec, data=data_spec, **setup), out=out, grid=grid, **own)
 
 
 def module_preprocess(module, mean, std) -> Preprocess:
@@ -170,13 +173,13 @@ def _module_classifier(module, cfg: SweepConfig, mean, std):
     from .models.backends import module_classifier
 
     preprocess = module_preprocess(module, mean, std)
-    backend = cfg.backend
-    device = _module_device(module, cfg.device)
+    setup = cfg.setup
+    device = _module_device(module, setup.device)
     from .models.base import check_output_width
 
-    clf = module_classifier(cfg.model, module, preprocess, backend, device, cfg.grid.crop,
+    clf = module_classifier(setup.model, module, preprocess, setup.backend, device, cfg.grid.crop,
                             _folder_name(type(module).__name__))
-    return check_output_width(clf, cfg.drop_background, cfg.grid.crop)
+    return check_output_width(clf, setup.drop_background, cfg.grid.crop)
 
 
 def _log(cfg: SweepConfig):

@@ -14,12 +14,14 @@ Under `study`:
     model         a bare torchvision spec whose default weights are not the ones the study
                   loaded (`torchvision:resnet50`: IMAGENET1K_V2, the study's IMAGENET1K_V1) is
                   refused, naming the tag to add; a spec with a tag, or --weights, runs as given
-An explicit --clip-norm or --views wins over the protocol's.
+A setting can come from three places, and `resolve` decides it once for every command: the
+user's flag, then what the protocol sets for that command (SETTINGS), then the model's own
+config (its normalisation and eval crop, fp16 autocast on CUDA) or MEMO's own 16 views.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from .errors import UsageError
@@ -27,7 +29,18 @@ from .models.base import Preprocess
 from .spec import ModelSpec
 
 PROTOCOLS = ("native", "study")
-VIEWS = {"native": 16, "study": 64}   # MEMO's views per image
+COMMANDS = ("sweep", "bench", "tta", "look")
+MEMO_VIEWS = 16                       # MEMO's own views per image
+# What each protocol sets, per command; a setting left out is the model's own (MEMO's own views).
+SETTINGS: dict[str, dict[str, dict]] = {
+    "native": {command: {} for command in COMMANDS},
+    "study": {
+        "sweep": {"clip_norm": "imagenet", "fp32": True},       # eval-CLIP.py: CLIP with ImageNet's mean/std
+        "bench": {"eval_crop": "study", "fp32": True},          # Resize(256) + CenterCrop(224); CLIP its own
+        "tta": {"clip_norm": "imagenet", "fp32": True, "views": 64},   # MEMO's --batch_size
+        "look": {"clip_norm": "imagenet", "fp32": True},
+    },
+}
 STUDY_RESIZE, STUDY_CROP = 256, 224
 L2_SIZE = 800
 
@@ -66,11 +79,6 @@ def bench_preprocess(spec: str, own: Preprocess) -> Preprocess:
     return replace(own, interpolation="bilinear", crop_pct=STUDY_CROP / STUDY_RESIZE, input_size=STUDY_CROP)
 
 
-def eval_preprocess(spec: str, protocol: str) -> Callable[[Preprocess], Preprocess] | None:
-    """What bench hands load_classifier as `preprocess`: None keeps the model's own."""
-    return (lambda own: bench_preprocess(spec, own)) if check(protocol) == "study" else None
-
-
 def tta_transform(imagenet_c: bool = False) -> Callable:
     """MEMO's test transform on a PIL image: Resize(256) (bilinear) + CenterCrop(224), or
     CenterCrop(224) alone for ImageNet-C's 224-pixel images (MEMO's te_transforms_inc)."""
@@ -81,14 +89,34 @@ def tta_transform(imagenet_c: bool = False) -> Callable:
     return T.Compose([T.Resize(STUDY_RESIZE, interpolation=T.InterpolationMode.BILINEAR), T.CenterCrop(STUDY_CROP)])
 
 
-def clip_norm(protocol: str, given: str | None) -> str:
-    """The sweep's open_clip normalisation: the command line's, else ImageNet's under study."""
-    return given or ("imagenet" if check(protocol) == "study" else "clip")
+def setting(name: str, flag, protocol: str, command: str):
+    """One setting: the user's flag when given, else what `protocol` sets for `command`, else
+    None (the model's own)."""
+    return flag if flag is not None else SETTINGS[check(protocol)][command].get(name)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """How a command runs its model; None keeps the model's own."""
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    preprocess: Callable[[Preprocess], Preprocess] | None   # the eval crop, of the model's own
+    fp32: bool                                               # False: fp16 autocast on CUDA
+
+
+def resolve(setup, command: str) -> Resolved:
+    """How `setup` (a config.Setup) runs its model under `command`, each setting decided by
+    `setting`: --mean/--std, then --clip-norm, then the protocol's clip_norm, then the model's own
+    normalisation; the protocol's eval crop and precision, else the model's own."""
+    from .models.clip import clip_norm_stats
+
+    mean, std = clip_norm_stats(setup.model, setting("clip_norm", setup.clip_norm, setup.protocol, command) or "clip")
+    crop = setting("eval_crop", None, setup.protocol, command)
+    return Resolved(mean=setup.mean or mean, std=setup.std or std,
+                    preprocess=(lambda own: bench_preprocess(setup.model, own)) if crop == "study" else None,
+                    fp32=bool(setting("fp32", None, setup.protocol, command)))
 
 
 def views(protocol: str, given: int | None) -> int:
-    return given if given is not None else VIEWS[check(protocol)]
-
-
-def fp32(protocol: str) -> bool:
-    return check(protocol) == "study"
+    """MEMO's views per image: --views, else the protocol's, else MEMO's own."""
+    return setting("views", given, protocol, "tta") or MEMO_VIEWS

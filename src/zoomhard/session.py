@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from . import analysis, protocol
+from . import analysis
 from .config import SweepConfig, open_classifier, open_data
 from .data import Item, Source
 from .data.base import unlabelled as _unlabelled
@@ -46,28 +46,28 @@ def run_source(cfg: SweepConfig, source: Source | None = None) -> Source:
     if len(source) == 0:
         from .data import DataError
 
-        raise DataError(f"{'the data given' if cfg.data == 'python' else cfg.data} holds no images: nothing to "
+        raise DataError(f"{'the data given' if cfg.setup.data == 'python' else cfg.setup.data} holds no images: nothing to "
                         "sweep; give a folder, file or list with at least one image")
     return source
 
 
 def run_classifier(cfg: SweepConfig, device: str) -> Classifier:
     """The sweep's model on `device`; open_clip models take ImageNet's mean/std under the study protocol."""
-    return open_classifier(cfg.setup, device, crop=cfg.grid.crop, clip_norm=protocol.clip_norm(cfg.protocol, None))
+    return open_classifier(cfg.setup, "sweep", device, crop=cfg.grid.crop)
 
 
 def run_identity(cfg: SweepConfig, source: Source, space: ClassSpace) -> dict:
     """What must match for a run folder to be resumed (store.IDENTITY_KEYS), whatever the engine."""
     return {
-        "model": cfg.model,
-        "weights": os.path.abspath(cfg.weights) if cfg.weights else None,
+        "model": cfg.setup.model,
+        "weights": os.path.abspath(cfg.setup.weights) if cfg.setup.weights else None,
         "digests": input_digests(cfg, source),
         "grid": cfg.grid.to_dict(),
         "data": {k: v for k, v in source.describe().items() if k != "images"},
         "subset": {"name": space.name, "classes": space.classes},
         "mode": "until-correct" if cfg.until_correct else "full",
-        "protocol": cfg.protocol,
-        "weights_tag": weights_tag(cfg.model, cfg.weights),  # recorded, not compared: the spec decides it
+        "protocol": cfg.setup.protocol,
+        "weights_tag": weights_tag(cfg.setup.model, cfg.setup.weights),  # recorded, not compared: the spec decides it
         "locator_roots": source_roots(source),   # recorded, not compared: where readers may read images
     }
 
@@ -77,8 +77,8 @@ def input_digests(cfg: SweepConfig, source: Source) -> dict[str, str]:
     weights (or the onnx:PATH model), the labels and ReaL labels files. A file replaced at the same
     path is then another run, not a resume."""
     inner = getattr(source, "inner", source)  # under a RelabelledSource
-    files = {"weights": cfg.weights, "labels": getattr(inner, "labels_file", None), "real_labels": cfg.real_labels,
-             "model": onnx_path(cfg.model)}
+    files = {"weights": cfg.setup.weights, "labels": getattr(inner, "labels_file", None), "real_labels": cfg.setup.real_labels,
+             "model": onnx_path(cfg.setup.model)}
     return {what: file_sha256(path) for what, path in files.items() if path}
 
 

@@ -29,7 +29,7 @@ from .session import Terminated, run_classifier, summarize  # noqa: F401
 def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Source | None = None,
               classifier: Classifier | None = None) -> dict:
     """Sweep, resuming whatever `cfg.out` already holds; returns the run's summary. `source` and
-    `classifier` replace the ones cfg.data and cfg.model name (zoomhard.sweep's Python objects);
+    `classifier` replace the ones cfg.setup.data and cfg.setup.model name (zoomhard.sweep's Python objects);
     such a sweep runs in this process on the classifier's device."""
     cfg.check(here=classifier is None)  # options set after the config was made; the device exists
     run = engine(cfg.engine)  # an unknown engine fails before anything starts

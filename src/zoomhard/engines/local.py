@@ -12,6 +12,7 @@ one per image: the same upper bound as the full sweep for a fraction of the work
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Callable, Iterator
 
 from .. import analysis
@@ -34,7 +35,7 @@ UNTIL_CORRECT_STAGES = (1, 9, 36, 108)
 def run_local(cfg: SweepConfig, log: Callable[[str], None] = print, source: Source | None = None,
               classifier: Classifier | None = None) -> dict:
     """Sweep here, resuming whatever `cfg.out` holds; `source` and `classifier` replace the ones
-    cfg.data and cfg.model name (then the sweep runs on the classifier's device)."""
+    cfg.setup.data and cfg.setup.model name (then the sweep runs on the classifier's device)."""
     store = RunStore(cfg.out, log=log)
     if not cfg.child:  # before the model loads: a second writer stops at once
         store.lock(cfg.shard)
@@ -47,17 +48,17 @@ def run_local(cfg: SweepConfig, log: Callable[[str], None] = print, source: Sour
 def _open_and_sweep(cfg: SweepConfig, log: Callable[[str], None], store: RunStore, source: Source | None,
                     classifier: Classifier | None) -> dict:
     source = run_source(cfg, source)
-    resolve_subset(cfg.subset, source)  # a wrong --subset fails before the model loads
+    resolve_subset(cfg.setup.subset, source)  # a wrong --subset fails before the model loads
     gpus = 0
-    if cfg.device in ("auto", "cuda") and cfg.shard is None and not cfg.child and classifier is None:
+    if cfg.setup.device in ("auto", "cuda") and cfg.shard is None and not cfg.child and classifier is None:
         import torch
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    classifier = classifier or run_classifier(cfg, "cuda:0" if gpus > 1 else cfg.device)
+    classifier = classifier or run_classifier(cfg, "cuda:0" if gpus > 1 else cfg.setup.device)
     weights_note(classifier.weights, log)
     resize = resize_mode(cfg, classifier)
     order = learned_order(cfg.grid, cfg.order) if cfg.until_correct else None
-    space = class_space(cfg.subset, source, classifier.num_classes)
+    space = class_space(cfg.setup.subset, source, classifier.num_classes)
     # A per-GPU worker writes under its parent's lock; a --shard process takes its shard's.
     session = Session.open(cfg, store, source, space, log, classifier.describe(), resize, order, classifier,
                            shard=cfg.shard, lock=not cfg.child, session={"device": classifier.device})
@@ -202,8 +203,8 @@ def _spawn_gpu_workers(cfg: SweepConfig, n: int) -> list:
     ctx = mp.get_context("spawn")
     procs = []
     for k in range(1, n):
-        child = SweepConfig(**{**cfg.__dict__, "shard": (k, n), "device": f"cuda:{k}", "child": True,
-                               "progress": False})
+        child = SweepConfig(**{**cfg.__dict__, "shard": (k, n), "setup": replace(cfg.setup, device=f"cuda:{k}"),
+                               "child": True, "progress": False})
         p = ctx.Process(target=gpu_worker, args=(child,), daemon=False)
         p.start()
         procs.append(p)

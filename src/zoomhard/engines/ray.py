@@ -176,17 +176,17 @@ def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: 
     if cfg.until_correct or cfg.shard:
         raise UsageError("--until-correct and --shard run on the local engine; Ray shards the images itself")
     source = run_source(cfg)
-    resolve_subset(cfg.subset, source)  # a wrong --subset fails before the model loads
+    resolve_subset(cfg.setup.subset, source)  # a wrong --subset fails before the model loads
     # Load once here, on the CPU (the driver may have no GPU): a wrong spec or weights file fails
     # before any cluster work, and the ONNX export is cached for the actors on this node.
     probe = run_classifier(cfg, "cpu")
     described = probe.describe()
-    space = class_space(cfg.subset, source, probe.num_classes)
+    space = class_space(cfg.setup.subset, source, probe.num_classes)
     del probe
 
     started_ray = _connect(ray, cfg.ray_address)
     try:
-        plan = plan_actors(ray.cluster_resources(), cfg.device)
+        plan = plan_actors(ray.cluster_resources(), cfg.setup.device)
         store = RunStore(cfg.out, log=log)
         try:
             session = Session.open(cfg, store, source, space, log, described, resize="pil",
@@ -222,10 +222,11 @@ def _dataset(ray, cfg: SweepConfig, items: list[Item], plan: dict):
     ds = ds.map_batches(_crop_batch, fn_kwargs={"grid": cfg.grid}, batch_size=1, batch_format="numpy",
                         num_cpus=plan["crop_cpus"], memory=2 * crop_bytes + (64 << 20))
     per_call = max(1, round(cfg.batch_size / len(cfg.grid)))  # images per actor call
+    setup = replace(cfg.setup, weights=os.path.abspath(cfg.setup.weights) if cfg.setup.weights else None)
     return ds.map_batches(
         Classify, batch_size=per_call, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan["actors"]),
         num_cpus=plan["num_cpus"], num_gpus=plan["num_gpus"] or None,
-        fn_constructor_kwargs=dict(cfg=replace(cfg, weights=os.path.abspath(cfg.weights) if cfg.weights else None),
+        fn_constructor_kwargs=dict(cfg=replace(cfg, setup=setup),
                                    device=plan["device"], threads=plan["threads"]))
 
 

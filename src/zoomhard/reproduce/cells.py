@@ -43,49 +43,45 @@ def user_errors() -> tuple[type[Exception], ...]:
     return ZoomhardError, OSError
 
 
-def _run_options(cell: Cell) -> dict:
-    return {k: cell.experiment.run[k] for k in ("device", "backend", "batch_size") if k in cell.experiment.run}
+def cell_setup(cell: Cell):
+    """The cell's one Setup: its model, its dataset, the experiment's protocol and clip_norm, the
+    device and backend it runs on. What it leaves unset the protocol decides, as for a command."""
+    from ..config import Setup
+
+    m, d, o, run = cell.model_options, cell.dataset_options, cell.experiment.options, cell.experiment.run
+    return Setup(model=m["spec"], weights=m["weights"], data=d["data"], labels=d["labels"], subset=d["subset"],
+                 real_labels=d["real_labels"], real_mode=d["real_mode"],
+                 allow_outside_root=d.get("allow_outside_root", False), clip_norm=o.get("clip_norm"),
+                 protocol=cell.experiment.protocol, **{k: run[k] for k in ("device", "backend") if k in run})
 
 
-def _scored_data(cell: Cell, engine: Engine) -> dict:
-    """What sweep and bench take alike: the data, how it is scored, how it runs."""
-    d, o = cell.dataset_options, cell.experiment.options
-    return dict(data=d["data"], labels=d["labels"], subset=d["subset"], real_labels=d["real_labels"],
-                real_mode=d["real_mode"], clip_norm=o.get("clip_norm", "clip"), progress=engine.progress,
-                **_run_options(cell))
-
-
-def _build(config_type, cell: Cell, kwargs: dict):
-    workers = {"workers": cell.experiment.run["workers"]} if "workers" in cell.experiment.run else {}
-    return config_type(**kwargs, **workers, protocol=cell.experiment.protocol)
+def _command_options(cell: Cell, engine: Engine) -> dict:
+    """What every command's config takes besides its setup: how it batches and draws progress."""
+    run = cell.experiment.run
+    return {"progress": engine.progress, **{k: run[k] for k in ("batch_size", "workers") if k in run}}
 
 
 def sweep_config(cell: Cell, out: Path, engine: Engine):
     from ..sweep import SweepConfig
 
-    m = cell.model_options
-    return _build(SweepConfig, cell, dict(model=m["spec"], weights=m["weights"], out=str(cell.folder(out)),
-                                          grid=grid(cell.experiment.options), engine=engine.name,
-                                          ray_address=engine.ray_address, **_scored_data(cell, engine)))
+    return SweepConfig(cell_setup(cell), out=str(cell.folder(out)), grid=grid(cell.experiment.options),
+                       engine=engine.name, ray_address=engine.ray_address, **_command_options(cell, engine))
 
 
 def bench_config(cell: Cell, out: Path, engine: Engine):
     from ..bench import BenchConfig
 
-    m = cell.model_options
-    return _build(BenchConfig, cell, dict(models=[(m["spec"], m["weights"])],
-                                          predictions=str(cell.folder(out) / "predictions.csv"),
-                                          **_scored_data(cell, engine)))
+    return BenchConfig([cell_setup(cell)], predictions=str(cell.folder(out) / "predictions.csv"),
+                       **_command_options(cell, engine))
 
 
 def tta_config(cell: Cell, out: Path, engine: Engine):
     from ..tta import TTAConfig
 
-    m, d, o = cell.model_options, cell.dataset_options, cell.experiment.options
+    o = cell.experiment.options
     memo = {k: o[k] for k in ("views", "steps", "lr", "seed", "prior_strength", "transforms") if k in o}
-    return _build(TTAConfig, cell, dict(model=m["spec"], weights=m["weights"], data=d["data"], labels=d["labels"],
-                                        subset=d["subset"], methods=tuple(o["methods"]), grid=grid(o),
-                                        progress=engine.progress, **memo, **_run_options(cell)))
+    return TTAConfig(cell_setup(cell), methods=tuple(o["methods"]), grid=grid(o), **memo,
+                     **_command_options(cell, engine))
 
 
 def check_configs(cells: list[Cell], out: Path, engine: Engine) -> None:

@@ -37,14 +37,15 @@ PAPER_NAMES = (*PAPER_DATASETS, "ImageNet-Hard", "ImageNet-Hard-4K")
 RUN_KEYS = {"device": str, "backend": str, "batch_size": int, "workers": int}
 TOP_KEYS = {"name": str, "protocol": str, "models": dict, "datasets": dict, "experiments": list, **RUN_KEYS}
 MODEL_KEYS = {"spec": str, "weights": str}
-DATASET_KEYS = {"data": str, "labels": str, "subset": str, "real_labels": str, "real_mode": str, "paper": str}
+DATASET_KEYS = {"data": str, "labels": str, "subset": str, "real_labels": str, "real_mode": str, "paper": str,
+                "allow_outside_root": bool}
 GRID_KEYS = {"scales": (str, list), "anchors": int, "crop": int}
 EXPERIMENT_KEYS = {"kind": str, "name": str, "models": list, "datasets": list, "protocol": str, **RUN_KEYS}
 KIND_KEYS = {
     "zoom": {**GRID_KEYS, "clip_norm": str},
     "bench": {"clip_norm": str},
     "tta": {**GRID_KEYS, "methods": list, "views": int, "steps": int, "lr": float, "seed": int,
-            "prior_strength": float, "transforms": str},
+            "prior_strength": float, "transforms": str, "clip_norm": str},
 }
 PATH_KEYS = ("weights", "labels", "real_labels")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")   # names become folder names
@@ -67,7 +68,7 @@ class Cell:
     model: str                   # the study file's names
     dataset: str
     model_options: dict          # spec, weights
-    dataset_options: dict        # data, labels, subset, real_labels, real_mode, paper
+    dataset_options: dict        # data, labels, subset, real_labels, real_mode, paper[, allow_outside_root]
 
     @property
     def key(self) -> str:
@@ -197,7 +198,7 @@ def _check_keys(table: dict, allowed: dict, where: str) -> None:
             types = (*types, int)
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             names = " or ".join({str: "a string", int: "an integer", float: "a number", list: "a list",
-                                 dict: "a table"}[t] for t in (want if isinstance(want, tuple) else (want,)))
+                                 dict: "a table", bool: "true or false"}[t] for t in (want if isinstance(want, tuple) else (want,)))
             raise StudyError(f"{where}: {key} must be {names}, not {value!r}")
 
 
@@ -299,11 +300,6 @@ def _experiment(k: int, table: dict, models: dict, datasets: dict, protocol: str
     if "transforms" in options:
         options["transforms"] = _transforms(options["transforms"], base)
     _check_options(kind, options, at)
-    if kind == "tta":
-        with_real = [d for d in chosen["datasets"] if datasets[d]["real_labels"]]
-        if with_real:
-            raise StudyError(f"{at}: tta scores the images' own labels, not ReaL labels; leave out "
-                             f"{', '.join(with_real)} (datasets = [...])")
     _check_run(run_options := {**run, **{k: table[k] for k in RUN_KEYS if k in table}}, at)
     return Experiment(name, kind, chosen["models"], chosen["datasets"], protocol, options, run_options)
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from .. import protocol
 from .. import checks
-from ..config import Setup, Stats, check_batching, open_classifier, open_data
+from ..config import Setup, check_batching, check_setup, open_classifier, open_data
 from ..crops import zoom_crop, zoom_crops
 from ..data import DataError
 from ..errors import UsageError
@@ -56,13 +56,9 @@ def parse_methods(text: str) -> tuple[str, ...]:
 
 @dataclass
 class TTAConfig:
-    model: str
-    data: str
+    setup: Setup                     # the model, data and protocol, as sweep and bench take them
     methods: tuple[str, ...]
-    weights: str | None = None
-    labels: str | None = None
-    subset: str = "auto"
-    views: int = 16                  # views per adaptation step (MEMO's batch)
+    views: int | None = None         # views per adaptation step (MEMO's batch); None: the protocol's (protocol.views)
     steps: int = 1                   # SGD steps per image
     lr: float = 0.00025              # MEMO's ImageNet learning rate, SGD without weight decay
     seed: int = 0
@@ -73,31 +69,15 @@ class TTAConfig:
     transforms: str | None = None    # zoom-mean / zoom-max: ids or analysis.json[:K]
     batch_size: int = 64             # crops per classifier call (zoom methods)
     workers: int = min(4, os.cpu_count() or 1)  # decoding threads
-    backend: str = "auto"
-    device: str = "auto"
     progress: bool = True
     grid: ZoomGrid = field(default_factory=ZoomGrid)
-    protocol: str = "native"         # "study": MEMO's test crop for the baseline and MEMO, fp32
     imagenet_c: bool = False         # study: ImageNet-C's test crop, CenterCrop(224) alone
-    real_labels: str | None = None   # ReaL labels JSON (protocols.RelabelledSource)
-    real_mode: str = "original+real"
-    clip_norm: str | None = None     # open_clip: "clip" | "imagenet"; None: the protocol's, as sweep's
-    mean: Stats | None = None        # override the model's normalisation
-    std: Stats | None = None
-    allow_outside_root: bool = False  # read files a dataset names outside its own folder
-    drop_background: bool = False    # a 1001-wide model: drop its first logit (a background class)
 
     def __post_init__(self):
+        check_setup(self.setup, needs_data=True)
         if not isinstance(self.grid, ZoomGrid):
             raise UsageError(f"grid must be a zoomhard.ZoomGrid, not {type(self.grid).__name__}")
         check_batching(self)
-        checks.device(self.device)
-        self.setup  # noqa: B018 - the model, data and protocol options, checked by Setup
-
-    @property
-    def setup(self) -> Setup:
-        """The model, data and protocol part, as sweep and bench take it too."""
-        return Setup.of(self)
 
 
 def seed_list(text: str | None) -> tuple[int, ...] | None:
@@ -135,8 +115,8 @@ class MemoRunner:
         if isinstance(classifier, TorchClassifier):
             module, preprocess, device = classifier.module, classifier.preprocess, classifier.device
         else:
-            device = resolve_device(cfg.device)
-            module, preprocess = load_model(cfg.model, cfg.weights)
+            device = resolve_device(cfg.setup.device)
+            module, preprocess = load_model(cfg.setup.model, cfg.setup.weights)
             if classifier is not None:
                 preprocess = classifier.preprocess
         self.torch, self.device, self.cfg = torch, device, cfg
@@ -172,24 +152,26 @@ class MemoRunner:
 def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
     methods = parse_methods(",".join(cfg.methods))
     check_batching(cfg)
-    checks.device(cfg.device, here=True)
+    setup = cfg.setup
+    checks.device(setup.device, here=True)
+    cfg = replace(cfg, views=protocol.views(setup.protocol, cfg.views))
     if cfg.views < 1:
         raise UsageError("--views must be at least 1")
     zooms = parse_transforms(cfg.transforms, cfg.grid) if any(m.startswith("zoom") for m in methods) else []
     if cfg.match_views:   # like for like: as many zoom transforms as MEMO has views, the first of their order
         zooms = zooms[:cfg.views]
     seeds = cfg.seeds or (cfg.seed,)
-    source = open_data(cfg.setup)
+    source = open_data(setup)
 
     gradient = [m for m in methods if m in GRADIENT_METHODS]
-    if gradient and parse_spec(cfg.model)[0] == "onnx":
-        raise ModelError(f"{', '.join(gradient)} needs gradients, which an ONNX file cannot give: {cfg.model} "
+    if gradient and parse_spec(setup.model)[0] == "onnx":
+        raise ModelError(f"{', '.join(gradient)} needs gradients, which an ONNX file cannot give: {setup.model} "
                          "has no torch module; use the model's torch spec (lite0, torchvision:NAME, timm:NAME)")
-    if gradient and cfg.backend == "onnx":
+    if gradient and setup.backend == "onnx":
         log(f"{', '.join(gradient)} needs gradients: it runs the torch model; --backend onnx serves the rest")
-    classifier = open_classifier(cfg.setup, crop=cfg.grid.crop, clip_norm=protocol.clip_norm(cfg.protocol, None))
+    classifier = open_classifier(setup, "tta", crop=cfg.grid.crop)
     weights_note(classifier.weights, log)
-    space = class_space(cfg.subset, source, classifier.num_classes)
+    space = class_space(setup.subset, source, classifier.num_classes)
     memo = MemoRunner(cfg, space.members, classifier) if gradient else None
     standard_crop = standard_cropper(cfg)
     seconds = {m: 0.0 for m in methods}
@@ -239,13 +221,13 @@ def run_tta(cfg: TTAConfig, log: Callable[[str], None] = print) -> TTAReport:
         log(f"skipped {len(skipped)} of {len(source)} images (unreadable or without a label)")
     n = len(images)
     if n == 0:
-        raise DataError(f"{cfg.data}: no usable images")
+        raise DataError(f"{setup.data}: no usable images")
     results = [method_result(m, images, seeds if m in GRADIENT_METHODS else None,
                              cfg.views if m in GRADIENT_METHODS else len(zooms), cfg.ci_resamples)
                for m in methods]
     for r in results:
         runs = len(r.get("seeds") or [0])
-        r.update(seconds_per_image=round(seconds[r["method"]] / n / runs, 4), protocol=cfg.protocol,
+        r.update(seconds_per_image=round(seconds[r["method"]] / n / runs, 4), protocol=setup.protocol,
                  weights_tag=(classifier.weights or {}).get("tag"))
     return TTAReport(results, images, skipped)
 
@@ -275,7 +257,7 @@ def method_result(method: str, images: list[dict], seeds: tuple[int, ...] | None
 def standard_cropper(cfg: TTAConfig) -> Callable[[object], np.ndarray]:
     """decoded PIL image -> uint8 (h, w, 3) crop for the baseline and MEMO's prediction: the
     grid's standard transform natively, MEMO's test crop under the study's protocol."""
-    if protocol.check(cfg.protocol) == "study":
+    if protocol.check(cfg.setup.protocol) == "study":
         transform = protocol.tta_transform(cfg.imagenet_c)
         return lambda img: np.array(transform(img), dtype=np.uint8)  # a writable copy, as torch wants
     return lambda img: zoom_crop(img, cfg.grid.standard, cfg.grid)
