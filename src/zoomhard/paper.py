@@ -20,6 +20,14 @@ from importlib import resources
 from .spec import ModelSpec
 
 TABLES = ("zoom", "hard", "hard-4k")
+
+STUDY_IMAGES = 10_980
+# The commits whose dataset card lists the paper's 10,980 validation images: the default
+# branches have changed since (13,925 rows in March 2023, fewer later).
+STUDY_REVISIONS = {
+    "taesiri/imagenet-hard": "e292574214aa16ede29857c613a50a12f60b8eb1",
+    "taesiri/imagenet-hard-4k": "42a6d8d2fa33f5df0aa26f70e38040f4341f4f80",
+}
 _TOP1_FILES = {"hard": "imagenet_hard_top1.csv", "hard-4k": "imagenet_hard_4k_top1.csv"}
 
 # Specs often taken for one of the study's networks that load other weights or another
@@ -159,11 +167,14 @@ def hard_table(data_spec: str) -> str:
     return "hard-4k" if "hard-4k" in data_spec.lower() or "hard_4k" in data_spec.lower() else "hard"
 
 
+def is_study_revision(repo: str, revision: str | None) -> bool:
+    """Whether a hub dataset at `revision` is the paper's own revision of it."""
+    return revision is not None and STUDY_REVISIONS.get(repo.lower()) == revision
+
+
 def study_data(described: dict) -> tuple[bool, str]:
     """(whether data is the paper's 10,980-image revision, a note when it is not): a hub
     dataset by its commit, anything else by its image count."""
-    from .data.hub import STUDY_IMAGES, STUDY_REVISIONS, is_study_revision
-
     if described.get("kind") == "hf":
         repo, revision = described.get("repo", ""), described.get("revision")
         if is_study_revision(repo, revision):

@@ -5,9 +5,9 @@ read with `load_from_disk`), or data files `load_dataset` reads (a curated set, 
 repository's clone).
 
 Without a revision, taesiri/imagenet-hard and taesiri/imagenet-hard-4K load the revision the
-paper's figures belong to (10,980 images; STUDY_REVISIONS: the dataset cards' history), other
-repositories the default branch's commit at load time, and a local folder is named by its
-fingerprint; either is recorded, so a run or a benchmark names the exact files it read, and
+paper's figures belong to (10,980 images; zoomhard.paper.STUDY_REVISIONS, from the dataset
+cards' history), other repositories the default branch's commit at load time, and a local
+folder is named by its fingerprint; either is recorded, so a run or a benchmark names the exact files it read, and
 each image's locator `hf:REPO@REVISION:SPLIT#ROW` reads it back from them."""
 
 from __future__ import annotations
@@ -18,16 +18,10 @@ from typing import Iterator
 from ..net import OfflineError, require_network
 from .base import DataError, Item
 from .locator import Locator, Recent, register
+from ..paper import STUDY_REVISIONS
 from .parquet import labels_or_reason
 
 DEFAULT_SPLIT = "validation"
-STUDY_IMAGES = 10_980
-# The commits whose dataset card lists the paper's 10,980 validation images: the default
-# branches have changed since (13,925 rows in March 2023, fewer later).
-STUDY_REVISIONS = {
-    "taesiri/imagenet-hard": "e292574214aa16ede29857c613a50a12f60b8eb1",
-    "taesiri/imagenet-hard-4k": "42a6d8d2fa33f5df0aa26f70e38040f4341f4f80",
-}
 
 
 def parse_ref(ref: str) -> tuple[str, str | None, str]:
@@ -45,10 +39,6 @@ def parse_ref(ref: str) -> tuple[str, str | None, str]:
     if not at:
         repo, revision = revision, ""
     return repo, revision or STUDY_REVISIONS.get(repo.lower()), split or DEFAULT_SPLIT
-
-
-def is_study_revision(repo: str, revision: str | None) -> bool:
-    return revision is not None and STUDY_REVISIONS.get(repo.lower()) == revision
 
 
 def _datasets():
