@@ -7,8 +7,9 @@ repository's clone).
 Without a revision, taesiri/imagenet-hard and taesiri/imagenet-hard-4K load the revision the
 paper's figures belong to (10,980 images; zoomhard.paper.STUDY_REVISIONS, from the dataset
 cards' history), other repositories the default branch's commit at load time, and a local
-folder is named by its fingerprint; either is recorded, so a run or a benchmark names the exact files it read, and
-each image's locator `hf:REPO@REVISION:SPLIT#ROW` reads it back from them."""
+folder is named by its fingerprint; either is recorded, so a run or a benchmark names the
+exact files it read, and each image's locator `hf:REPO@REVISION:SPLIT#ROW` reads it back from
+them."""
 
 from __future__ import annotations
 
