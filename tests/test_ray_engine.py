@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pytest
 
 from zoomhard.cli import main
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 
 ray = pytest.importorskip("ray")
 

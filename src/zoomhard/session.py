@@ -34,9 +34,9 @@ from .models.weights import weights_tag
 from .pipeline import ImageCrops, progress_bar
 from .protocols import ClassSpace, score
 from .data.confine import source_roots
-from .files import file_sha256
+from .runs.files import file_sha256
 from .spec import onnx_path
-from .store import IMAGES, PREDICTIONS, RunStore
+from .runs.store import IMAGES, PREDICTIONS, RunStore
 
 
 def run_source(cfg: SweepConfig, source: Source | None = None) -> Source:

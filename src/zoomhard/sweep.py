@@ -18,7 +18,7 @@ from .engines import engine
 from .errors import DataError
 from .models import Classifier
 from .session import terminate_as_interrupt
-from .store import RunStore
+from .runs.store import RunStore
 
 # Names users of zoomhard.sweep import from here (the command line, results, scripts, tests).
 from .engines.local import default_order  # noqa: F401

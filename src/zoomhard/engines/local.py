@@ -25,7 +25,7 @@ from ..models.weights import weights_note
 from ..pipeline import Batcher, ImageCrops, Prepared, classify, grid_prefetch, image_crops
 from ..protocols import class_space, resolve_subset, score
 from ..session import Session, run_classifier, run_source, terminate_as_interrupt
-from ..store import RunStore
+from ..runs.store import RunStore
 
 # Transforms tried per image before each check under --until-correct (cumulative ends).
 UNTIL_CORRECT_STAGES = (1, 9, 36, 108)

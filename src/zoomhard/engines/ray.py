@@ -33,7 +33,7 @@ from ..data.base import reason_fault
 from ..pipeline import ImageCrops, prepare_item, unusable_reason
 from ..protocols import class_space, resolve_subset
 from ..session import Session, run_classifier, run_source
-from ..store import RunError, RunStore
+from ..runs.store import RunError, RunStore
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
 # The driver hands the cluster the images in waves of at most this many, or this many bytes.

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import checks
 from ..errors import UsageError
-from ..files import atomic_write, file_sha256
+from ..runs.files import atomic_write, file_sha256
 from ..net import OfflineError, hf_offline, require_network
 from .base import PREPROCESS_KEY, Classifier, ModelError, OnnxClassifier, Preprocess, TorchClassifier, cache_dir
 from .weights import apply_weights, weights_record
