@@ -78,12 +78,12 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
         raise RunError(f"{path}: run.json has an unreadable grid ({e})") from None
     parts = store.checked_parts(config, grid)
     # image ids read as a dictionary column: no string per row, half the time and memory
-    tables = [pq.read_table(p, columns=PREDICTION_COLUMNS, read_dictionary=["image_id"]) for p in parts]
-    if not tables or sum(len(t) for t in tables) == 0:
+    read = [pq.read_table(p, columns=PREDICTION_COLUMNS, read_dictionary=["image_id"]) for p in parts]
+    if not read or sum(len(t) for t in read) == 0:
         raise RunError(f"{path}: incomplete run, no predictions yet; run the sweep (it resumes) first")
-    table = pa.concat_tables(tables).unify_dictionaries()
-    ends = np.cumsum([len(t) for t in tables])
-    del tables
+    table = pa.concat_tables(read).unify_dictionaries()
+    ends = np.cumsum([len(t) for t in read])
+    del read
     lay = tables.layout(table, grid)
     c = tables.correctness(table, grid, lay)
     images = tables.in_order(store.images(), c.image_ids)
