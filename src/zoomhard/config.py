@@ -87,12 +87,11 @@ class SweepConfig:
     flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
     progress: bool = True
     quiet: bool = False               # no progress bar and no log lines (the command line's -q)
-    child: bool = False               # a per-GPU worker process: no run.json, no progress bar
     real_labels: str | None = None    # ReaL labels JSON (protocols.RelabelledSource)
     real_mode: str = "original+real"
     clip_norm: str | None = None      # open_clip: "clip" | "imagenet"; None: the protocol's (zoomhard.protocol)
     protocol: str = "native"          # "study": the authors' setup (see zoomhard.protocol)
-    engine: str = "local"             # local | ray (zoomhard.engines)
+    engine: str = "local"             # local | ray (zoomhard.sweep.engines)
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
     allow_outside_root: bool = False  # read files a dataset names outside its own folder
     drop_background: bool = False     # a 1001-wide model: drop its first logit (a background class)
@@ -105,7 +104,7 @@ class SweepConfig:
         for the command line, zoomhard.sweep() and a study file. run_sweep checks again with
         `here` (a config may be changed after it was made), when the device must also exist
         on this machine (unless Ray's workers run the model)."""
-        from .engines import ENGINES
+        from .sweep.engines import ENGINES
 
         if not isinstance(self.grid, ZoomGrid):
             raise UsageError(f"grid must be a zoomhard.ZoomGrid, not {type(self.grid).__name__}")
