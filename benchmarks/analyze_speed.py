@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from zoomhard.grid import ZoomGrid  # noqa: E402
-from zoomhard.store import IMAGES, PREDICTIONS, RunStore  # noqa: E402
+from zoomhard.runs.store import IMAGES, PREDICTIONS, RunStore  # noqa: E402
 
 IMAGES_PER_PART = 1000
 

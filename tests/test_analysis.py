@@ -14,7 +14,7 @@ from PIL import Image
 from zoomhard import analysis as A
 from zoomhard.cli import main
 from zoomhard.grid import Zoom, ZoomGrid
-from zoomhard.store import FORMAT_VERSION, IMAGES, PREDICTIONS, RunStore
+from zoomhard.runs.store import FORMAT_VERSION, IMAGES, PREDICTIONS, RunStore
 
 # Four scales: zoom-out (128), the crop size (224), the standard (256) and zoom-in (512).
 GRID = ZoomGrid((128, 224, 256, 512))
@@ -266,7 +266,7 @@ def set_config(run: Path, **changes) -> None:
     """The run as if swept with `changes` to its run.json: its parts carry the new identity."""
     import pyarrow.parquet as pq
 
-    from zoomhard.store import IDENTITY_META, identity_digest
+    from zoomhard.runs.identity import IDENTITY_META, identity_digest
 
     cfg = {**json.loads((run / "run.json").read_text()), **changes}
     (run / "run.json").write_text(json.dumps(cfg))

@@ -16,7 +16,7 @@ from zoomhard.cli import main
 from zoomhard.grid import Zoom, ZoomGrid
 from zoomhard.report.load import AnalyzedRun, load_run, read_fresh, summary
 from zoomhard.report.presenters import COLUMNS, PRESENTERS
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 
 # the samples swept by EfficientNet-Lite0 in full and --until-correct, both analysed
 from test_partial import swept  # noqa: F401

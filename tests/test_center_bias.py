@@ -11,7 +11,7 @@ from zoomhard import labels as L
 from zoomhard.cli import main
 from zoomhard.grid import ZoomGrid
 from zoomhard.report.center_bias import matching_figures, paper_center_bias
-from zoomhard.store import IMAGES, PREDICTIONS, RunStore
+from zoomhard.runs.store import IMAGES, PREDICTIONS, RunStore
 
 STUDY = ZoomGrid()
 V1 = "torchvision:resnet50.IMAGENET1K_V1"

@@ -19,7 +19,7 @@ from zoomhard.data import LocatorReader as ImageReader
 from zoomhard.data.parquet import ParquetSource
 from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.grid import ZoomGrid
-from zoomhard.store import IMAGES, PREDICTIONS, RunError, RunStore
+from zoomhard.runs.store import IMAGES, PREDICTIONS, RunError, RunStore
 
 GRID = ZoomGrid((128, 256), 1, 1)  # two transforms: s128-r0c0, s256-r0c0
 DATA = {"spec": "hand", "kind": "folder"}

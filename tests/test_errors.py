@@ -32,8 +32,8 @@ def test_every_error_type_is_a_zoomhard_error_and_keeps_its_old_name_and_base():
     from zoomhard.models import ModelError
     from zoomhard.net import OfflineError
     from zoomhard.reproduce import StudyError
-    from zoomhard.runlock import LockedError
-    from zoomhard.store import RunError
+    from zoomhard.runs.lock import LockedError
+    from zoomhard.runs.store import RunError
 
     old = [ImageDecodeError, DataError, DataArgumentError, LabelError, ModelArgumentError, ModelError, OfflineError,
            StudyError, LockedError, RunError]

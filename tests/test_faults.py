@@ -14,7 +14,7 @@ import pytest
 
 from badimages import sample
 from zoomhard.cli import main
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 
 ZOOMHARD = [sys.executable, "-m", "zoomhard.cli"]
 # 8 transforms per image; eager torch: no ONNX export for each new weights file

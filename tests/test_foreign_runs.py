@@ -15,7 +15,7 @@ from PIL import Image
 from zoomhard.cli import main
 from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.grid import ZoomGrid
-from zoomhard.store import IMAGES, PREDICTIONS, RunStore
+from zoomhard.runs.store import IMAGES, PREDICTIONS, RunStore
 
 GRID = ZoomGrid((128, 224, 256, 512))
 
@@ -159,7 +159,7 @@ def _foreign(run: Path, tmp_path: Path) -> str:
     other = built_run(tmp_path / "other", "run")
     cfg = json.loads((other / "run.json").read_text())
     cfg["model"] = "someone-else"
-    from zoomhard.store import IDENTITY_META, identity_digest
+    from zoomhard.runs.identity import IDENTITY_META, identity_digest
     import pyarrow.parquet as pq
 
     for kind in ("predictions", "images"):
@@ -246,7 +246,7 @@ def _point_outside(run: Path, tmp_path: Path, swept_outside: bool = False) -> Pa
 
     _rewrite(_part(run, "images"), change)
     if swept_outside:
-        from zoomhard.store import IDENTITY_META, identity_digest
+        from zoomhard.runs.identity import IDENTITY_META, identity_digest
         import pyarrow.parquet as pq
 
         cfg = json.loads((run / "run.json").read_text())

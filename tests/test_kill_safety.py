@@ -98,7 +98,7 @@ def test_a_curate_force_killed_at_any_step_leaves_a_whole_set_and_no_leftovers(t
 
 
 def test_two_reproduce_on_one_study_folder_the_second_stops_with_a_run_folders_message(tmp_path, capsys):
-    from zoomhard.runlock import acquire_run_lock
+    from zoomhard.runs.lock import acquire_run_lock
 
     study = tmp_path / "s.toml"
     study.write_text('[models.lite0]\nspec = "lite0"\n[datasets.samples]\ndata = "samples"\n'

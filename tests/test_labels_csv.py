@@ -9,7 +9,7 @@ from badimages import sample
 from zoomhard import labels as L
 from zoomhard.cli import main
 from zoomhard.errors import LabelError
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 
 
 def test_a_label_is_an_index_a_wnid_or_any_name_of_the_class_separated_by_semicolons():

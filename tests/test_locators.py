@@ -23,7 +23,7 @@ from zoomhard.data import DataError, Locator, LocatorReader, open_source, read_l
 from zoomhard.data.locator import schemes
 from zoomhard.data.python import PythonSource
 from zoomhard.data.samples import OFFCENTRE_CORNERS, OFFCENTRE_GREY, SAMPLES, sample_path
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 
 datasets = pytest.importorskip("datasets")
 

@@ -10,7 +10,7 @@ import torch
 import zoomhard as zh
 from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.cli import main
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 
 
 def head(outputs: int, seed: int = 0) -> torch.nn.Module:

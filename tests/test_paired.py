@@ -12,7 +12,7 @@ from scipy.stats import binomtest
 from zoomhard.cli import main
 from zoomhard.grid import ZoomGrid
 from zoomhard.report.compare import compare_rows
-from zoomhard.store import IMAGES, PREDICTIONS, RunStore
+from zoomhard.runs.store import IMAGES, PREDICTIONS, RunStore
 
 GRID = ZoomGrid((128, 256))
 

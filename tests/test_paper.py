@@ -57,7 +57,7 @@ def test_runs_with_local_weights_need_a_tag():
 def test_a_run_folder_refuses_another_protocol(tmp_path):
     import pytest
 
-    from zoomhard.store import RunError, RunStore
+    from zoomhard.runs.store import RunError, RunStore
 
     RunStore(tmp_path / "old").open({"model": "lite0"})               # written before "protocol" existed
     RunStore(tmp_path / "old").open({"model": "lite0", "protocol": "native"})

@@ -9,7 +9,7 @@ import pytest
 from zoomhard import analysis as A
 from zoomhard.cli import main
 from zoomhard.grid import ZoomGrid
-from zoomhard.store import IMAGES, PREDICTIONS, RunStore
+from zoomhard.runs.store import IMAGES, PREDICTIONS, RunStore
 
 SCALES = "128,256,512"
 GRID_WIDE = ("min_cover", "min_cover_new", "cover_curve", "top36_upper_bound", "top36_histograms", "per_anchor",

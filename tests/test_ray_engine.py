@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pytest
 
 from zoomhard.cli import main
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 
 ray = pytest.importorskip("ray")
 
@@ -47,7 +47,7 @@ def test_ray_engine_matches_local_engine(cluster, tmp_path, monkeypatch):
     from badimages import write_awkward
 
     from zoomhard.data import open_source
-    from zoomhard.engines import ray as engine
+    from zoomhard.sweep import ray as engine
 
     monkeypatch.setattr(engine, "WAVE_IMAGES", 5)
     waves, dataset = [], engine._dataset
@@ -189,7 +189,7 @@ def test_unreachable_ray_address_fails_fast(tmp_path, capsys):
     ({"CPU": 32, "GPU": 4}, "cpu", {"num_gpus": 0, "device": "cpu"}),
 ])
 def test_actor_plan_leaves_cpus_to_crop_tasks(resources, device, want):
-    from zoomhard.engines.ray import plan_actors
+    from zoomhard.sweep.ray import plan_actors
 
     plan = plan_actors(resources, device)
     assert {k: plan[k] for k in want} == want
@@ -198,7 +198,7 @@ def test_actor_plan_leaves_cpus_to_crop_tasks(resources, device, want):
 
 
 def test_cuda_without_gpus_is_a_user_error():
-    from zoomhard.engines.ray import plan_actors
+    from zoomhard.sweep.ray import plan_actors
 
     with pytest.raises(ValueError, match="no GPUs"):
         plan_actors({"CPU": 8}, "cuda")

@@ -13,7 +13,7 @@ import pytest
 from zoomhard.cli import main
 from zoomhard.data.samples import SAMPLES, sample_path
 from zoomhard.grid import Zoom, ZoomGrid
-from zoomhard.store import IMAGES, PREDICTIONS, RunStore
+from zoomhard.runs.store import IMAGES, PREDICTIONS, RunStore
 
 CHROMIUM = "/usr/bin/chromium"
 GRID = ZoomGrid((128, 224, 256, 512))

@@ -399,7 +399,7 @@ def test_paper_figures_sit_beside_the_study_network_only(tmp_path):
 
     from zoomhard.grid import ZoomGrid
     from zoomhard.reproduce.tables import DISENTANGLE_NOTE, tta_rows, zoom_rows
-    from zoomhard.store import IMAGES, PREDICTIONS, RunStore
+    from zoomhard.runs.store import IMAGES, PREDICTIONS, RunStore
 
     p = _study(tmp_path, '[models.v1]\nspec = "torchvision:resnet50.IMAGENET1K_V1"\n'
                          '[models.v2]\nspec = "torchvision:resnet50"\n'

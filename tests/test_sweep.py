@@ -17,7 +17,7 @@ import pytest
 from badimages import sample, write_awkward
 from zoomhard import labels as L
 from zoomhard.cli import main
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 
 ZOOMHARD = [sys.executable, "-m", "zoomhard.cli"]
 

@@ -12,7 +12,7 @@ from zoomhard.cli import main
 from zoomhard.grid import Zoom, ZoomGrid
 from zoomhard.models.backends import TorchClassifier
 from zoomhard.models.base import Preprocess
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 from zoomhard.sweep import default_order
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -12,7 +12,7 @@ import pytest
 from zoomhard import open_run
 from zoomhard.cli import main
 from zoomhard.data.samples import SAMPLES, sample_path
-from zoomhard.store import RunStore
+from zoomhard.runs.store import RunStore
 
 CAT = 281
 

@@ -1,8 +1,9 @@
-"""Pure functions over a predictions table (store.PREDICTIONS), and `Analysis`, their typed
+"""Pure functions over a predictions table (runs.store.PREDICTIONS), and `Analysis`, their typed
 result: what analysis.json holds. Nothing here reads files but `read_min_cover`.
 
-Everything starts from the correctness matrix: one row per image, one column per transform of
-the grid in canonical order (scale, row, col), True where that transform's top-1 is right.
+Everything starts from the correctness matrix (runs.tables.correctness): one row per image, one
+column per transform of the grid in canonical order (scale, row, col), True where that
+transform's top-1 is right.
 50,000 images x 324 transforms is 16 MB of booleans, so every analysis is a numpy reduction.
 """
 
@@ -11,73 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import stats
 from .errors import UsageError
 from .grid import STUDY_SCALE_ORDER, Zoom, ZoomGrid
+# The analyses take a Correctness; a predictions table becomes one in runs.tables (named here
+# too, for callers that hold a table and want its statistics).
+from .runs.tables import Correctness, Layout, correctness, layout, values  # noqa: F401
 
 TOP_K = 36   # the study's "36 crops": the first 36 transforms of the greedy min-cover
-
-
-@dataclass(frozen=True)
-class Correctness:
-    image_ids: list[str]
-    zooms: list[Zoom]          # canonical order
-    matrix: np.ndarray         # (images, transforms) bool
-    observed: np.ndarray       # (images, transforms) bool: False where the table has no row
-
-    def column(self, zoom: Zoom) -> np.ndarray:
-        return self.matrix[:, self.zooms.index(zoom)]
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where each row of a predictions table goes in the (images x transforms) matrix."""
-    image_ids: list[str]       # first-seen order (see _codes)
-    image: np.ndarray          # per row: index into image_ids
-    transform: np.ndarray      # per row: index into the grid's canonical order
-    n_transforms: int
-
-    def scatter(self, values: np.ndarray, fill=0) -> np.ndarray:
-        """A per-row column laid out as (images, transforms); `fill` where the table has no row."""
-        out = np.full((len(self.image_ids), self.n_transforms), fill, dtype=values.dtype)
-        out[self.image, self.transform] = values
-        return out
-
-
-def _codes(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
-    """(distinct ids, per-row index) of a string column (ids in first-seen order) or of a
-    dictionary column (the dictionary's order, which Parquet writes first-seen)."""
-    if pa.types.is_dictionary(column.type):
-        column = pa.table({"x": column}).unify_dictionaries().column("x")
-        chunks = column.chunks
-        if not chunks:
-            return [], np.zeros(0, np.int32)
-        index = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]).astype(np.int32, copy=False)
-        ids = chunks[0].dictionary.to_pylist()
-        used = np.bincount(index, minlength=len(ids)) > 0
-        if used.all():   # the usual case: the dictionary lists each id once, in first-seen order
-            return ids, index
-        remap = np.cumsum(used, dtype=np.int32) - 1
-        return [k for k, u in zip(ids, used) if u], remap[index]
-    codes = pc.dictionary_encode(column).combine_chunks()
-    return codes.dictionary.to_pylist(), codes.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-
-
-def layout(table: pa.Table, grid: ZoomGrid) -> Layout:
-    image_ids, img = _codes(table.column("image_id"))
-    return Layout(image_ids, img, _transform_index(table, grid), len(grid))
-
-
-def correctness(table: pa.Table, grid: ZoomGrid, lay: Layout | None = None) -> Correctness:
-    """The (images x transforms) matrix of `correct`; images in first-seen order. `image_id`
-    may be a string or a dictionary column; pass `lay` when it is already known."""
-    lay = lay or layout(table, grid)
-    matrix = lay.scatter(table.column("correct").to_numpy(zero_copy_only=False).astype(bool), False)
-    observed = lay.scatter(np.ones(len(lay.image), bool), False)
-    return Correctness(lay.image_ids, list(grid), matrix, observed)
 
 
 def standard_top1(c: Correctness, grid: ZoomGrid) -> float:
@@ -433,39 +376,6 @@ def fixed_by_zoom(c: Correctness, grid: ZoomGrid, label_prob: np.ndarray, limit:
     best = p.argmax(axis=1)
     order = np.lexsort((fixable, -p[np.arange(len(fixable)), best]))[:limit]
     return [(int(fixable[i]), int(best[i])) for i in order]
-
-
-def _transform_index(table: pa.Table, grid: ZoomGrid) -> np.ndarray:
-    """Each row's transform position in the grid's canonical order."""
-    scale_pos = np.full(max(grid.scales) + 1, -1, dtype=np.int32)
-    scale_pos[list(grid.scales)] = np.arange(len(grid.scales))
-    scale = table.column("scale").to_numpy()
-    if len(scale) and (scale.min() < 0 or scale.max() >= len(scale_pos)):
-        raise ValueError("the table has scales outside the grid")
-    t = scale_pos[scale]
-    if len(t) and t.min() < 0:
-        raise ValueError("the table has scales outside the grid")
-    t *= grid.rows * grid.cols
-    t += table.column("row").to_numpy().astype(np.int32) * grid.cols
-    t += table.column("col").to_numpy()
-    return t
-
-
-def values(table: pa.Table, c: Correctness, grid: ZoomGrid, column: str, fill=0,
-           lay: Layout | None = None) -> np.ndarray:
-    """Any numeric column of the table laid out like c.matrix: (images, transforms); rows of
-    images that c does not hold are dropped, cells the table lacks hold `fill`."""
-    lay = lay or layout(table, grid)
-    v = table.column(column).to_numpy(zero_copy_only=False)
-    if lay.image_ids == c.image_ids:
-        return lay.scatter(v, fill)
-    where = {k: i for i, k in enumerate(c.image_ids)}
-    to_c = np.array([where.get(k, -1) for k in lay.image_ids], dtype=np.int64)
-    img = to_c[lay.image] if len(lay.image) else lay.image
-    keep = img >= 0
-    out = np.full(c.matrix.shape, fill, dtype=v.dtype)
-    out[img[keep], lay.transform[keep]] = v[keep]
-    return out
 
 
 # -- analysis.json, typed -----------------------------------------------------------------------

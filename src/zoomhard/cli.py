@@ -213,7 +213,7 @@ def batch_options(f):
 
 
 def sweep_options(f):
-    from .engines import ENGINES
+    from .sweep.engines import ENGINES
 
     f = batch_options(f)
     f = click.option("--resize", type=click.Choice(["auto", "pil", "device"]), default="auto", show_default=True,
@@ -562,7 +562,7 @@ def reproduce(study_file, out, engine, ray_address, dry_run, progress, quiet):
     if dry_run:
         click.echo(format_dry_run(plan(study, Path(out))))
         return 0
-    from .session import terminate_as_interrupt
+    from .sweep.signals import terminate_as_interrupt
 
     with terminate_as_interrupt():   # a stopped study writes the tables of its finished cells
         result = run_study(study, out, Engine(engine, ray_address, progress), progress=progress, log=say(quiet))

@@ -83,8 +83,7 @@ class SweepConfig:
     flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
     progress: bool = True
     quiet: bool = False               # no progress bar and no log lines (the command line's -q)
-    child: bool = False               # a per-GPU worker process: no run.json, no progress bar
-    engine: str = "local"             # local | ray (zoomhard.engines)
+    engine: str = "local"             # local | ray (zoomhard.sweep.engines)
     ray_address: str | None = None    # join this Ray cluster; None: start a local one
 
     def __post_init__(self):
@@ -95,7 +94,7 @@ class SweepConfig:
         for the command line, zoomhard.sweep() and a study file. run_sweep checks again with
         `here` (a config may be changed after it was made), when the device must also exist
         on this machine (unless Ray's workers run the model)."""
-        from .engines import ENGINES
+        from .sweep.engines import ENGINES
 
         check_setup(self.setup, needs_data=True)
         if not isinstance(self.grid, ZoomGrid):

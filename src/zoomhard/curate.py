@@ -36,15 +36,16 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from . import __version__, analysis
+from . import __version__
 from . import labels as L
 from .data import DataError, LocatorReader
 from .data.confine import LocatorPolicy
 from .data.parquet import write_parquet
 from .errors import UsageError
 from .grid import ZoomGrid
-from .files import write_csv
-from .store import RunError, RunStore
+from .runs import tables
+from .runs.files import write_csv
+from .runs.store import RunError, RunStore
 
 DEFAULT_DEDUP_THRESHOLD = 8  # bits of 64; unrelated photos differ in ~32, a resized JPEG copy in 0-2
 MARKER = "curate.json"  # a folder holding it is a curated set that --force may replace
@@ -198,8 +199,8 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
         grid = ZoomGrid.from_dict(config["grid"])
         store.checked_parts(config, grid)   # another run's parts, copies, odd columns: one line, as analyze
         table = store.predictions(columns=["image_id", "scale", "row", "col", "top1", "correct"])
-        lay = analysis.layout(table, grid)
-        c = analysis.correctness(_rescore(table, relabel, lay), grid, lay)
+        lay = tables.layout(table, grid)
+        c = tables.correctness(_rescore(table, relabel, lay), grid, lay)
         rows = np.array([index[i] for i in c.image_ids], dtype=np.int64)
         seen = c.observed.sum(axis=1)
         swept[rows, j] = seen > 0
@@ -209,7 +210,7 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
                       refused)
 
 
-def _rescore(table: pa.Table, relabel: dict[str, tuple[int, ...]], lay: analysis.Layout) -> pa.Table:
+def _rescore(table: pa.Table, relabel: dict[str, tuple[int, ...]], lay: tables.Layout) -> pa.Table:
     """`correct` under the merged labels: right before, or top-1 is one of the extra labels."""
     if not relabel or table.num_rows == 0:
         return table
@@ -562,7 +563,7 @@ def curate(cfg: CurateConfig, log: Callable[[str], None] = print) -> dict:
     """Select, deduplicate and export; returns the summary also written to DIR/curate.json.
     One curate writes an --out folder at a time; the new set replaces the old one only once
     complete, so a killed curate leaves the old set (or the new one) whole."""
-    from .runlock import acquire_run_lock
+    from .runs.lock import acquire_run_lock
 
     out = Path(cfg.out)
     lock = acquire_run_lock(out, lock_file=out.parent / f".{out.name}.lock")

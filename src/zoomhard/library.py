@@ -21,8 +21,8 @@ from .results import Run
 from .config import SETUP_FIELDS, Setup, split_options
 from .sweep import SweepConfig, run_sweep
 
-# Fields that are not options: set from sweep()'s own arguments, or internal.
-_NOT_OPTIONS = {"model", "data", "setup", "out", "grid", "child"}
+# Fields that are not options: set from sweep()'s own arguments.
+_NOT_OPTIONS = {"model", "data", "setup", "out", "grid"}
 # Options of the command line that build the grid rather than set a SweepConfig field.
 _GRID_OPTIONS = ("scales", "anchors", "crop")
 

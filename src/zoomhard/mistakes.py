@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import labels as L
 from .errors import UsageError
-from .files import write_csv
+from .runs.files import write_csv
 
 MISTAKE_KINDS = ("common", "rare")
 
@@ -74,7 +74,7 @@ def _from_run(path: Path, transform: str | None) -> tuple[list[tuple[str, tuple[
     import pyarrow.compute as pc
 
     from .grid import Zoom, ZoomGrid
-    from .store import RunStore
+    from .runs.store import RunStore
 
     store = RunStore(path)
     config = store.read_config()

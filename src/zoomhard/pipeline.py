@@ -4,6 +4,7 @@
           -> Prepared per image, in order (its data and size, or why it cannot be used)
           -> Batcher: crops of consecutive images packed into fixed-size batches, one batch in
              the classifier while the next is filled -> ImageCrops with their logits
+          -> a sweep's engine scores them: ScoredImage, what the run folder is written from
 
 Decoding and resizing run in threads (Pillow releases the GIL) while the classifier runs, so the
 model stays busy; only a few images are prepared ahead, so memory does not grow with the data.
@@ -98,13 +99,24 @@ def grid_prefetch(items: Iterable[Item], grid: ZoomGrid, workers: int, mode: str
 
 @dataclass
 class ImageCrops:
+    """The batcher's unit of work: an image's crops in, their logits out (all known once
+    `remaining` is 0)."""
     item: Item
     size: tuple[int, int]
     crops: np.ndarray | None          # numpy, or a torch tensor already on the model's device
     logits: np.ndarray
     remaining: int
     zooms: list[Zoom] | None = None   # the transforms of `crops`; None: the whole grid
-    scores: dict | None = None        # score() of the logits, once computed
+
+
+@dataclass(frozen=True)
+class ScoredImage:
+    """A finished image, as a sweep writes it: its transforms scored (protocols.score: top1,
+    correct, top5, top5_prob, label_prob, one entry per transform)."""
+    item: Item
+    size: tuple[int, int]
+    scores: dict
+    zooms: list[Zoom] | None = None   # the transforms scored; None: the whole grid
 
 
 def image_crops(p: Prepared, crops, num_classes: int, zooms: list[Zoom] | None = None,

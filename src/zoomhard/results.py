@@ -16,7 +16,7 @@ import pyarrow as pa
 from .analysis import Analysis
 from .grid import ZoomGrid
 from .errors import ZoomhardError
-from .store import RunError, RunStore
+from .runs.store import RunError, RunStore
 
 __all__ = ["Analysis", "Run", "open_run"]
 

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 
 from .. import labels as L
 from ..errors import DataArgumentError, UsageError
-from ..files import atomic_write_bytes
+from ..runs.files import atomic_write_bytes
 from .base import Item, file_locator
 
 INPUTS = "inputs"  # folder of the run that keeps images given in memory

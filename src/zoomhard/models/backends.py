@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import checks
-from ..files import atomic_write, file_sha256
+from ..runs.files import atomic_write, file_sha256
 from .base import PREPROCESS_KEY, Classifier, ModelError, Preprocess, cache_dir
 
 BACKENDS = ("auto", "torch", "onnx")

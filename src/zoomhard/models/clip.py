@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from ..errors import UsageError
-from ..files import atomic_write, file_sha256
+from ..runs.files import atomic_write, file_sha256
 from ..spec import ModelSpec
 from ..net import hf_offline, require_network
 from .base import IMAGENET_MEAN, IMAGENET_STD, ModelError, Preprocess, cache_dir

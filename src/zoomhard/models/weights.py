@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from ..files import file_sha256
+from ..runs.files import file_sha256
 from ..spec import ModelSpec
 from .base import ModelError
 

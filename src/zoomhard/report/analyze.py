@@ -23,8 +23,8 @@ from .. import analysis as A
 from ..analysis import Analysis, Framing, GalleryEntry
 from ..grid import ZoomGrid
 from ..stats import CI_RESAMPLES, interval
-from ..files import atomic_write, atomic_write_text, write_csv
-from ..store import RunError
+from ..runs.files import atomic_write, atomic_write_text, write_csv
+from ..runs.store import RunError
 from .load import AnalyzedRun, LoadedRun, compute, load_run
 from .presenters import PRESENTERS
 from .text import class_name

@@ -18,7 +18,8 @@ from ..models.base import IMAGENET_MEAN
 from ..paper import note_of_run, study_model_of_run
 from ..spec import ModelSpec
 from ..stats import mcnemar, paired
-from ..store import RunStore
+from ..runs import tables
+from ..runs.store import RunStore
 from .datasets import PAPER_DATASETS, paper_dataset
 from .load import summary
 from .presenters import COLUMNS
@@ -84,7 +85,7 @@ def _solved(path: str) -> tuple[list[str], np.ndarray | None, np.ndarray]:
     lacks it) and whether any transform is right."""
     store = RunStore(path)
     grid = ZoomGrid.from_dict(store.read_config()["grid"])
-    c = A.correctness(store.predictions(columns=["image_id", "scale", "row", "col", "correct"]), grid)
+    c = tables.correctness(store.predictions(columns=["image_id", "scale", "row", "col", "correct"]), grid)
     std = c.column(grid.standard) if A.standard_evaluated(c, grid) else None
     return c.image_ids, std, c.matrix.any(axis=1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import labels as L
 from ..analysis import Analysis
 from ..protocols import GROUPED_OBJECTNET
-from ..store import RunStore
+from ..runs.store import RunStore
 
 # The study's dataset columns, and the class subset that marks a run as one of them.
 PAPER_DATASETS = ("IN", "ReaL", "IN+ReaL", "IN-A", "IN-R", "IN-S", "ON")

@@ -25,8 +25,8 @@ from ..errors import UsageError
 from ..grid import ZoomGrid
 from ..stats import interval
 from .presenters import COLUMNS, PRESENTERS
-from ..files import atomic_write_text
-from ..store import RunError
+from ..runs.files import atomic_write_text
+from ..runs.store import RunError
 from .files import own_png
 from .load import AnalyzedRun, load_run, read_fresh
 from .analyze import analyze_run, check_outputs
@@ -105,7 +105,7 @@ def _explorer_data(a: AnalyzedRun, name: str, limit: int, thumbs: int, allow_out
     n = min(limit, len(c.image_ids))
     top1 = run.values("top1", fill=np.int16(-1))[:n].astype(np.int64)
     cells = np.where(top1 >= 0, top1 * 2 + c.matrix[:n], -1)
-    labels = run.images.column("labels").to_pylist()
+    labels = run.labels()
     origin = run.images.column("origin").to_pylist()
     locator = run.images.column("locator").to_pylist()
     sizes = list(zip(run.images.column("width").to_pylist(), run.images.column("height").to_pylist()))

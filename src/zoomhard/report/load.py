@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import analysis as A
@@ -19,7 +18,8 @@ from ..analysis import ANALYSIS_VERSION, TOP_K, Analysis
 from ..grid import ZoomGrid
 from ..errors import ZoomhardError
 from ..stats import CI_RESAMPLES
-from ..store import RunError, RunStore
+from ..runs import tables
+from ..runs.store import RunError, RunStore
 
 
 @dataclass
@@ -28,20 +28,20 @@ class LoadedRun:
     config: dict
     grid: ZoomGrid
     table: pa.Table          # image_id, scale, row, col, correct, top1, label_prob
-    images: pa.Table         # store.IMAGES rows in the order of c.image_ids
-    c: A.Correctness
+    images: pa.Table         # runs.store.IMAGES rows in the order of c.image_ids
+    c: tables.Correctness
     fingerprint: str
-    layout: A.Layout         # where each row of `table` sits in c.matrix
+    layout: tables.Layout         # where each row of `table` sits in c.matrix
     parts: list[Path]        # the predictions parts read
     part_of_row_end: np.ndarray  # cumulative row counts of the parts: row -> part by searchsorted
 
     def values(self, column: str, fill=0) -> np.ndarray:
         """A column of the predictions as (images, transforms), like c.matrix."""
-        return self.layout.scatter(self.table.column(column).to_numpy(zero_copy_only=False), fill)
+        return tables.values(self.table, self.c, self.grid, column, fill, self.layout)
 
     def labels(self) -> list[tuple[int, ...]]:
         """Each image's acceptable labels, in the order of c.image_ids."""
-        return [tuple(x) for x in self.images.column("labels").to_pylist()]
+        return tables.labels(self.images)
 
     def parts_of(self, images: list[int]) -> list[Path]:
         """The predictions parts that hold these images (by index into c.image_ids)."""
@@ -78,31 +78,16 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
         raise RunError(f"{path}: run.json has an unreadable grid ({e})") from None
     parts = store.checked_parts(config, grid)
     # image ids read as a dictionary column: no string per row, half the time and memory
-    tables = [pq.read_table(p, columns=PREDICTION_COLUMNS, read_dictionary=["image_id"]) for p in parts]
-    if not tables or sum(len(t) for t in tables) == 0:
+    read = [pq.read_table(p, columns=PREDICTION_COLUMNS, read_dictionary=["image_id"]) for p in parts]
+    if not read or sum(len(t) for t in read) == 0:
         raise RunError(f"{path}: incomplete run, no predictions yet; run the sweep (it resumes) first")
-    table = pa.concat_tables(tables).unify_dictionaries()
-    ends = np.cumsum([len(t) for t in tables])
-    del tables
-    lay = A.layout(table, grid)
-    c = A.correctness(table, grid, lay)
-    images = store.images()
-    order = pc.index_in(pa.array(c.image_ids, pa.string()), value_set=images.column("image_id"))
-    if order.null_count:
-        images = _with_missing(images, c.image_ids, order)
-        order = pc.index_in(pa.array(c.image_ids, pa.string()), value_set=images.column("image_id"))
-    images = images.take(order)
+    table = pa.concat_tables(read).unify_dictionaries()
+    ends = np.cumsum([len(t) for t in read])
+    del read
+    lay = tables.layout(table, grid)
+    c = tables.correctness(table, grid, lay)
+    images = tables.in_order(store.images(), c.image_ids)
     return LoadedRun(Path(path), config, grid, table, images, c, _fingerprint(parts), lay, parts, ends)
-
-
-def _with_missing(images: pa.Table, ids: list[str], order) -> pa.Table:
-    """Images that have predictions but no images row (never written by this version) get an
-    empty label set rather than breaking the analysis."""
-    missing = [i for i, o in zip(ids, order.to_pylist()) if o is None]
-    extra = pa.table({"image_id": missing, "labels": [[] for _ in missing], "origin": [""] * len(missing),
-                      "width": [0] * len(missing), "height": [0] * len(missing),
-                      "locator": [""] * len(missing)}, schema=images.schema)
-    return pa.concat_tables([images, extra])
 
 
 def compute(run: LoadedRun, ci_resamples: int = CI_RESAMPLES) -> Analysis:

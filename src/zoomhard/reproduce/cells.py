@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError, ZoomhardError
-from ..files import atomic_write_text, write_csv
+from ..runs.files import atomic_write_text, write_csv
 from .studyfile import Cell, StudyError, grid
 
 RESULT = "result.json"
@@ -117,7 +117,7 @@ def run_zoom(cell: Cell, out: Path, engine: Engine, log: Callable[[str], None]) 
     from ..report.analyze import analyze_run, format_result
     from ..sweep import run_sweep
 
-    from ..store import IdentityError
+    from ..runs.identity import IdentityError
 
     cfg = sweep_config(cell, out, engine)
     try:
@@ -200,7 +200,7 @@ def pending_state(cell: Cell, out: Path, record: dict | None) -> str:
     folder = cell.folder(out)
     if cell.kind == "zoom" and (folder / "run.json").is_file():
         from ..data import open_source
-        from ..store import RunStore
+        from ..runs.store import RunStore
 
         store = RunStore(folder)
         done = len(store.done_ids() | set(store.errors()))

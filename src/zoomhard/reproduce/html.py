@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..analysis import TOP_K
-from ..files import atomic_write_text
+from ..runs.files import atomic_write_text
 from ..report.files import own_png
 from ..report.html import CSS, FIGURES
 from ..report.load import summary

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Callable
 
 from .. import checks
-from ..runlock import acquire_run_lock
+from ..runs.lock import acquire_run_lock
 from ..spec import DataSpec
-from ..store import library_versions
+from ..runs.identity import library_versions
 from .cells import STUDY_JSON, Engine, write_json, check_configs, is_done, pending_state, read_records, run_cell
 from .studyfile import Study
 

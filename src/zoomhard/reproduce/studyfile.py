@@ -114,7 +114,7 @@ _DIGESTS: dict[tuple, str] = {}
 def _sha256(path: str) -> str:
     """A file's sha256, read once per content stamp (size, mtime) in a process: a study asks for
     each cell's fingerprint several times, and weights run to gigabytes."""
-    from ..files import file_sha256
+    from ..runs.files import file_sha256
 
     try:
         st = Path(path).stat()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..analysis import TOP_K, Analysis, top_k_keys
 from ..report.datasets import PAPER_DATASETS
-from ..files import write_csv
+from ..runs.files import write_csv
 from .cells import RESULT
 from .studyfile import Study
 
@@ -120,7 +120,7 @@ def zoom_rows(study: Study, record: dict, out: Path) -> tuple[dict, dict]:
     """A zoom cell's row of zoom.csv and of disentangle.csv."""
     from ..report.compare import paper_figures
     from ..report.load import summary
-    from ..store import RunStore
+    from ..runs.store import RunStore
 
     folder = out / record["folder"]
     r = summary(folder)

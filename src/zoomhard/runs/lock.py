@@ -20,7 +20,7 @@ import socket
 import time
 from pathlib import Path
 
-from .errors import LockedError
+from ..errors import LockedError
 from .files import atomic_write_text
 
 

@@ -10,18 +10,17 @@ Each part holds whole images only and is written to a temporary name, then renam
 killed at any instant leaves only complete parts behind. The images part of a flush is written
 before its predictions part; an image counts as done once its predictions part exists.
 
-A run's identity (IDENTITY_KEYS: model, the content of its weights and labels files, grid, data,
-class subset, mode) decides whether a folder is resumed or refused. Every part carries a digest
-of it in its schema metadata, so parts of another run are refused even without run.json. A part
+A run's identity (zoomhard.runs.identity) decides whether a folder is resumed or refused. Every
+part carries a digest of it in its schema metadata, so parts of another run are refused even
+without run.json. A part
 that cannot be read (a disk fault, a copy cut short) is moved to `.corrupt/` beside it, with a
 line saying so, and its images are swept again on resume. One process writes a folder at a time
-(zoomhard.runlock); each writer records its own session in run.json.
+(zoomhard.runs.lock); each writer records its own session in run.json.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -35,8 +34,10 @@ from typing import Callable, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import RunError
+from ..errors import RunError
 from .files import atomic_write, atomic_write_bytes
+from .identity import (IDENTITY_KEYS, IDENTITY_META, IdentityError, brief, identity_digest, identity_value,
+                       library_versions)
 
 FORMAT_VERSION = 1
 ERRORS_HEADER = ["image_id", "reason", "fault"]   # errors.csv; files of earlier versions lack "fault"
@@ -62,40 +63,6 @@ IMAGES = pa.schema([
     ("height", pa.int32()),
     ("locator", pa.string()),          # where to read the image again (zoomhard.data.read_locator reads it)
 ])
-
-
-def library_versions() -> dict:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("zoomhard", "torch", "torchvision", "timm", "onnxruntime", "pyarrow", "pillow", "numpy"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-def _atomic_write_table(table: pa.Table, path: Path) -> None:
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-
-
-# The keys of run.json that must match for a run to be resumed rather than refused.
-IDENTITY_KEYS = ("model", "weights", "digests", "grid", "data", "subset", "mode", "protocol")
-# What a run.json written before a key existed means by its absence.
-IDENTITY_DEFAULTS = {"protocol": "native", "digests": {}}
-IDENTITY_META = b"zoomhard.run"  # parts' schema metadata: the identity digest of their run
-
-
-def identity_value(config: dict, key: str):
-    """config's value of an identity key, its default when a run.json predates the key."""
-    return config.get(key, IDENTITY_DEFAULTS.get(key))
-
-
-def identity_digest(config: dict) -> str:
-    """A short digest of a run's identity keys, stamped on each of its parts."""
-    identity = {k: identity_value(config, k) for k in IDENTITY_KEYS}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # The types of run.json's keys, as a sweep writes them.
@@ -134,28 +101,11 @@ def _check_transforms(path: Path, t: pa.Table, grid) -> None:
     if pc.any(bad).as_py():
         row = t.filter(bad).slice(0, 1).to_pylist()[0]
         raise RunError(f"{path} holds transform s{row['scale']}-r{row['row']}c{row['col']}, which is not in the "
-                       f"run's grid ({_brief('grid', grid.to_dict())}); not a part of this run: move it away")
+                       f"run's grid ({brief('grid', grid.to_dict())}); not a part of this run: move it away")
 
 
 def _stderr(message: str) -> None:
     print(f"zoomhard: {message}", file=sys.stderr)
-
-
-def _brief(key: str, value) -> str:
-    """A run.json identity value as a user reads it in one line."""
-    if key == "grid" and isinstance(value, dict):
-        scales = value.get("scales", [])
-        span = f"{scales[0]}-{scales[-1]}" if scales else "none"
-        return f"{len(scales)} scales {span}, {value.get('rows')}x{value.get('cols')} anchors, crop {value.get('crop')}"
-    if key == "data" and isinstance(value, dict):
-        return value.get("spec", repr(value))
-    if key == "digests" and isinstance(value, dict):
-        return ", ".join(f"{what} file sha256 {digest[:12]}" for what, digest in sorted(value.items())) or "none"
-    return repr(value)
-
-
-class IdentityError(RunError):
-    """The folder holds a run of another identity (IDENTITY_KEYS): another model, grid, data..."""
 
 
 class RunStore:
@@ -228,7 +178,7 @@ class RunStore:
         The writer's lock is taken first (none for a per-GPU worker, whose parent holds it), then
         the parts already there are checked: unreadable ones set aside, another run's refused.
         This process's session is added to run.json beside the others'."""
-        from .runlock import update_json
+        from .lock import update_json
 
         config = {"format": FORMAT_VERSION, **config}
         if lock:
@@ -239,7 +189,7 @@ class RunStore:
                 diff = [k for k in IDENTITY_KEYS if identity_value(old, k) != identity_value(config, k)]
                 if diff:
                     raise IdentityError(f"{self.path} holds a run with another {', '.join(diff)} "
-                                   f"({'; '.join(f'{k}: {_brief(k, old.get(k))}' for k in diff)}); "
+                                   f"({'; '.join(f'{k}: {brief(k, old.get(k))}' for k in diff)}); "
                                    f"choose another --out folder, or delete {self.path} to start over")
             else:
                 self._refuse_orphan_parts()
@@ -263,7 +213,7 @@ class RunStore:
 
     def lock(self, shard: tuple[int, int] | None = None) -> None:
         """Take the writer's lock (kept if held already), or RunError saying who holds it."""
-        from .runlock import LockedError, acquire_run_lock
+        from .lock import LockedError, acquire_run_lock
 
         if self._lock is None:
             self._made = not self.path.exists()
@@ -291,7 +241,7 @@ class RunStore:
 
     def update_session(self, **fields) -> dict:
         """This process's session entry in run.json, updated with `fields` (others' untouched)."""
-        from .runlock import update_json
+        from .lock import update_json
 
         def change(config: dict) -> dict:
             for s in config.get("sessions", []):
@@ -303,7 +253,7 @@ class RunStore:
 
     def update_config(self, **fields) -> dict:
         """Top-level keys of run.json set, the rest as another writer may have left it."""
-        from .runlock import update_json
+        from .lock import update_json
 
         return update_json(self.config_path, lambda config: {**config, **fields})
 
@@ -383,8 +333,9 @@ class RunStore:
 
     def write_part(self, predictions: pa.Table, images: pa.Table) -> None:
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.parquet"
-        _atomic_write_table(self._stamp(images, IMAGES), self.path / "images" / name)
-        _atomic_write_table(self._stamp(predictions, PREDICTIONS), self.path / "predictions" / name)
+        for kind, table in (("images", self._stamp(images, IMAGES)),
+                            ("predictions", self._stamp(predictions, PREDICTIONS))):  # images first: see above
+            atomic_write(self.path / kind / name, lambda tmp, t=table: pq.write_table(t, tmp, compression="zstd"))
 
     def _read(self, part: Path, columns: list[str] | None = None) -> pa.Table | None:
         """One part's table, or None once an unreadable one is set aside."""

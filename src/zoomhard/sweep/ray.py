@@ -3,8 +3,8 @@
     driver: source items not yet done, in waves -> ray.data
         -> decode + cut crops          CPU tasks, one image each (zoomhard.pipeline.prepare_item)
         -> classify                    actor pool: one model per GPU, or per CPU slot
-    driver: logits -> the session (zoomhard.session): scores, flushes, errors, progress, as the
-            local engine's -> the same Parquet parts
+    driver: logits scored (protocols.score) -> the session (sweep.session): flushes, errors,
+            progress, as the local engine's -> the same Parquet parts
 
 Only the driver writes, each image once, so the run folder is the local engine's: resumable by
 either engine. A killed actor is restarted and its unfinished batch retried (Ray's actor fault
@@ -30,10 +30,11 @@ from ..errors import UsageError
 from ..grid import ZoomGrid
 from ..models import Classifier
 from ..data.base import reason_fault
-from ..pipeline import ImageCrops, prepare_item, unusable_reason
-from ..protocols import class_space, resolve_subset
-from ..session import Session, run_classifier, run_source
-from ..store import RunError, RunStore
+from ..pipeline import ScoredImage, prepare_item, unusable_reason
+from ..protocols import class_space, resolve_subset, score
+from ..runs.store import RunError, RunStore
+from .inputs import run_classifier, run_source
+from .session import Session
 
 INSTALL_HINT = "pip install 'zoomhard[ray]'"
 # The driver hands the cluster the images in waves of at most this many, or this many bytes.
@@ -175,18 +176,19 @@ def run_ray_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: 
     ray = import_ray()
     if cfg.until_correct or cfg.shard:
         raise UsageError("--until-correct and --shard run on the local engine; Ray shards the images itself")
+    setup = cfg.setup
     source = run_source(cfg)
-    resolve_subset(cfg.setup.subset, source)  # a wrong --subset fails before the model loads
+    resolve_subset(setup.subset, source)  # a wrong --subset fails before the model loads
     # Load once here, on the CPU (the driver may have no GPU): a wrong spec or weights file fails
     # before any cluster work, and the ONNX export is cached for the actors on this node.
     probe = run_classifier(cfg, "cpu")
     described = probe.describe()
-    space = class_space(cfg.setup.subset, source, probe.num_classes)
+    space = class_space(setup.subset, source, probe.num_classes)
     del probe
 
     started_ray = _connect(ray, cfg.ray_address)
     try:
-        plan = plan_actors(ray.cluster_resources(), cfg.setup.device)
+        plan = plan_actors(ray.cluster_resources(), setup.device)
         store = RunStore(cfg.out, log=log)
         try:
             session = Session.open(cfg, store, source, space, log, described, resize="pil",
@@ -222,12 +224,17 @@ def _dataset(ray, cfg: SweepConfig, items: list[Item], plan: dict):
     ds = ds.map_batches(_crop_batch, fn_kwargs={"grid": cfg.grid}, batch_size=1, batch_format="numpy",
                         num_cpus=plan["crop_cpus"], memory=2 * crop_bytes + (64 << 20))
     per_call = max(1, round(cfg.batch_size / len(cfg.grid)))  # images per actor call
-    setup = replace(cfg.setup, weights=os.path.abspath(cfg.setup.weights) if cfg.setup.weights else None)
     return ds.map_batches(
         Classify, batch_size=per_call, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan["actors"]),
         num_cpus=plan["num_cpus"], num_gpus=plan["num_gpus"] or None,
-        fn_constructor_kwargs=dict(cfg=replace(cfg, setup=setup),
+        fn_constructor_kwargs=dict(cfg=_weights_absolute(cfg),
                                    device=plan["device"], threads=plan["threads"]))
+
+
+def _weights_absolute(cfg: SweepConfig) -> SweepConfig:
+    """cfg with its weights file as an absolute path: the actors may run in another folder."""
+    weights = cfg.setup.weights
+    return replace(cfg, setup=replace(cfg.setup, weights=os.path.abspath(weights) if weights else None))
 
 
 def _has_param(fn, name: str) -> bool:
@@ -250,7 +257,7 @@ def _waves(items: Iterator[Item]) -> Iterator[list[Item]]:
 
 
 def _sweep(ray, session: Session, plan: dict) -> dict:
-    cfg, store = session.cfg, session.store
+    cfg, store, space = session.cfg, session.store, session.space
     session.start(len(session.source))
     todo: dict[str, Item] = {}
     described = None
@@ -286,7 +293,8 @@ def _sweep(ray, session: Session, plan: dict) -> dict:
                         session.unusable(item.image_id, str(batch["error"][i]), str(batch["fault"][i]))
                     else:
                         size = (int(batch["width"][i]), int(batch["height"][i]))
-                        session.finished([ImageCrops(item, size, None, batch["logits"][i], 0)])
+                        scores = score(batch["logits"][i], item.labels, space.allowed, space.groups)
+                        session.finished([ScoredImage(item, size, scores)])
                         session.crops += len(cfg.grid)
                 session.show_speed()
                 session.flush_due()

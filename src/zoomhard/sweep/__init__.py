@@ -1,8 +1,13 @@
 """The sweep: every image of a source, through every transform of a grid, by one classifier.
 
-    SweepConfig -> an engine (zoomhard.engines, by name: local threads or Ray)
+    SweepConfig -> an engine (engines.py, by name: local.py threads or ray.py)
                 -> pipeline: decode once, resize once per scale, cut all anchors, batch, classify
-                -> session: scores, flushes, errors, progress -> run folder
+                -> the engine scores each image (rows.py; until_correct.py stops at the first
+                   correct transform)
+                -> session.py: flushes, errors, progress -> run folder (zoomhard.runs)
+
+    inputs.py    the source and classifier a config names    identity.py  what the run records
+    summary.py   the run's summary                            signals.py   stops that wait for a write
 
 Completed images are flushed to the run folder in atomic parts; a run started again skips every
 image already written or recorded as unusable, whichever engine wrote them.
@@ -12,18 +17,20 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .config import SweepConfig
-from .data import Source
-from .engines import engine
-from .errors import DataError
-from .models import Classifier
-from .session import terminate_as_interrupt
-from .store import RunStore
+from ..config import SweepConfig
+from ..data import Source
+from ..errors import DataError
+from ..models import Classifier
+from ..runs.store import RunStore
+from .engines import ENGINES, engine  # noqa: F401
+from .signals import terminate_as_interrupt
 
 # Names users of zoomhard.sweep import from here (the command line, results, scripts, tests).
-from .engines.local import default_order  # noqa: F401
-from .pipeline import Batcher, ImageCrops  # noqa: F401
-from .session import Terminated, run_classifier, summarize  # noqa: F401
+from ..pipeline import Batcher, ImageCrops, ScoredImage  # noqa: F401
+from .inputs import run_classifier  # noqa: F401
+from .signals import Terminated  # noqa: F401
+from .summary import summarize  # noqa: F401
+from .until_correct import default_order  # noqa: F401
 
 
 def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print, source: Source | None = None,

@@ -1,11 +1,11 @@
 """Ways to run a sweep, looked up by name (`--engine`, `zoomhard.sweep(engine=...)`).
 
-    local   threads on this machine (zoomhard.engines.local)
-    ray     a Ray Data pipeline on a Ray cluster, or on a local one (zoomhard.engines.ray)
+    local   threads on this machine (zoomhard.sweep.local)
+    ray     a Ray Data pipeline on a Ray cluster, or on a local one (zoomhard.sweep.ray)
 
-Every engine takes (SweepConfig, log, source=None, classifier=None), returns the run's summary
-and writes the same run folder through a zoomhard.session.Session: same rows, same top-1,
-resumable by any other. An engine's module is imported only when it runs.
+Every engine takes (SweepConfig, log, source=None, classifier=None), scores what its model
+returns, and writes the same run folder through a zoomhard.sweep.session.Session: same rows,
+same top-1, resumable by any other. An engine's module is imported only when it runs.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from ..errors import UsageError
 
 # name -> (module, function) of the engine
 _ENGINES: dict[str, tuple[str, str]] = {
-    "local": ("zoomhard.engines.local", "run_local"),
-    "ray": ("zoomhard.engines.ray", "run_ray_sweep"),
+    "local": ("zoomhard.sweep.local", "run_local"),
+    "ray": ("zoomhard.sweep.ray", "run_ray_sweep"),
 }
 ENGINES = tuple(_ENGINES)
 
