@@ -109,3 +109,51 @@ def test_no_import_cycles():
 def test_no_private_names_across_modules():
     _, private = _graph()
     assert private == []
+
+
+# The layers, lowest first. A module imports only modules of its own layer or below: the core
+# (geometry, statistics, the run folder) knows no dataset, model or command; the adapters (data
+# sources, model backends, the protocols that wrap them) know no engine or command; the engine
+# (a sweep's config, pipeline and sessions) knows no command. Every module is in one layer.
+LAYERS = {
+    "core": ("errors", "checks", "spec", "stats", "grid", "crops", "labels", "net", "resources", "runs",
+             "analysis", "paper"),
+    "adapters": ("data", "models", "protocols", "protocol"),
+    "engine": ("config", "pipeline", "sweep"),
+    "commands": ("", "__main__", "cli", "library", "results", "bench", "look", "curate", "mistakes", "report",
+                 "reproduce", "tta"),
+}
+RANK = {name: i for i, name in enumerate(LAYERS)}
+
+
+def _layer(module: str) -> str | None:
+    """The layer a module belongs to: the longest listed name it is or lives under."""
+    name = module.removeprefix("zoomhard").removeprefix(".")
+    best = None
+    for layer, names in LAYERS.items():
+        for n in names:
+            if (name == n or (n and name.startswith(n + "."))) and (best is None or len(n) > len(best[1])):
+                best = (layer, n)
+    return best and best[0]
+
+
+def _climbs(edges: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{m} ({_layer(m)}) imports {t} ({_layer(t)})" for m, ts in edges.items() for t in ts
+                  if RANK[_layer(t)] > RANK[_layer(m)])
+
+
+def test_every_module_has_a_layer():
+    edges, _ = _graph()
+    assert [m for m in edges if _layer(m) is None] == []
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    edges, _ = _graph()
+    assert _climbs(edges) == []
+
+
+def test_the_layer_check_sees_a_climb():
+    assert _layer("zoomhard.runs.store") == "core" and _layer("zoomhard.report.html") == "commands"
+    assert _layer("zoomhard") == "commands" and _layer("zoomhard.sweep.session") == "engine"
+    assert _climbs({"zoomhard.grid": {"zoomhard.cli"}, "zoomhard.cli": {"zoomhard.grid"}}) == [
+        "zoomhard.grid (core) imports zoomhard.cli (commands)"]

@@ -151,7 +151,7 @@ def read_min_cover(path: str) -> list[Zoom]:
     """The greedy min-cover of an analysis.json, in order: a list of transform ids under
     "min_cover" (also taken: objects with an id / transform field, or the list under the
     cover's "transforms" / "ids"). Anything else is a ValueError naming the file."""
-    from .data.base import read_json
+    from .runs.files import read_json
 
     doc = read_json(path, error=UsageError)
     cover = doc.get("min_cover") if isinstance(doc, dict) else None

@@ -40,7 +40,7 @@ import numpy as np
 from . import labels as L
 from .data import DataError, Item, Source
 from .errors import UsageError
-from .data.base import read_json
+from .runs.files import read_json
 
 GROUPED_OBJECTNET = "objectnet-groups"
 SUBSET_CHOICES = ("auto", "none") + L.SUBSETS + (GROUPED_OBJECTNET,)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import stat
@@ -55,16 +54,6 @@ class Source(Protocol):
     def __iter__(self) -> Iterator[Item]: ...
 
     def describe(self) -> dict: ...
-
-
-def read_json(path: str, what: str = "file", error: type[Exception] = DataError):
-    """A user's JSON file, parsed; a missing or unreadable file is one `error` naming it."""
-    try:
-        return json.loads(Path(path).expanduser().read_text())
-    except FileNotFoundError:
-        raise error(f"{path}: no such {what}") from None
-    except (OSError, ValueError) as e:  # a folder, no permission, not UTF-8, not JSON
-        raise error(f"{path}: not a readable JSON {what} ({e})") from None
 
 
 def relative_id(path: Path, root: Path) -> str:

@@ -1,4 +1,5 @@
-"""Writing a file atomically and hashing one: the package's one way of each.
+"""Writing a file atomically, hashing one and reading a user's JSON file: the package's one way
+of each.
 
 A file is written to a temporary name beside it, synced, then renamed over it, so a process
 killed at any instant leaves the old file or the new one, never a mix. Folders that are swapped
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import uuid
 from pathlib import Path
 from typing import Callable, Iterable
+
+from ..errors import DataError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path | None:
@@ -58,3 +62,13 @@ def file_sha256(path: str | os.PathLike) -> str:
     """The sha256 of a file's content, read in blocks (weights files run to gigabytes)."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def read_json(path: str, what: str = "file", error: type[Exception] = DataError):
+    """A user's JSON file, parsed; a missing or unreadable file is one `error` naming it."""
+    try:
+        return json.loads(Path(path).expanduser().read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except (OSError, ValueError) as e:  # a folder, no permission, not UTF-8, not JSON
+        raise error(f"{path}: not a readable JSON {what} ({e})") from None
