@@ -1,5 +1,5 @@
 """The checks every entry point's config runs on its options: the command line, zoomhard.sweep()
-and a study file build the same config objects (config.SweepConfig, bench.BenchConfig,
+and a study file build the same config objects (sweep.SweepConfig, bench.BenchConfig,
 tta.TTAConfig, grid.ZoomGrid), whose __post_init__ calls these, so a value is refused with the
 same one line (UsageError; exit 2 on the command line) wherever it comes from.
 

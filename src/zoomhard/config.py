@@ -1,5 +1,5 @@
 """What sweep, bench, tta and look share about a run's model, data and protocol: one frozen
-`Setup`; and a sweep's whole config, `SweepConfig`, which every sweep engine takes.
+`Setup` (a sweep's whole config, `SweepConfig`, is in zoomhard.sweep.config).
 
     Setup -> open_data()        the images, relabelled with ReaL labels when asked
           -> open_classifier()  the model with its normalisation (--mean/--std, --clip-norm,
@@ -13,8 +13,8 @@ options of the Python API into the two parts.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
+
 from . import checks
 from .data import Source, open_source
 from .errors import UsageError
@@ -67,47 +67,6 @@ def split_options(options: dict) -> tuple[dict, dict]:
     """Flat keyword options (zoomhard.sweep's, a script's) -> (Setup's fields, the command's own)."""
     setup = {k: v for k, v in options.items() if k in SETUP_FIELDS}
     return setup, {k: v for k, v in options.items() if k not in SETUP_FIELDS}
-
-
-@dataclass
-class SweepConfig:
-    setup: Setup                      # the model, data and protocol, as bench and tta take them
-    out: str
-    grid: ZoomGrid = field(default_factory=ZoomGrid)
-    batch_size: int = 64              # crops per model call; batches span images
-    workers: int = min(4, os.cpu_count() or 1)  # decode + resize threads
-    resize: str = "auto"              # pil | device (torch on the model's device); auto: device on CUDA
-    shard: tuple[int, int] | None = None  # (k, n): only images k, k + n, k + 2n, ... of the source
-    until_correct: bool = False       # stop at each image's first correct transform
-    order: str | None = None          # analysis.json whose min_cover orders --until-correct
-    flush_seconds: float = 30.0       # how much finished work a kill can cost, at most
-    progress: bool = True
-    quiet: bool = False               # no progress bar and no log lines (the command line's -q)
-    engine: str = "local"             # local | ray (zoomhard.sweep.engines)
-    ray_address: str | None = None    # join this Ray cluster; None: start a local one
-
-    def __post_init__(self):
-        self.check()
-
-    def check(self, here: bool = False) -> None:
-        """Every option in range, or one UsageError saying which and what is valid: the same
-        for the command line, zoomhard.sweep() and a study file. run_sweep checks again with
-        `here` (a config may be changed after it was made), when the device must also exist
-        on this machine (unless Ray's workers run the model)."""
-        from .sweep.engines import ENGINES
-
-        check_setup(self.setup, needs_data=True)
-        if not isinstance(self.grid, ZoomGrid):
-            raise UsageError(f"grid must be a zoomhard.ZoomGrid, not {type(self.grid).__name__}")
-        check_batching(self)
-        checks.choice("engine", self.engine, ENGINES)
-        checks.choice("resize", self.resize, ("auto", "pil", "device"))
-        self.flush_seconds = checks.seconds("flush_seconds", self.flush_seconds)
-        self.shard = checks.shard(self.shard)
-        checks.check_memory(self.batch_size, self.workers, self.grid.crop, max(self.grid.scales),
-                            self.grid.rows * self.grid.cols)
-        checks.out_folder(self.out)
-        checks.device(self.setup.device, here=here and self.engine != "ray")
 
 
 def check_setup(setup, needs_data: bool = False) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..config import SweepConfig
+from .config import SweepConfig
 from ..data import Source
 from ..errors import DataError
 from ..models import Classifier

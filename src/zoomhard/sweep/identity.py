@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from ..config import SweepConfig
+from .config import SweepConfig
 from ..data import Source
 from ..data.confine import source_roots
 from ..models.weights import weights_tag

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..config import SweepConfig, open_classifier, open_data
+from ..config import open_classifier, open_data
+from .config import SweepConfig
 from ..data import Source
 from ..models import Classifier
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Iterator
 
-from ..config import SweepConfig
+from .config import SweepConfig
 from ..crops import device_grid_crops
 from ..data import Item, Source
 from ..errors import UsageError

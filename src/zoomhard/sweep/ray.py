@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..config import SweepConfig
+from .config import SweepConfig
 from ..crops import grid_crops
 from ..data import Item, Source
 from ..errors import UsageError

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from ..config import SweepConfig
+from .config import SweepConfig
 from ..data import Item, Source
 from ..models import Classifier
 from ..pipeline import ScoredImage, progress_bar
