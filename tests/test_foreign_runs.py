@@ -298,3 +298,32 @@ def test_a_run_swept_outside_its_root_is_read_there_only_when_the_reader_agrees(
     copied = [r["image"]["bytes"] for f in (tmp_path / "hard" / "data").glob("*.parquet")
               for r in pq.read_table(f).to_pylist()]
     assert private.read_bytes() in copied
+
+
+def test_a_samples_run_from_another_machine_reads_this_machines_samples(tmp_path):
+    """The committed samples run names the sample files where its sweep found them; here the
+    packages lie elsewhere. Its gallery is drawn from this machine's copies of the same samples,
+    and a file that only shares a sample's name is still not read."""
+    fixture = Path(__file__).parent / "data" / "identical" / "samples"
+    run = tmp_path / "samples"
+    shutil.copytree(fixture, run, ignore=shutil.ignore_patterns("analysis*", "gallery", "figures"))
+    elsewhere = {image_id: f"file:/elsewhere/venv/lib/python3.9/site-packages/{package}/{rel}"
+                 for image_id, package, rel, _ in SAMPLES}
+    private = tmp_path / "private" / "grace_hopper.jpg"
+    private.parent.mkdir()
+    private.write_bytes(b"someone's file")
+
+    def move(t, where):
+        ids = t.column("image_id").to_pylist()
+        return t.set_column(t.schema.get_field_index("locator"), "locator", pa.array([where(i) for i in ids]))
+
+    _rewrite(_part(run, "images"), lambda t: move(t, elsewhere.get))
+    assert main(["analyze", str(run)]) == 0
+    gallery = json.loads((run / "analysis.json").read_text())["gallery"]
+    assert gallery and all("unreadable" not in g and (run / g["best"]["crop"]).is_file() for g in gallery)
+
+    _rewrite(_part(run, "images"), lambda t: move(t, lambda i: f"file:{private}" if i == "grace_hopper.jpg"
+                                                    else elsewhere[i]))
+    assert main(["analyze", str(run)]) == 0
+    gallery = {g["image_id"]: g for g in json.loads((run / "analysis.json").read_text())["gallery"]}
+    assert "outside the data" in gallery["grace_hopper.jpg"]["unreadable"]

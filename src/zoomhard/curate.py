@@ -183,7 +183,7 @@ def load_runs(paths: list[str], relabel: dict[str, tuple[int, ...]] | None = Non
                 continue
             index[row["image_id"]] = len(index)
             try:
-                policy.check(row["locator"])
+                row["locator"] = policy.check(row["locator"])   # where it is read here
             except DataError as e:
                 refused[index[row["image_id"]]] = f"{row['image_id']}: {e}"
             extra = relabel.get(row["image_id"], ())

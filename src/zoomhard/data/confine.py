@@ -8,7 +8,8 @@ thumbnails, curate's copies): where the data they came from lies, as the sweep r
 A run folder is shared like a dataset, so its locators are data, not instructions: a locator
 that leads outside those folders (file:/home/someone/private.png) is read only when the run
 was swept with --allow-outside-root and the reader's user says --allow-outside-root too.
-Samples are read from zoomhard's own sample folders; an in-memory Python image from RUN/inputs.
+Samples are read from zoomhard's own sample folders (this machine's copy of the sample a
+locator names, wherever the sweep found it); an in-memory Python image from RUN/inputs.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class LocatorPolicy:
             roots += [str(Path(f).parent) for f in data.get("files", []) if isinstance(f, str)]
         self.roots = [Path(r) for r in roots if isinstance(r, str) and os.path.isabs(r)]
         self.roots.append(Path(run_dir).resolve() / "inputs")
-        if data.get("kind") == "samples":
+        self.samples = data.get("kind") == "samples"
+        if self.samples:
             self.roots += _sample_roots()
         self.swept_outside = bool(data.get("allow_outside_root"))
         self.outside_ok = self.swept_outside and allow_outside_root
@@ -62,6 +64,10 @@ class LocatorPolicy:
 
     def check(self, locator: str) -> str:
         """`locator`, or DataError saying why it is not read."""
+        if self.samples:
+            from .samples import local_sample
+
+            locator = local_sample(locator) or locator
         loc = Locator.parse(locator)
         if loc.scheme not in _PATH_SCHEMES or self.outside_ok:
             return locator

@@ -31,6 +31,23 @@ def sample_path(package: str, relative: str) -> Path:
     return path
 
 
+def local_sample(locator: str) -> str | None:
+    """The locator of this machine's copy of the sample a samples run's `locator` names (the run
+    may come from another machine, where the packages lie elsewhere); None for any other file."""
+    loc = Locator.parse(locator)
+    if loc.scheme != "file":
+        return None
+    path = Path(loc.parts[0])
+    for _, package, rel, _ in SAMPLES:
+        tail = Path(package, rel).parts
+        if path.parts[-len(tail):] == tail:
+            try:
+                return file_locator(sample_path(package, rel))
+            except DataError:
+                return None
+    return None
+
+
 class SamplesSource:
     spec = "samples"
     auto_subset = None
