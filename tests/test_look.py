@@ -77,3 +77,39 @@ def test_label_option_takes_names_wnids_and_indices():
 
     assert parse_label_option("tabby,tiger cat") == (281, 282)
     assert parse_label_option(f"{L.wnids()[285]}, 281") == (281, 285)
+
+
+def test_the_figure_draws_a_crop_past_the_image_whole(tmp_path, monkeypatch):
+    """A framing whose crop reaches past the picture (a corner anchor on a wide image) is drawn
+    whole on the picture's panel, its part past the image black as the crop sees it; a framing
+    inside the picture keeps the panel to the picture."""
+    import matplotlib.pyplot as plt
+
+    from zoomhard.grid import Zoom
+    from zoomhard.look import Look, write_figure
+
+    kept, close = [], plt.close
+    monkeypatch.setattr(plt, "close", kept.append)
+    grid = ZoomGrid((256, 512))
+    picture = Image.new("RGB", (600, 300), (120, 90, 60))
+    n = len(grid)
+
+    def drawn(best: str):
+        label_prob = np.full(n, 0.1)
+        label_prob[list(grid).index(Zoom.parse(best))] = 0.9
+        look = Look("wide.png", picture, (1,), "hand-built", grid, np.ones(n, dtype=np.int64), label_prob,
+                    label_prob, label_prob > 0.5)
+        write_figure(look, tmp_path / f"{best}.png")
+        ax = kept[-1].axes[0]
+        return ax.get_xlim(), ax.get_ylim(), ax.get_title()
+
+    try:
+        inside = drawn("s256-r1c1")
+        assert inside[:2] == ((-0.5, 599.5), (299.5, -0.5)) and "past the image" not in inside[2]
+        (left, right), (bottom, top), title = drawn("s512-r2c2")
+        x, y, bw, bh = crop_box(picture.size, Zoom.parse("s512-r2c2"), grid)
+        assert y + bh > 300 and bottom == pytest.approx(y + bh - 0.5)   # reaches below the picture
+        assert (left, top) == (-0.5, -0.5) and right >= 599.5 and "black: past the image" in title
+    finally:
+        for fig in kept:
+            close(fig)

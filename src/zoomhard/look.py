@@ -176,16 +176,22 @@ def write_figure(lk: Look, path: str | os.PathLike) -> Path:
     ax = fig.add_subplot(spec[0])
     ax.imshow(lk.picture)
     boxes = [(std, "#ffffff", (0, (4, 2))), (best, "#2ca02c" if best["correct"] or not labelled else "#d62728", "-")]
+    left, top, right, bottom = -0.5, -0.5, w - 0.5, h - 0.5
     for d, color, style in boxes:
         x, y, bw, bh = crop_box((w, h), Zoom.parse(d["transform"]), g)
-        box = Rectangle((x, y), bw, bh, fill=False, lw=2.5, ls=style, ec=color)
+        box = Rectangle((x - 0.5, y - 0.5), bw, bh, fill=False, lw=2.5, ls=style, ec=color, clip_on=False)
         box.set_path_effects([patheffects.withStroke(linewidth=4.5, foreground="black", alpha=0.6)])
         ax.add_patch(box)
-    ax.set_xlim(-0.5, w - 0.5)   # the crops' parts past the image are black: not drawn here
-    ax.set_ylim(h - 0.5, -0.5)
+        left, top, right, bottom = min(left, x - 0.5), min(top, y - 0.5), max(right, x + bw - 0.5), max(bottom, y + bh - 0.5)
+    # a crop that reaches past the image is drawn whole, over black: what the crop sees there
+    beyond = (left, top, right, bottom) != (-0.5, -0.5, w - 0.5, h - 0.5)
+    ax.set_facecolor("black")
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"{Path(lk.image).name}  ({w}x{h})\ndashed: standard crop, solid: best framing", fontsize=10)
+    ax.set_title(f"{Path(lk.image).name}  ({w}x{h})\ndashed: standard crop, solid: best framing"
+                 + ("; black: past the image" if beyond else ""), fontsize=10)
     for k, (d, title) in enumerate(((std, "standard crop"), (best, "best framing"))):
         a = fig.add_subplot(spec[k + 1])
         a.imshow(zoom_crop(lk.picture, Zoom.parse(d["transform"]), g))
