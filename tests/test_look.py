@@ -77,6 +77,7 @@ def test_label_option_takes_names_wnids_and_indices():
 
     assert parse_label_option("tabby,tiger cat") == (281, 282)
     assert parse_label_option(f"{L.wnids()[285]}, 281") == (281, 285)
+    assert parse_label_option("Granny Smith;tabby") == parse_label_option("Granny Smith,tabby") == (281, 948)
 
 
 def test_the_figure_draws_a_crop_past_the_image_whole(tmp_path, monkeypatch):

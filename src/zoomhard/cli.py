@@ -574,7 +574,7 @@ def reproduce(study_file, out, engine, ray_address, dry_run, progress, quiet):
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @setup_option("model")
 @click.option("--label", "-l", "label", metavar="L",
-              help="The right classes, comma-separated: indices, wnids or names ('tabby,tiger cat'). "
+              help="The right classes, separated by ',' or ';': indices, wnids or names ('tabby,tiger cat'). "
                    "Without: what the image can be seen as.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False),
               help="Write a PNG: the image with the crops' boxes, the standard crop beside the best framing, "

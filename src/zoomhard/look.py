@@ -9,6 +9,7 @@ top-1; ties go to the first in canonical order.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,10 +95,11 @@ def look(image: str | os.PathLike, classifier: Classifier, labels: tuple[int, ..
 
 
 def parse_label_option(text: str | None) -> tuple[int, ...]:
-    """--label 'tabby,tiger cat' or 'n02123045,282': comma-separated classes."""
+    """--label 'tabby,tiger cat', 'Granny Smith;n07747607' or 'n02123045,282': classes separated
+    by commas or, as in labels.csv, semicolons."""
     if not text:
         return ()
-    return L.resolve_classes([t for t in text.split(",") if t.strip()])
+    return L.resolve_classes([t for t in re.split(r"[,;]", text) if t.strip()])
 
 
 # -- the terminal -----------------------------------------------------------------------------
