@@ -45,6 +45,17 @@ def test_bench_lite0_samples_json_shape_and_accuracy(lite0_samples):
     assert summary["preprocess"]["crop_pct"] == pytest.approx(0.875) and summary["preprocess"]["input_size"] == 224
 
 
+def test_bench_table_puts_each_origin_under_the_n_and_top1_columns(lite0_samples):
+    from zoomhard.bench import format_table
+
+    summary, _, _ = lite0_samples
+    head, _, model, *origins = format_table([summary]).splitlines()
+    n_end, top1_end = head.index(" n ") + 2, head.index("top-1") + 5
+    for line in (model, *origins[:2]):
+        assert line[n_end - 1] != " " and line[n_end] == " " and line[top1_end - 1] == "%", line
+    assert origins[0].split()[0] == "matplotlib" and origins[0].split()[1:] == ["1", "0.00%"]
+
+
 def test_bench_matches_a_plain_torchvision_reference(lite0_samples):
     """Same top-1 per image as Resize(256, bicubic) + CenterCrop(224) + the torch model by hand."""
     import torch

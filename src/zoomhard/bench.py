@@ -251,7 +251,7 @@ def format_table(summaries: list[dict]) -> str:
                      f"{s['images_per_s'] or 0:>8.1f}")
         if len(s["per_origin"]) > 1:
             for origin, o in s["per_origin"].items():
-                lines.append(f"    {origin[:32]:<32} {'':<43} {o['n']:>7} {o['top1']:>8.2%}")
+                lines.append(f"    {origin[:32]:<32} {'':<40} {o['n']:>7} {o['top1']:>8.2%}")   # under n, top-1
     lines += ["", "Each model's single crop:" if len(summaries) > 1 else "The single crop:"]
     for s in summaries:
         whose = ("the study's Resize(256) + CenterCrop(224) protocol" if s.get("protocol") == "study"
