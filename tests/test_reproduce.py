@@ -274,6 +274,23 @@ def test_the_dry_run_checks_every_path_and_estimates_the_work(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_dry_run_counts_a_local_hub_folder_whose_name_holds_the_specs_separators(tmp_path, capsys):
+    """hf:FOLDER is read from the folder when it is there, even one named like REPO@REVISION."""
+    import pyarrow as pa
+
+    folder = tmp_path / "hard@2023" / "data"
+    folder.mkdir(parents=True)
+    images = [{"bytes": sample_path(package, rel).read_bytes(), "path": image_id}
+              for image_id, package, rel, _ in SAMPLES[:3]]
+    pq.write_table(pa.table({"image": images, "label": [list(s[3]) for s in SAMPLES[:3]],
+                             "origin": ["local"] * 3}), folder / "validation-00000-of-00001.parquet")
+    path = _study(tmp_path, f'[models.lite0]\nspec = "lite0"\n[datasets.hard]\ndata = "hf:{folder.parent}"\n'
+                  '[[experiments]]\nkind = "bench"\nmodels = ["lite0"]\n')
+    assert main(["reproduce", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "[3 images x 1 crop]" in out and "missing:" not in out
+
+
 def test_offcentre_samples_sit_at_a_corner_of_a_grey_canvas():
     source = open_source("samples-offcentre")
     assert [i.image_id for i in source] == [s[0] for s in SAMPLES]

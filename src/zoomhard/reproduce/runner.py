@@ -56,16 +56,16 @@ def _count_images(dataset: dict) -> tuple[int | None, str | None]:
     """(images, None), or (None, why not) for data that is not there; a hub dataset is not
     fetched to be counted."""
     from ..data import open_source
+    from ..data.hub import parse_ref
     from .cells import user_errors
 
     spec = dataset["data"]
     ds = DataSpec.parse(spec)
-    if ds.source == "hf":
-        local = ds.rest.split("@")[0].split(":")[0]
-        if not Path(local).expanduser().exists():
-            return None, None   # on the hub: counted when the cell runs
+    if ds.source == "hf" and not Path(parse_ref(ds.rest)[0]).expanduser().exists():
+        return None, None   # on the hub: counted when the cell runs
     try:
-        return len(open_source(spec, labels=dataset.get("labels"))), None
+        return len(open_source(spec, labels=dataset.get("labels"),
+                               allow_outside_root=dataset.get("allow_outside_root", False))), None
     except user_errors() as e:
         return None, f"data: {e}" if str(e).startswith(spec) else f"data {spec}: {e}"
 
