@@ -6,8 +6,8 @@ image) over three scales. A sweep writes the same parts again: the same rows, va
 schema metadata, and for the folder, whose sweep is one part, the same Parquet layout (writer,
 row groups, encodings); only what names the folder's own path differs. `zoomhard analyze` of
 the committed parts writes the same analysis.json (but for the run's path it names) and the
-same analysis CSVs, byte for byte, wherever the clone and its packages lie. A change to the code's structure that changes what a run
-holds fails here.
+same analysis CSVs, byte for byte, wherever the clone and its packages lie. A change to the
+code's structure that changes what a run holds fails here.
 
 After a change that is meant to change these bytes, write the fixtures again:
 

@@ -178,15 +178,17 @@ def write_figure(lk: Look, path: str | os.PathLike) -> Path:
     ax = fig.add_subplot(spec[0])
     ax.imshow(lk.picture)
     boxes = [(std, "#ffffff", (0, (4, 2))), (best, "#2ca02c" if best["correct"] or not labelled else "#d62728", "-")]
-    left, top, right, bottom = -0.5, -0.5, w - 0.5, h - 0.5
+    frame = (-0.5, -0.5, w - 0.5, h - 0.5)   # the picture's pixel edges: left, top, right, bottom
+    left, top, right, bottom = frame
     for d, color, style in boxes:
         x, y, bw, bh = crop_box((w, h), Zoom.parse(d["transform"]), g)
-        box = Rectangle((x - 0.5, y - 0.5), bw, bh, fill=False, lw=2.5, ls=style, ec=color, clip_on=False)
+        x, y = x - 0.5, y - 0.5   # on pixel edges
+        box = Rectangle((x, y), bw, bh, fill=False, lw=2.5, ls=style, ec=color, clip_on=False)
         box.set_path_effects([patheffects.withStroke(linewidth=4.5, foreground="black", alpha=0.6)])
         ax.add_patch(box)
-        left, top, right, bottom = min(left, x - 0.5), min(top, y - 0.5), max(right, x + bw - 0.5), max(bottom, y + bh - 0.5)
+        left, top, right, bottom = min(left, x), min(top, y), max(right, x + bw), max(bottom, y + bh)
     # a crop that reaches past the image is drawn whole, over black: what the crop sees there
-    beyond = (left, top, right, bottom) != (-0.5, -0.5, w - 0.5, h - 0.5)
+    beyond = (left, top, right, bottom) != frame
     ax.set_facecolor("black")
     ax.set_xlim(left, right)
     ax.set_ylim(bottom, top)
